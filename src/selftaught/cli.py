@@ -1,0 +1,194 @@
+"""The command line: run, resume, status, report, tasks, presets. The only module that talks to the terminal."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .config import load_experiment, preset_description, preset_names
+from .errors import SelftaughtError
+from .loop import DB_NAME, Loop, LoopCallback
+from .report import write_report
+from .status import report_data, run_status
+from .store import Store
+from .tasks import BUILTIN_TASKS
+
+app = typer.Typer(
+    help="selftaught: a model that teaches itself harder problems, round after round.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class RichProgress(LoopCallback):
+    """A progress bar per TRAIN phase (steps, loss, ETA) and one line per finished phase and round."""
+
+    def __init__(self, console: Console, store: Store) -> None:
+        self.console, self.store = console, store
+        self.progress: Progress | None = None
+        self.task_id = None
+
+    def on_phase_start(self, round_: int, phase: str) -> None:
+        if phase == "TRAIN":
+            self.progress = Progress(
+                TextColumn("[bold]round {task.fields[round]}[/] TRAIN"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.start()
+            self.task_id = self.progress.add_task("train", total=None, round=round_, loss="-")
+        else:
+            self.console.print(f"round {round_} {phase} ...", end="\r")
+
+    def on_train_step(self, round_: int, step: int, total: int, loss: float) -> None:
+        if self.progress is not None and self.task_id is not None and (step % 10 == 0 or step == total):
+            self.progress.update(self.task_id, completed=step, total=total, loss=f"{loss:.4f}")
+
+    def on_phase_end(self, round_: int, phase: str, seconds: float) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        self.console.print(f"round {round_} {phase:<8} done in {seconds:6.1f}s")
+
+    def on_round_end(self, round_: int, decision: str) -> None:
+        s = self.store.round_summary(round_)
+        acc = {e["difficulty"]: e["accuracy"] for e in self.store.evaluations(round_)}
+        shown = "  ".join(f"{d}:{a:.0%}" for d, a in sorted(acc.items()))
+        accepted = f"accepted {s['accepted']}/{s['proposed']}" if round_ else f"labelled {s['proposed']}"
+        self.console.print(f"[bold]round {round_}[/] difficulty {s['difficulty']}  {accepted}  accuracy {shown}")
+        if decision != "continue":
+            self.console.print(f"[bold]stopped:[/] {decision}")
+
+
+def _run_loop(loop: Loop) -> None:
+    loop.callbacks.append(RichProgress(out, loop.store))
+    reason = loop.run()
+    report = write_report(report_data(loop.store), loop.run_dir / "report")
+    out.print(f"run complete ({reason}); store {loop.run_dir / DB_NAME}; report {report}")
+
+
+@app.command()
+def run(
+    config: Annotated[Optional[Path], typer.Argument(help="experiment TOML; default: the quickstart preset")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="start from this preset (see 'selftaught presets')")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="run directory; default runs/<run id>")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a key: --set train.lr=0.001")] = None,
+) -> None:
+    """Start a new run of an experiment."""
+    exp, text = load_experiment(config, preset, set_ or [])
+    run_dir = out_dir or Path("runs") / f"{exp.name}-{_stamp()}"
+    loop = Loop.create(run_dir, exp, text)
+    out.print(f"run {loop.store.run_id} in {run_dir}")
+    _run_loop(loop)
+
+
+def _stamp() -> str:
+    import time
+
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+@app.command()
+def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """Finish an interrupted run from its last completed phase."""
+    loop = Loop.resume(run_dir)
+    r = loop.current_round()
+    if r is None:
+        out.print(f"run {loop.store.run_id} is already complete ({loop.store.meta('stop_reason')})")
+        return
+    out.print(f"resuming run {loop.store.run_id} at round {r}")
+    _run_loop(loop)
+
+
+def _open(run_dir: Path) -> Store:
+    if not run_dir.is_dir():
+        raise SelftaughtError(f"run directory {run_dir} does not exist")
+    return Store.open(run_dir / DB_NAME)
+
+
+@app.command()
+def status(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the status as JSON")] = False,
+) -> None:
+    """Show a run's rounds, phases, counts and accuracy."""
+    st = run_status(_open(run_dir))
+    if as_json:
+        print(json.dumps(st, indent=2))
+        return
+    out.print(f"run {st['run_id']}: {'complete' if st['complete'] else 'not complete'}"
+              + (f" ({st['stop_reason']})" if st["stop_reason"] else ""))
+    table = Table("round", "difficulty", "phases done", "proposed", "accepted", "label acc.", "accuracy by difficulty")
+    for r in st["rounds"]:
+        done = sum(r["phases"].values())
+        la = "-" if r["label_accuracy"] is None else f"{r['label_accuracy']:.1%}"
+        acc = " ".join(f"{d}:{a:.0%}" for d, a in r["accuracy"].items())
+        table.add_row(str(r["round"]), str(r["difficulty"]), f"{done}/7", str(r["proposed"]), str(r["accepted"]), la, acc)
+    out.print(table)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """Write report/report.html with plots."""
+    path = write_report(report_data(_open(run_dir)), run_dir / "report")
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def tasks() -> None:
+    """List the built-in tasks."""
+    table = Table("task", "description")
+    for name, cls in BUILTIN_TASKS.items():
+        table.add_row(name, cls.description)
+    out.print(table)
+
+
+@app.command()
+def presets() -> None:
+    """List the built-in presets."""
+    table = Table("preset", "description")
+    for name in preset_names():
+        table.add_row(name, preset_description(name))
+    out.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except SelftaughtError as e:
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 130
+    except click.ClickException as e:  # bad arguments: one line, not a usage screen
+        err.print(f"error: {e.format_message()}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def _entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""An experiment's configuration: pydantic models, presets, TOML loading and ``--set`` overrides.
+
+Precedence, lowest first: the model defaults, the preset (``quickstart`` unless a config file or ``--preset`` says
+otherwise), the config file, then each ``--set key=value``. Any unknown key, wrong type or bad value is reported as
+one line naming the dotted key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import SelftaughtError
+
+DEFAULT_PRESET = "quickstart"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TaskConfig(_Strict):
+    name: str = Field("reversed-addition", description="a built-in task, 'module:Class' or 'path/file.py:Class'")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the task's constructor")
+
+
+class StudentConfig(_Strict):
+    kind: str = Field("gpt", description="'gpt' (built in) or 'module:Class' of a Student")
+    n_layer: int = Field(2, ge=1)
+    n_head: int = Field(4, ge=1)
+    n_embd: int = Field(64, ge=8)
+    pos: Literal["none", "rope", "learned", "index"] = "index"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    block_size: int = Field(256, ge=8, description="longest sequence (a hard limit for learned positions only)")
+    device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'")
+    ensemble: int = Field(1, ge=1, description="models trained from different seeds; their answers are pooled")
+    gen_batch: int = Field(2048, ge=1, description="rows decoded at once (prompts x samples)")
+
+
+class TrainConfig(_Strict):
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(3e-3, gt=0.0)
+    weight_decay: float = Field(0.1, ge=0.0)
+    grad_clip: float = Field(1.0, ge=0.0)
+    schedule: Literal["constant", "linear", "cosine", "wsd"] = "wsd"
+    warmup: float = Field(0.05, ge=0.0, lt=1.0, description="fraction of each round's steps")
+    decay: float = Field(0.3, gt=0.0, le=1.0, description="WSD only: fraction of the round spent decaying")
+    labelled_steps: int = Field(1500, ge=1, description="steps in round 0")
+    round_steps: int = Field(400, ge=1, description="steps in each self-labelled round")
+    replay_share: float = Field(0.5, ge=0.0, lt=1.0, description="share of a round's examples drawn from earlier rounds")
+
+    @model_validator(mode="after")
+    def _wsd_fits(self) -> TrainConfig:
+        if self.schedule == "wsd" and self.warmup + self.decay > 1.0:
+            raise ValueError(f"warmup ({self.warmup}) + decay ({self.decay}) exceed the whole round")
+        return self
+
+
+class LoopConfig(_Strict):
+    labelled_max: int = Field(5, ge=1, description="round 0 trains on labelled difficulties 1..labelled_max")
+    labelled_problems: int = Field(20000, ge=1)
+    problems_per_round: int = Field(1000, ge=1)
+    step: int = Field(1, ge=1, description="the ladder climbs this many difficulties per round")
+    max_rounds: int = Field(6, ge=0, description="self-labelled rounds after round 0")
+    max_minutes: float = Field(0.0, ge=0.0, description="wall-time budget; 0 = none")
+    stop_accuracy: float = Field(0.5, ge=0.0, le=1.0, description="stop when the newest difficulty falls under this")
+    min_accepted: float = Field(0.1, ge=0.0, le=1.0, description="stop when fewer than this share were accepted")
+    teacher: str = Field("ladder", description="'ladder' or 'module:Class'")
+
+
+class VerifierConfig(_Strict):
+    filters: list[str] = Field(default_factory=lambda: ["vote", "length"], description="all must accept")
+    samples: int = Field(4, ge=1, description="answers sampled per problem and model")
+    temperature: float = Field(0.5, ge=0.0)
+    vote_threshold: float = Field(0.6, gt=0.0, le=1.0)
+
+
+class EvalConfig(_Strict):
+    problems: int = Field(200, ge=1, description="held-out problems per difficulty")
+    ahead: int = Field(3, ge=0, description="also evaluate this many difficulties past the newest")
+    window: int = Field(0, ge=0, description="evaluate only this many difficulties up to the newest; 0 = all")
+    bootstrap: int = Field(1000, ge=10)
+
+
+class Experiment(_Strict):
+    name: str = DEFAULT_PRESET
+    seed: int = 0
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+    verifier: VerifierConfig = Field(default_factory=VerifierConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+
+# ---------------------------------------------------------------------------------------------------- presets
+def preset_names() -> list[str]:
+    files = resources.files("selftaught.presets").iterdir()
+    return sorted(f.name[:-5] for f in files if f.name.endswith(".toml"))
+
+
+def preset_text(name: str) -> str:
+    if name not in preset_names():
+        raise SelftaughtError(f"unknown preset {name!r}; known presets: {', '.join(preset_names())}")
+    return resources.files("selftaught.presets").joinpath(f"{name}.toml").read_text()
+
+
+def preset_description(name: str) -> str:
+    first = preset_text(name).splitlines()[0] if preset_text(name) else ""
+    return first.lstrip("# ").strip()
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+def _parse_toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SelftaughtError(f"{where} is not valid TOML: {e}") from None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """``a.b.c=value`` -> ``{"a": {"b": {"c": value}}}``; the value is read as TOML, else kept as a string."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise SelftaughtError(f"--set {item!r}: expected key=value with a dotted key, e.g. train.lr=0.001")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+def _one_line(err: ValidationError) -> str:
+    e = err.errors()[0]
+    key = ".".join(str(p) for p in e["loc"]) or "config"
+    if e["type"] == "extra_forbidden":
+        return f"unknown key {key!r}"
+    given = e.get("input")
+    shown = f" (got {given!r})" if given is not None and not isinstance(given, dict) else ""
+    more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{key}: {e['msg']}{shown}{more}"
+
+
+def load_experiment(
+    path: Path | None = None, preset: str | None = None, overrides: list[str] | None = None
+) -> tuple[Experiment, str]:
+    """The validated experiment and its TOML text as given (preset, file, then overrides noted)."""
+    data: dict[str, Any] = {}
+    texts = []
+    if preset is not None or path is None:
+        name = preset or DEFAULT_PRESET
+        text = preset_text(name)
+        data = _merge(data, _parse_toml(text, f"preset {name!r}"))
+        texts.append(f"# preset: {name}\n{text}")
+    if path is not None:
+        if not path.is_file():
+            raise SelftaughtError(f"config file {path} does not exist")
+        text = path.read_text()
+        data = _merge(data, _parse_toml(text, str(path)))
+        texts.append(f"# file: {path}\n{text}")
+    for item in overrides or []:
+        data = _merge(data, parse_override(item))
+        texts.append(f"# --set {item}")
+    try:
+        exp = Experiment.model_validate(data)
+    except ValidationError as e:
+        raise SelftaughtError(f"config error: {_one_line(e)}") from None
+    return exp, "\n".join(texts)

@@ -1,0 +1,60 @@
+"""The run report: three PNG plots and one self-contained ``report.html`` beside them.
+
+The report is built from plain records (lists of dicts) rather than from the store, so it can be regenerated from any
+source (a live run, a finished database, a test) and never holds a database connection while matplotlib draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from selftaught.report import html as _html
+from selftaught.report import plots
+
+__all__ = ["ACCEPTED_PNG", "HEATMAP_PNG", "LOSS_PNG", "ReportData", "write_report"]
+
+HEATMAP_PNG = "accuracy_heatmap.png"
+LOSS_PNG = "training_loss.png"
+ACCEPTED_PNG = "accepted_vs_proposed.png"
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, as plain records.
+
+    ``rounds``: one dict per round with ``round``, ``difficulty`` (the frontier difficulty proposed that round,
+    ``None`` for round 0), ``proposed``, ``accepted``, ``label_accuracy`` (share of accepted labels that were correct,
+    ``None`` when unknown), ``train_steps`` and ``seconds``.
+
+    ``evaluations``: one dict per (round, difficulty[, task]) with ``round``, ``difficulty``, ``n``, ``accuracy``,
+    ``ci_low``, ``ci_high`` and optionally ``task``; rows without a task count as one task.
+
+    ``train_metrics``: one dict per logged step with ``round``, ``step`` (within the round), ``loss`` and ``lr``.
+    """
+
+    run_id: str
+    config_text: str
+    complete: bool
+    stop_reason: str | None
+    rounds: list[dict] = field(default_factory=list)
+    evaluations: list[dict] = field(default_factory=list)
+    train_metrics: list[dict] = field(default_factory=list)
+
+
+def write_report(data: ReportData, out_dir: Path) -> Path:
+    """Write the three plots and ``report.html`` into ``out_dir`` (created if needed); return the HTML path.
+
+    Files are replaced atomically, so a browser refreshing the report mid-run never sees a half-written file.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots.plot_accuracy_heatmap(data.evaluations, out_dir / HEATMAP_PNG)
+    plots.plot_training_loss(data.train_metrics, out_dir / LOSS_PNG)
+    plots.plot_accepted_vs_proposed(data.rounds, out_dir / ACCEPTED_PNG)
+    page = _html.render_html(data, images={"heatmap": HEATMAP_PNG, "loss": LOSS_PNG, "accepted": ACCEPTED_PNG})
+    path = out_dir / "report.html"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,170 @@
+"""The report page: one HTML file with inline CSS and the PNGs beside it, readable offline and without JavaScript.
+
+Every piece of text that comes from data (the run id, the config, a stop reason, a task name) goes through
+``html.escape``: configs are user-written and may hold anything, and the page must never run what it shows.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from selftaught.report import ReportData
+
+__all__ = ["render_html"]
+
+_DASH = "&mdash;"
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 1100px;
+       padding: 0 1em; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.status { font-size: 1.05em; margin: 0.3em 0 1em; }
+.complete { color: #1a7f37; font-weight: bold; }
+.running { color: #9a6700; font-weight: bold; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.7em; text-align: right; }
+th { background: #f3f3f3; }
+td.text, th.text { text-align: left; }
+tbody tr:nth-child(even) { background: #fafafa; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; margin: 0.5em 0; }
+pre { background: #f6f8fa; border: 1px solid #ddd; padding: 0.8em; overflow-x: auto; font-size: 0.88em; }
+.empty { color: #777; font-style: italic; }
+"""
+
+
+def _number(value: object) -> float | None:
+    """``value`` as a finite float, or ``None`` when it is missing or not a usable number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _percent(value: object) -> str:
+    number = _number(value)
+    return _DASH if number is None else f"{number * 100:.1f}%"
+
+
+def _integer(value: object) -> str:
+    number = _number(value)
+    return _DASH if number is None else f"{number:.0f}"
+
+
+def _seconds(value: object) -> str:
+    number = _number(value)
+    return _DASH if number is None else f"{number:.1f}"
+
+
+def _table(headers: list[str], rows: list[list[str]], text_columns: frozenset[int] = frozenset()) -> str:
+    """An HTML table; cells are already-escaped HTML, header strings are escaped here."""
+
+    def cls(index: int) -> str:
+        return ' class="text"' if index in text_columns else ""
+
+    head = "".join(f"<th{cls(i)}>{escape(h)}</th>" for i, h in enumerate(headers))
+    body = "\n".join("<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def _status(data: ReportData) -> str:
+    if data.complete:
+        state = '<span class="complete">complete</span>'
+    else:
+        state = '<span class="running">not complete</span>'
+    reason = f" &middot; stop reason: {escape(str(data.stop_reason))}" if data.stop_reason else ""
+    return f'<p class="status">Status: {state}{reason}</p>'
+
+
+def _rounds_table(rounds: list[dict]) -> str:
+    if not rounds:
+        return '<p class="empty">No rounds recorded yet.</p>'
+    rows = []
+    for row in sorted(rounds, key=lambda r: (r.get("round") is None, r.get("round") or 0)):
+        proposed = _number(row.get("proposed"))
+        accepted = _number(row.get("accepted"))
+        rate = accepted / proposed if proposed and accepted is not None else None
+        rows.append(
+            [
+                _integer(row.get("round")),
+                _integer(row.get("difficulty")),
+                _integer(proposed),
+                _integer(accepted),
+                _percent(rate),
+                _percent(row.get("label_accuracy")),
+                _integer(row.get("train_steps")),
+                _seconds(row.get("seconds")),
+            ]
+        )
+    headers = ["round", "difficulty", "proposed", "accepted", "accept rate", "label accuracy", "train steps", "seconds"]
+    return _table(headers, rows)
+
+
+def _final_accuracy_table(evaluations: list[dict]) -> str:
+    """Accuracy per difficulty (and task, when there are several) for the latest evaluated round."""
+    usable = [row for row in evaluations if row.get("round") is not None and row.get("difficulty") is not None]
+    if not usable:
+        return '<p class="empty">No evaluations recorded yet.</p>'
+    final_round = max(int(row["round"]) for row in usable)
+    final = [row for row in usable if int(row["round"]) == final_round]
+    tasks = {row.get("task") for row in final}
+    with_task = len(tasks) > 1 or tasks != {None}
+    final.sort(key=lambda row: (str(row.get("task") or ""), int(row["difficulty"])))
+    rows = []
+    for row in final:
+        low, high = _number(row.get("ci_low")), _number(row.get("ci_high"))
+        interval = _DASH if low is None or high is None else f"{low * 100:.1f}% &ndash; {high * 100:.1f}%"
+        cells = [_integer(row["difficulty"]), _integer(row.get("n")), _percent(row.get("accuracy")), interval]
+        if with_task:
+            task = row.get("task")
+            cells.insert(0, _DASH if task is None else escape(str(task)))
+        rows.append(cells)
+    headers = ["difficulty", "n", "accuracy", "95% CI"]
+    if with_task:
+        headers.insert(0, "task")
+    table = _table(headers, rows, text_columns=frozenset({0}) if with_task else frozenset())
+    return f"<p>Round {final_round}, held-out problems, exact match.</p>\n{table}"
+
+
+def _image(src: str, alt: str) -> str:
+    return f'<p><img src="{escape(src)}" alt="{escape(alt)}"></p>'
+
+
+def render_html(data: ReportData, images: dict[str, str]) -> str:
+    """The full report page for ``data``; ``images`` maps ``heatmap``, ``loss`` and ``accepted`` to relative paths."""
+    title = f"selftaught run {data.run_id}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{escape(title)}</h1>",
+        _status(data),
+        "<h2>Rounds</h2>",
+        _rounds_table(data.rounds),
+        "<h2>Final accuracy per difficulty</h2>",
+        _final_accuracy_table(data.evaluations),
+        "<h2>Accuracy by difficulty and round</h2>",
+        _image(images["heatmap"], "held-out accuracy heatmap, difficulty by round"),
+        "<h2>Training loss</h2>",
+        _image(images["loss"], "training loss and learning rate over the global step"),
+        "<h2>Proposed and accepted problems</h2>",
+        _image(images["accepted"], "proposed and accepted problems per round, with label accuracy"),
+        "<h2>Config</h2>",
+        f"<pre>{escape(data.config_text)}</pre>",
+        "</body>",
+        "</html>",
+        "",
+    ]
+    return "\n".join(parts)

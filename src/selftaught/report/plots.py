@@ -1,0 +1,324 @@
+"""The report's three plots, each one function that takes plain records and a path and writes a PNG.
+
+Figures are built as ``matplotlib.figure.Figure`` objects with an Agg canvas rather than through ``pyplot``: pyplot
+keeps global state (the current figure, the chosen backend) and would fight a user's interactive session when the
+report is written from a notebook or alongside a live plot.  Every function draws a "no data yet" figure for empty
+input, because the report is regenerated after each round and the first one is written before anything exists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+
+__all__ = [
+    "accuracy_grid",
+    "global_steps",
+    "plot_accepted_vs_proposed",
+    "plot_accuracy_heatmap",
+    "plot_training_loss",
+]
+
+# Above this many cells per side the percentages overlap and become noise, so only colour is shown.
+MAX_ANNOTATED_COLUMNS = 30
+MAX_ANNOTATED_ROWS = 40
+# Tick labels are thinned beyond this many so categorical axes stay legible on long runs.
+MAX_TICK_LABELS = 25
+# Round labels on the loss plot stop fitting above the segments after this many rounds.
+MAX_ROUND_LABELS = 25
+DPI = 100
+
+
+def _finite(value: object) -> float | None:
+    """``value`` as a float when it is a finite number; ``None`` for missing, NaN, infinite or non-numeric values."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    """A figure attached to its own Agg canvas, independent of pyplot and of the user's chosen backend."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` as PNG via a temporary file, so a reader never sees a half-written image."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png", dpi=DPI)
+    tmp.replace(path)
+    return path
+
+
+def _no_data(path: Path, title: str) -> Path:
+    """A small placeholder figure that says there is nothing to draw yet."""
+    fig = _new_figure(6.0, 3.0)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, "no data yet", ha="center", va="center", fontsize=16, color="0.4", transform=ax.transAxes)
+    return _save(fig, path)
+
+
+def _tick_positions(count: int) -> list[int]:
+    """Indices of the categories to label, every k-th one so that at most ``MAX_TICK_LABELS`` appear."""
+    step = max(1, math.ceil(count / MAX_TICK_LABELS))
+    return list(range(0, count, step))
+
+
+# --- accuracy heatmap -------------------------------------------------------------------------------------------
+
+
+def accuracy_grid(evaluations: Iterable[dict]) -> tuple[list[int], list[int], np.ndarray]:
+    """Arrange evaluation rows as a (difficulty x round) grid of accuracies.
+
+    Returns ``(difficulties, rounds, grid)`` with both lists sorted ascending and ``grid[i, j]`` the accuracy at
+    ``difficulties[i]`` in ``rounds[j]``, NaN where nothing was measured.  Several rows for one cell (several tasks,
+    or a re-run evaluation) are combined weighted by ``n``, which is the accuracy over their pooled problems; rows
+    without a usable accuracy are ignored.
+    """
+    cells: dict[tuple[int, int], list[float]] = {}
+    for row in evaluations:
+        accuracy = _finite(row.get("accuracy"))
+        if accuracy is None or row.get("round") is None or row.get("difficulty") is None:
+            continue
+        n = _finite(row.get("n"))
+        weight = n if n is not None and n > 0 else 0.0
+        key = (int(row["difficulty"]), int(row["round"]))
+        total = cells.setdefault(key, [0.0, 0.0, 0.0, 0.0])  # weighted sum, weight, plain sum, count
+        total[0] += accuracy * weight
+        total[1] += weight
+        total[2] += accuracy
+        total[3] += 1
+    difficulties = sorted({d for d, _ in cells})
+    rounds = sorted({r for _, r in cells})
+    grid = np.full((len(difficulties), len(rounds)), np.nan)
+    row_of = {d: i for i, d in enumerate(difficulties)}
+    col_of = {r: j for j, r in enumerate(rounds)}
+    for (difficulty, round_), (weighted, weight, plain, count) in cells.items():
+        # Without sample sizes every row counts equally.
+        grid[row_of[difficulty], col_of[round_]] = weighted / weight if weight > 0 else plain / count
+    return difficulties, rounds, grid
+
+
+def _by_task(evaluations: Iterable[dict]) -> list[tuple[str | None, list[dict]]]:
+    """Group rows by ``task`` in first-seen order; rows without a task form one group of their own."""
+    groups: dict[str | None, list[dict]] = {}
+    for row in evaluations:
+        task = row.get("task")
+        groups.setdefault(None if task is None else str(task), []).append(row)
+    return list(groups.items())
+
+
+def plot_accuracy_heatmap(evaluations: list[dict], path: Path) -> Path:
+    """Accuracy per difficulty (y) and round (x) on a fixed 0..1 colour scale; one panel per task.
+
+    The colour scale is fixed so that the same colour means the same accuracy in every report of every run.
+    """
+    title = "Held-out accuracy by difficulty and round"
+    panels = [(task, *accuracy_grid(rows)) for task, rows in _by_task(evaluations)]
+    panels = [panel for panel in panels if panel[3].size]
+    if not panels:
+        return _no_data(path, title)
+
+    max_cols = max(len(rounds) for _, _, rounds, _ in panels)
+    max_rows = max(len(difficulties) for _, difficulties, _, _ in panels)
+    panel_width = min(max(2.5 + 0.45 * max_cols, 4.5), 14.0)
+    width = min(panel_width * len(panels) + 1.2, 30.0)
+    height = min(max(1.5 + 0.32 * max_rows, 3.5), 14.0)
+    fig = _new_figure(width, height)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
+
+    image = None
+    for ax, (task, difficulties, rounds, grid) in zip(axes, panels, strict=True):
+        image = ax.imshow(
+            np.ma.masked_invalid(grid),
+            cmap=cmap,
+            vmin=0.0,
+            vmax=1.0,
+            origin="lower",
+            aspect="auto",
+            interpolation="nearest",
+        )
+        cols = _tick_positions(len(rounds))
+        rows = _tick_positions(len(difficulties))
+        ax.set_xticks(cols, [str(rounds[j]) for j in cols])
+        ax.set_yticks(rows, [str(difficulties[i]) for i in rows])
+        ax.set_xlabel("round")
+        ax.set_ylabel("difficulty")
+        if len(panels) > 1 or task is not None:
+            ax.set_title(f"{title}\ntask: {'(unnamed)' if task is None else task}", fontsize=10)
+        else:
+            ax.set_title(title, fontsize=10)
+        if len(rounds) <= MAX_ANNOTATED_COLUMNS and len(difficulties) <= MAX_ANNOTATED_ROWS:
+            fontsize = 8 if len(rounds) <= 15 and len(difficulties) <= 20 else 6
+            for i, j in zip(*np.nonzero(np.isfinite(grid)), strict=True):
+                value = float(grid[i, j])
+                # viridis is dark below the middle, light above it.
+                ax.text(
+                    j,
+                    i,
+                    f"{value * 100:.0f}%",
+                    ha="center",
+                    va="center",
+                    fontsize=fontsize,
+                    color="white" if value < 0.6 else "black",
+                )
+    fig.colorbar(image, ax=list(axes), label="accuracy", fraction=0.05)
+    return _save(fig, path)
+
+
+# --- training loss ----------------------------------------------------------------------------------------------
+
+
+def global_steps(train_metrics: Iterable[dict]) -> tuple[list[dict], np.ndarray, list[tuple[int, int, int]]]:
+    """Lay the rounds' steps end to end on one global step axis.
+
+    Returns ``(rows, x, segments)``: the rows sorted by (round, step), each row's global step, and one
+    ``(round, first_x, last_x)`` per round.  Each round starts one step after the previous round's last step, with
+    its own first logged step as zero, so rounds counting from 0 and from 1 line up the same way.
+    """
+    rows = sorted(
+        (row for row in train_metrics if row.get("round") is not None and row.get("step") is not None),
+        key=lambda row: (int(row["round"]), int(row["step"])),
+    )
+    x = np.zeros(len(rows), dtype=int)
+    segments: list[tuple[int, int, int]] = []
+    offset = 0
+    index = 0
+    while index < len(rows):
+        round_ = int(rows[index]["round"])
+        first_step = int(rows[index]["step"])
+        start = index
+        while index < len(rows) and int(rows[index]["round"]) == round_:
+            x[index] = offset + int(rows[index]["step"]) - first_step
+            index += 1
+        segments.append((round_, int(x[start]), int(x[index - 1])))
+        offset = int(x[index - 1]) + 1
+    return rows, x, segments
+
+
+def plot_training_loss(train_metrics: list[dict], path: Path) -> Path:
+    """Training loss over the global step axis, one colour per round, with the learning rate in a panel below."""
+    title = "Training loss (rounds concatenated)"
+    rows, x, segments = global_steps(train_metrics)
+    losses = np.array([_finite(row.get("loss")) for row in rows], dtype=float)
+    rates = np.array([_finite(row.get("lr")) for row in rows], dtype=float)
+    if not rows or not np.isfinite(losses).any():
+        return _no_data(path, title)
+
+    fig = _new_figure(10.0, 6.0)
+    ax_loss, ax_lr = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    colours = matplotlib.colormaps["tab10"].colors
+    start = 0
+    for k, (round_, first_x, last_x) in enumerate(segments):
+        stop = start + int(np.count_nonzero((x >= first_x) & (x <= last_x)))
+        colour = colours[k % len(colours)]
+        seg_x, seg_loss, seg_lr = x[start:stop], losses[start:stop], rates[start:stop]
+        marker = "." if stop - start <= 2 else None
+        ax_loss.plot(seg_x, seg_loss, color=colour, linewidth=1.2, marker=marker, label=f"round {round_}")
+        ax_lr.plot(seg_x, seg_lr, color=colour, linewidth=1.2, marker=marker)
+        if k > 0:
+            for ax in (ax_loss, ax_lr):
+                ax.axvline(first_x - 0.5, color="0.6", linestyle="--", linewidth=0.8)
+        if len(segments) <= MAX_ROUND_LABELS:
+            # Data x, axes y: the label stays at the top whatever the loss range.
+            ax_loss.text(
+                (first_x + last_x) / 2,
+                1.01,
+                f"r{round_}",
+                transform=blended_transform_factory(ax_loss.transData, ax_loss.transAxes),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color=colour,
+            )
+        start = stop
+
+    finite_losses = losses[np.isfinite(losses)]
+    if finite_losses.size and (finite_losses > 0).all():
+        ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("loss")
+    ax_loss.set_title(title, pad=16)
+    ax_loss.grid(True, which="major", alpha=0.3)
+    ax_lr.set_ylabel("learning rate")
+    ax_lr.set_xlabel("global step")
+    ax_lr.grid(True, alpha=0.3)
+    ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    if not np.isfinite(rates).any():
+        ax_lr.text(
+            0.5, 0.5, "no learning rate logged", ha="center", va="center", color="0.4", transform=ax_lr.transAxes
+        )
+    return _save(fig, path)
+
+
+# --- accepted vs proposed ---------------------------------------------------------------------------------------
+
+
+def plot_accepted_vs_proposed(rounds: list[dict], path: Path) -> Path:
+    """Proposed and accepted counts per round as grouped bars, with label accuracy on a secondary axis when known."""
+    title = "Self-labelled problems per round"
+    rows = sorted((row for row in rounds if row.get("round") is not None), key=lambda row: int(row["round"]))
+    if not rows:
+        return _no_data(path, title)
+
+    count = len(rows)
+    fig = _new_figure(min(max(4.0 + 0.5 * count, 6.0), 24.0), 4.5)
+    ax = fig.add_subplot()
+    positions = np.arange(count)
+    width = 0.4
+    proposed = [_finite(row.get("proposed")) or 0.0 for row in rows]
+    accepted = [_finite(row.get("accepted")) or 0.0 for row in rows]
+    bars_p = ax.bar(positions - width / 2, proposed, width, label="proposed", color="#9ecae1")
+    bars_a = ax.bar(positions + width / 2, accepted, width, label="accepted", color="#3182bd")
+    labels = []
+    for row in rows:
+        difficulty = row.get("difficulty")
+        labels.append(f"{row['round']}" if difficulty is None else f"{row['round']}\nd{difficulty}")
+    ticks = _tick_positions(count)
+    ax.set_xticks(positions[ticks], [labels[i] for i in ticks])
+    ax.set_xlabel("round (d = frontier difficulty)")
+    ax.set_ylabel("problems")
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.margins(y=0.15)  # headroom so the legend does not sit on the tallest bar
+    handles = [bars_p, bars_a]
+
+    label_accuracy = np.array([_finite(row.get("label_accuracy")) for row in rows], dtype=float)
+    known = np.isfinite(label_accuracy)
+    if known.any():
+        ax_acc = ax.twinx()
+        (line,) = ax_acc.plot(
+            positions[known], label_accuracy[known], color="#e6550d", marker="o", label="label accuracy"
+        )
+        ax_acc.set_ylim(0.0, 1.1)
+        ax_acc.set_ylabel("label accuracy")
+        if count <= MAX_ANNOTATED_COLUMNS:
+            for position, value in zip(positions[known], label_accuracy[known], strict=True):
+                ax_acc.annotate(
+                    f"{value * 100:.0f}%",
+                    (position, value),
+                    textcoords="offset points",
+                    xytext=(0, 6),
+                    ha="center",
+                    fontsize=8,
+                    color="#e6550d",
+                )
+        handles.append(line)
+    ax.legend(handles=handles, loc="upper left", fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,381 @@
+"""The run store: one SQLite file (``run.db``, WAL mode) per run. The only module that speaks SQL.
+
+Exact resume rests on one rule: a phase writes all its outputs and marks itself done in the same transaction
+(``with store.phase(round, name):``). A crash inside the block rolls everything back, so a phase is either wholly
+recorded or not at all, and re-running it writes each record once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import SelftaughtError
+from .types import Example, Problem, Verdict
+
+SCHEMA_VERSION = 1
+PHASES = ("PROPOSE", "ATTEMPT", "VERIFY", "CURATE", "TRAIN", "EVALUATE", "DECIDE")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rounds (
+    round INTEGER PRIMARY KEY, difficulty INTEGER, started REAL NOT NULL, finished REAL, decision TEXT);
+CREATE TABLE IF NOT EXISTS phases (
+    round INTEGER NOT NULL, phase TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0,
+    started REAL, finished REAL, seconds REAL, PRIMARY KEY (round, phase));
+CREATE TABLE IF NOT EXISTS problems (
+    id INTEGER PRIMARY KEY, round INTEGER NOT NULL, purpose TEXT NOT NULL, idx INTEGER NOT NULL,
+    task TEXT NOT NULL, difficulty INTEGER NOT NULL, prompt TEXT NOT NULL, target TEXT, seed INTEGER NOT NULL,
+    UNIQUE (round, purpose, idx));
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY, problem_id INTEGER NOT NULL REFERENCES problems(id), model INTEGER NOT NULL,
+    sample INTEGER NOT NULL, text TEXT NOT NULL, correct INTEGER, UNIQUE (problem_id, model, sample));
+CREATE TABLE IF NOT EXISTS verdicts (
+    problem_id INTEGER PRIMARY KEY REFERENCES problems(id), round INTEGER NOT NULL, accepted INTEGER NOT NULL,
+    answer TEXT, score REAL NOT NULL, evidence TEXT NOT NULL, correct INTEGER);
+CREATE TABLE IF NOT EXISTS examples (
+    id INTEGER PRIMARY KEY, round INTEGER NOT NULL, task TEXT NOT NULL, difficulty INTEGER NOT NULL,
+    prompt TEXT NOT NULL, answer TEXT NOT NULL, source TEXT NOT NULL, origin_round INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS train_metrics (
+    round INTEGER NOT NULL, model INTEGER NOT NULL, step INTEGER NOT NULL, loss REAL NOT NULL, lr REAL NOT NULL,
+    PRIMARY KEY (round, model, step));
+CREATE TABLE IF NOT EXISTS eval_results (
+    round INTEGER NOT NULL, problem_id INTEGER NOT NULL REFERENCES problems(id), answer TEXT NOT NULL,
+    correct INTEGER NOT NULL, PRIMARY KEY (round, problem_id));
+CREATE TABLE IF NOT EXISTS evaluations (
+    round INTEGER NOT NULL, task TEXT NOT NULL, difficulty INTEGER NOT NULL, n INTEGER NOT NULL,
+    correct INTEGER NOT NULL, accuracy REAL NOT NULL, ci_low REAL NOT NULL, ci_high REAL NOT NULL,
+    PRIMARY KEY (round, task, difficulty));
+CREATE TABLE IF NOT EXISTS checkpoints (
+    round INTEGER NOT NULL, model INTEGER NOT NULL, path TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (round, model));
+CREATE TABLE IF NOT EXISTS teacher_state (round INTEGER PRIMARY KEY, state TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS problems_round ON problems (round, purpose);
+CREATE INDEX IF NOT EXISTS examples_round ON examples (round);
+"""
+
+
+class Store:
+    """A run's database. Open an existing one with ``Store.open``, make a new one with ``Store.create``."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = conn
+        self._in_tx = False
+
+    # ----------------------------------------------------------------------------------------------- lifecycle
+    @classmethod
+    def create(cls, path: Path, run_id: str, config: dict[str, Any], config_text: str) -> Store:
+        if path.exists():
+            raise SelftaughtError(f"{path} already exists; use 'selftaught resume' to continue that run")
+        store = cls(path, cls._connect(path))
+        with store.transaction():
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    store._db.execute(stmt)
+            store._set_meta(
+                schema_version=SCHEMA_VERSION,
+                run_id=run_id,
+                created=time.time(),
+                config=json.dumps(config),
+                config_text=config_text,
+                status="running",
+                stop_reason="",
+            )
+        return store
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        if not path.is_file():
+            raise SelftaughtError(f"no run store at {path}")
+        try:
+            conn = cls._connect(path)
+            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise SelftaughtError(f"{path} is not a readable selftaught run store ({e})") from None
+        if version is None or int(version[0]) != SCHEMA_VERSION:
+            raise SelftaughtError(f"{path} has schema version {version and version[0]}, expected {SCHEMA_VERSION}")
+        return cls(path, conn)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a phase is exactly one transaction.
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._in_tx:  # nested: the outer transaction commits
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._in_tx = True
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._in_tx = False
+
+    # ---------------------------------------------------------------------------------------------------- meta
+    def _set_meta(self, **items: Any) -> None:
+        for k, v in items.items():
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (k, str(v)))
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @property
+    def run_id(self) -> str:
+        return self.meta("run_id") or ""
+
+    def config(self) -> dict[str, Any]:
+        return json.loads(self.meta("config") or "{}")
+
+    def finish(self, reason: str) -> None:
+        with self.transaction():
+            self._set_meta(status="complete", stop_reason=reason)
+
+    @property
+    def complete(self) -> bool:
+        return self.meta("status") == "complete"
+
+    # -------------------------------------------------------------------------------------------------- phases
+    def start_round(self, round_: int, difficulty: int | None) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO rounds (round, difficulty, started) VALUES (?, ?, ?)",
+                (round_, difficulty, time.time()),
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO phases (round, phase, done) VALUES (?, ?, 0)", [(round_, p) for p in PHASES]
+            )
+
+    def phase_done(self, round_: int, phase: str) -> bool:
+        row = self._db.execute("SELECT done FROM phases WHERE round = ? AND phase = ?", (round_, phase)).fetchone()
+        return bool(row and row[0])
+
+    @contextmanager
+    def phase(self, round_: int, phase: str) -> Iterator[None]:
+        """Run a phase's writes in one transaction that also marks the phase done."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r}")
+        started = time.time()
+        with self.transaction():
+            yield
+            finished = time.time()
+            self._db.execute(
+                "UPDATE phases SET done = 1, started = ?, finished = ?, seconds = ? WHERE round = ? AND phase = ?",
+                (started, finished, finished - started, round_, phase),
+            )
+
+    def set_round_difficulty(self, round_: int, difficulty: int) -> None:
+        self._db.execute("UPDATE rounds SET difficulty = ? WHERE round = ?", (difficulty, round_))
+
+    def elapsed_seconds(self) -> float:
+        """Time spent in completed phases over the whole run (so a resumed run keeps its clock)."""
+        return float(self._db.execute("SELECT COALESCE(SUM(seconds), 0) FROM phases WHERE done = 1").fetchone()[0])
+
+    def end_round(self, round_: int, decision: str) -> None:
+        """Called inside the DECIDE phase's transaction."""
+        self._db.execute("UPDATE rounds SET finished = ?, decision = ? WHERE round = ?", (time.time(), decision, round_))
+
+    def rounds(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT round, difficulty, started, finished, decision FROM rounds ORDER BY round")
+        return [dict(zip(("round", "difficulty", "started", "finished", "decision"), r)) for r in rows]
+
+    def phase_states(self, round_: int) -> dict[str, dict[str, Any]]:
+        rows = self._db.execute("SELECT phase, done, seconds FROM phases WHERE round = ?", (round_,))
+        return {p: {"done": bool(d), "seconds": s} for p, d, s in rows}
+
+    # ------------------------------------------------------------------------------------------------ problems
+    def add_problems(self, round_: int, purpose: str, problems: Iterable[Problem]) -> None:
+        self._db.executemany(
+            "INSERT INTO problems (round, purpose, idx, task, difficulty, prompt, target, seed) VALUES (?,?,?,?,?,?,?,?)",
+            [(round_, purpose, i, p.task, p.difficulty, p.prompt, p.target, p.seed) for i, p in enumerate(problems)],
+        )
+
+    def problems(self, round_: int, purpose: str) -> list[tuple[int, Problem]]:
+        rows = self._db.execute(
+            "SELECT id, task, difficulty, prompt, target, seed FROM problems WHERE round = ? AND purpose = ? ORDER BY idx",
+            (round_, purpose),
+        )
+        return [(r[0], Problem(task=r[1], difficulty=r[2], prompt=r[3], target=r[4], seed=r[5])) for r in rows]
+
+    def eval_prompts(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT prompt FROM problems WHERE purpose = 'eval'")}
+
+    def eval_difficulties(self) -> set[tuple[str, int]]:
+        rows = self._db.execute("SELECT DISTINCT task, difficulty FROM problems WHERE purpose = 'eval'")
+        return {(t, d) for t, d in rows}
+
+    def eval_problems(self) -> list[tuple[int, Problem]]:
+        rows = self._db.execute(
+            "SELECT id, task, difficulty, prompt, target, seed FROM problems WHERE purpose = 'eval' ORDER BY id"
+        )
+        return [(r[0], Problem(task=r[1], difficulty=r[2], prompt=r[3], target=r[4], seed=r[5])) for r in rows]
+
+    # ------------------------------------------------------------------------------------------------ attempts
+    def add_attempts(self, rows: Iterable[tuple[int, int, int, str, int | None]]) -> None:
+        """Rows of (problem_id, model, sample, text, correct-or-None)."""
+        self._db.executemany(
+            "INSERT INTO attempts (problem_id, model, sample, text, correct) VALUES (?, ?, ?, ?, ?)", list(rows)
+        )
+
+    def attempts(self, round_: int) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        rows = self._db.execute(
+            "SELECT a.problem_id, a.text FROM attempts a JOIN problems p ON p.id = a.problem_id "
+            "WHERE p.round = ? ORDER BY a.problem_id, a.model, a.sample",
+            (round_,),
+        )
+        for pid, text in rows:
+            out.setdefault(pid, []).append(text)
+        return out
+
+    # ------------------------------------------------------------------------------------------------ verdicts
+    def add_verdicts(self, round_: int, rows: Iterable[tuple[int, Verdict, int | None]]) -> None:
+        """Rows of (problem_id, verdict, correct-or-None), ``correct`` from an oracle when the task has one."""
+        self._db.executemany(
+            "INSERT INTO verdicts (problem_id, round, accepted, answer, score, evidence, correct) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (pid, round_, int(v.accepted), v.answer, float(v.score), json.dumps(v.evidence), c)
+                for pid, v, c in rows
+            ],
+        )
+
+    def accepted(self, round_: int, source: str = "self") -> list[Example]:
+        rows = self._db.execute(
+            "SELECT p.task, p.difficulty, p.prompt, v.answer FROM verdicts v JOIN problems p ON p.id = v.problem_id "
+            "WHERE v.round = ? AND v.accepted = 1 ORDER BY p.idx",
+            (round_,),
+        )
+        return [Example(prompt=r[2], answer=r[3], difficulty=r[1], source=source, origin_round=round_, task=r[0]) for r in rows]
+
+    # ------------------------------------------------------------------------------------------------ examples
+    def add_examples(self, round_: int, examples: Iterable[Example]) -> None:
+        self._db.executemany(
+            "INSERT INTO examples (round, task, difficulty, prompt, answer, source, origin_round) VALUES (?,?,?,?,?,?,?)",
+            [(round_, e.task, e.difficulty, e.prompt, e.answer, e.source, e.origin_round) for e in examples],
+        )
+
+    def examples(self, round_: int, *, fresh_only: bool = False) -> list[Example]:
+        """The examples round ``round_`` trained on; ``fresh_only`` keeps those first produced in that round."""
+        sql = "SELECT task, difficulty, prompt, answer, source, origin_round FROM examples WHERE round = ?"
+        if fresh_only:
+            sql += " AND origin_round = round"
+        rows = self._db.execute(sql + " ORDER BY id", (round_,))
+        return [Example(prompt=r[2], answer=r[3], difficulty=r[1], source=r[4], origin_round=r[5], task=r[0]) for r in rows]
+
+    def replay_pool(self, before_round: int) -> list[Example]:
+        """Every example first produced in a round before ``before_round`` (labelled and self-labelled)."""
+        rows = self._db.execute(
+            "SELECT task, difficulty, prompt, answer, source, origin_round FROM examples "
+            "WHERE round = origin_round AND round < ? ORDER BY id",
+            (before_round,),
+        )
+        return [Example(prompt=r[2], answer=r[3], difficulty=r[1], source=r[4], origin_round=r[5], task=r[0]) for r in rows]
+
+    # ------------------------------------------------------------------------------------------------- metrics
+    def add_train_metrics(self, round_: int, model: int, losses: list[float], lrs: list[float]) -> None:
+        self._db.executemany(
+            "INSERT INTO train_metrics (round, model, step, loss, lr) VALUES (?, ?, ?, ?, ?)",
+            [(round_, model, i, float(l), float(r)) for i, (l, r) in enumerate(zip(losses, lrs))],
+        )
+
+    def train_metrics(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT round, step, loss, lr FROM train_metrics WHERE model = 0 ORDER BY round, step")
+        return [{"round": r, "step": s, "loss": l, "lr": lr} for r, s, l, lr in rows]
+
+    def add_eval_results(self, round_: int, rows: Iterable[tuple[int, str, bool]]) -> None:
+        self._db.executemany(
+            "INSERT INTO eval_results (round, problem_id, answer, correct) VALUES (?, ?, ?, ?)",
+            [(round_, pid, ans, int(ok)) for pid, ans, ok in rows],
+        )
+
+    def add_evaluations(self, round_: int, rows: Iterable[dict[str, Any]]) -> None:
+        self._db.executemany(
+            "INSERT INTO evaluations (round, task, difficulty, n, correct, accuracy, ci_low, ci_high) "
+            "VALUES (:round, :task, :difficulty, :n, :correct, :accuracy, :ci_low, :ci_high)",
+            [dict(r, round=round_) for r in rows],
+        )
+
+    def evaluations(self, round_: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT round, task, difficulty, n, correct, accuracy, ci_low, ci_high FROM evaluations"
+        args: tuple = ()
+        if round_ is not None:
+            sql, args = sql + " WHERE round = ?", (round_,)
+        keys = ("round", "task", "difficulty", "n", "correct", "accuracy", "ci_low", "ci_high")
+        return [dict(zip(keys, r)) for r in self._db.execute(sql + " ORDER BY round, task, difficulty", args)]
+
+    # --------------------------------------------------------------------------------------------- checkpoints
+    def add_checkpoint(self, round_: int, model: int, path: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO checkpoints (round, model, path, created) VALUES (?, ?, ?, ?)",
+            (round_, model, path, time.time()),
+        )
+
+    def checkpoints(self, round_: int) -> list[str]:
+        rows = self._db.execute("SELECT path FROM checkpoints WHERE round = ? ORDER BY model", (round_,))
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------------------------------------- teacher state
+    def set_teacher_state(self, round_: int, state: dict[str, Any]) -> None:
+        self._db.execute("INSERT OR REPLACE INTO teacher_state (round, state) VALUES (?, ?)", (round_, json.dumps(state)))
+
+    def teacher_state(self, round_: int) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT state FROM teacher_state WHERE round = ?", (round_,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # ---------------------------------------------------------------------------------------------- summaries
+    def round_summaries(self) -> list[dict[str, Any]]:
+        """Per round: difficulty, proposed / accepted counts, label accuracy, steps, seconds, phase states."""
+        return [self.round_summary(r["round"]) for r in self.rounds()]
+
+    def round_summary(self, n: int) -> dict[str, Any]:
+        r = next((x for x in self.rounds() if x["round"] == n), None)
+        if r is None:
+            raise KeyError(f"no round {n}")
+        proposed, accepted, right, known = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(accepted), 0), COALESCE(SUM(accepted * correct), 0), "
+            "COALESCE(SUM(accepted * (correct IS NOT NULL)), 0) FROM verdicts WHERE round = ?",
+            (n,),
+        ).fetchone()
+        steps = self._db.execute("SELECT COUNT(*) FROM train_metrics WHERE round = ? AND model = 0", (n,)).fetchone()
+        seconds = self._db.execute("SELECT COALESCE(SUM(seconds), 0) FROM phases WHERE round = ?", (n,)).fetchone()
+        return {
+            "round": n,
+            "difficulty": r["difficulty"],
+            "proposed": proposed,
+            "accepted": accepted,
+            "label_accuracy": (right / known) if known else None,
+            "train_steps": steps[0],
+            "seconds": seconds[0],
+            "decision": r["decision"],
+            "phases": self.phase_states(n),
+        }
+
+    def count(self, table: str) -> int:
+        if table not in {"problems", "attempts", "verdicts", "examples", "train_metrics", "evaluations", "eval_results"}:
+            raise ValueError(f"unknown table {table!r}")
+        return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    def query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Read-only SQL for tests and analysis."""
+        return self._db.execute(sql, args).fetchall()

@@ -1,0 +1,1 @@
+"""Students: models that answer prompts and learn from examples."""

@@ -1,0 +1,247 @@
+"""The built-in student: a small decoder-only transformer, in one file.
+
+GPTConfig -> CausalSelfAttention, MLP, Block -> GPT (forward for training, generate with a KV cache).
+Positions are given per row (``pos`` tensors) rather than implied by the column index, so that batched generation
+can left-pad prompts of different lengths and every row still sees its first real token at position 0, exactly as
+in training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+POSITIONAL_SCHEMES = ("none", "rope", "learned", "index")
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 98
+    n_layer: int = 3
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 256  # longest sequence; a hard limit only for learned positions
+    pos: str = "index"  # one of POSITIONAL_SCHEMES
+    dropout: float = 0.0
+    rope_base: float = 10000.0
+
+    def __post_init__(self) -> None:
+        if self.pos not in POSITIONAL_SCHEMES:
+            raise ValueError(f"pos={self.pos!r}: expected one of {', '.join(POSITIONAL_SCHEMES)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+        if self.pos in ("rope", "index") and (self.n_embd // self.n_head) % 2:
+            raise ValueError("rope needs an even head size (n_embd / n_head)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x: (B, H, T, D); cos/sin: (B, 1, T, D/2). Rotate pairs (x1, x2) of the two halves of the head dimension.
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.dropout = cfg.dropout
+
+    def forward(self, x, rope=None, mask=None, cache=None, cache_at: int = 0):
+        """``mask`` is a boolean (B, 1, Tq, Tk) keep-mask or None for plain causal attention.
+
+        With ``cache = (k_buf, v_buf)`` the new keys/values are written at columns ``cache_at:cache_at+T`` and
+        attention runs over columns ``0:cache_at+T`` of the buffers.
+        """
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
+        if rope is not None:
+            q, k = _rope(q, *rope), _rope(k, *rope)
+        if cache is not None:
+            k_buf, v_buf = cache
+            k_buf[:, :, cache_at : cache_at + T] = k
+            v_buf[:, :, cache_at : cache_at + T] = v
+            k, v = k_buf[:, :, : cache_at + T], v_buf[:, :, : cache_at + T]
+        drop = self.dropout if self.training else 0.0
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=drop)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd)
+        self.out = nn.Linear(4 * cfg.n_embd, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x):
+        return self.drop(self.out(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.n_embd)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.n_embd)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, rope=None, mask=None, cache=None, cache_at: int = 0):
+        x = x + self.attn(self.ln1(x), rope, mask, cache, cache_at)
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd) if cfg.pos == "learned" else None
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.head.weight = self.wte.weight  # weight tying: one matrix reads and writes tokens
+        # "index" positions restart inside every run of letters/digits, so digit i of every number shares position i.
+        self.register_buffer("in_run", torch.zeros(cfg.vocab_size, dtype=torch.bool), persistent=False)
+        inv = None
+        if cfg.pos in ("rope", "index"):
+            hd = cfg.n_embd // cfg.n_head
+            inv = 1.0 / (cfg.rope_base ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+        self.register_buffer("rope_inv_freq", inv, persistent=False)
+        self.apply(self._init)
+        # Residual projections scaled by depth so the residual stream's variance does not grow with n_layer.
+        for name, p in self.named_parameters():
+            if name.endswith("proj.weight") or name.endswith("out.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def set_run_tokens(self, token_ids: list[int]) -> None:
+        """Tell the "index" scheme which token ids are letters/digits (the tokenizer knows, the model does not)."""
+        self.in_run.zero_()
+        self.in_run[torch.tensor(token_ids, dtype=torch.long)] = True
+
+    def positions(self, idx: torch.Tensor, start: torch.Tensor | None = None) -> torch.Tensor:
+        """Position of every token of ``idx`` (B, T); ``start`` (B,) = first real column for left-padded rows."""
+        B, T = idx.shape
+        cols = torch.arange(T, device=idx.device).expand(B, T)
+        if self.cfg.pos != "index":
+            return cols if start is None else (cols - start[:, None]).clamp(min=0)
+        # Run index: 1, 2, 3 ... along a run of letters/digits, 0 on any other token.
+        run = self.in_run[idx]
+        last_break = torch.where(run, torch.full_like(cols, -1), cols).cummax(dim=1).values
+        return torch.where(run, cols - last_break, torch.zeros_like(cols))
+
+    def _embed(self, idx: torch.Tensor, pos: torch.Tensor):
+        x = self.wte(idx)
+        rope = None
+        if self.wpe is not None:
+            if int(pos.max()) >= self.cfg.block_size:
+                raise ValueError(f"sequence position {int(pos.max())} exceeds block_size={self.cfg.block_size}")
+            x = x + self.wpe(pos)
+        elif self.rope_inv_freq is not None:
+            ang = pos.to(torch.float32)[..., None] * self.rope_inv_freq  # (B, T, D/2)
+            rope = (ang.cos()[:, None].to(x.dtype), ang.sin()[:, None].to(x.dtype))
+        return x, rope
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        """Right-padded ``idx`` (B, T); ``targets`` (B, T) with -100 where no loss is taken."""
+        x, rope = self._embed(idx, self.positions(idx))
+        for blk in self.blocks:
+            x = blk(x, rope)
+        logits = self.head(self.ln_f(x))
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: torch.Tensor,
+        prompt_lens: torch.Tensor,
+        max_new_tokens: int,
+        eos_id: int,
+        pad_id: int,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Continue left-padded ``prompts`` (B, P) whose real lengths are ``prompt_lens`` (B,).
+
+        Returns (B, max_new_tokens) new tokens, ``pad_id`` after each row's end token. Greedy when
+        ``temperature == 0``. One forward pass per new token for the whole batch, reusing cached keys and values.
+        """
+        B, P = prompts.shape
+        dev = prompts.device
+        total = P + max_new_tokens
+        if self.wpe is not None and int(prompt_lens.max()) + max_new_tokens > self.cfg.block_size:
+            raise ValueError(f"prompt + {max_new_tokens} new tokens exceeds block_size={self.cfg.block_size}")
+        cols = torch.arange(total, device=dev)
+        start = (P - prompt_lens).to(dev)  # first real column of each row
+        valid = cols[None, :] >= start[:, None]  # (B, total): key columns holding real tokens
+        pos_all = (cols[None, :] - start[:, None]).clamp(min=0)
+        prompt_pos = self.positions(prompts, start)
+        hd = self.cfg.n_embd // self.cfg.n_head
+        dtype = self.wte.weight.dtype
+        caches = [
+            (
+                torch.empty(B, self.cfg.n_head, total, hd, device=dev, dtype=dtype),
+                torch.empty(B, self.cfg.n_head, total, hd, device=dev, dtype=dtype),
+            )
+            for _ in self.blocks
+        ]
+        causal = torch.ones(P, P, dtype=torch.bool, device=dev).tril()
+        mask = (causal[None] & valid[:, None, :P])[:, None]  # (B, 1, P, P)
+        # A pad query row would see no key at all; let it see itself so softmax stays finite (its output is unused).
+        mask = mask | torch.eye(P, dtype=torch.bool, device=dev)[None, None]
+        x, rope = self._embed(prompts, prompt_pos)
+        last_pos = prompt_pos[:, -1]
+        for blk, cache in zip(self.blocks, caches):
+            x = blk(x, rope, mask, cache, 0)
+        logits = self.head(self.ln_f(x[:, -1]))
+        out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=dev)
+        done = torch.zeros(B, dtype=torch.bool, device=dev)
+        for t in range(max_new_tokens):
+            if temperature > 0:
+                probs = F.softmax(logits.float() / temperature, dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            else:
+                nxt = logits.argmax(-1)
+            nxt = nxt.masked_fill(done, pad_id)
+            out[:, t] = nxt
+            done = done | (nxt == eos_id)
+            if bool(done.all()) or t == max_new_tokens - 1:
+                break
+            at = P + t
+            if self.cfg.pos == "index":
+                new_pos = torch.where(self.in_run[nxt], last_pos + 1, torch.zeros_like(last_pos))
+            else:
+                new_pos = pos_all[:, at]
+            last_pos = new_pos
+            x, rope = self._embed(nxt[:, None], new_pos[:, None])
+            step_mask = valid[:, None, None, : at + 1]
+            for blk, cache in zip(self.blocks, caches):
+                x = blk(x, rope, step_mask, cache, at)
+            logits = self.head(self.ln_f(x[:, -1]))
+        return out

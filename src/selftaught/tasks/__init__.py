@@ -1,0 +1,22 @@
+"""Task families and the registry of built-in tasks, keyed by the name a config uses."""
+
+from __future__ import annotations
+
+from .arithmetic import Addition, Multiplication, ReversedAddition
+from .base import Task
+from .strings import Copy, Reversal, Sorting
+
+BUILTIN_TASKS: dict[str, type[Task]] = {
+    cls.name: cls for cls in (ReversedAddition, Addition, Multiplication, Copy, Reversal, Sorting)
+}
+
+__all__ = [
+    "BUILTIN_TASKS",
+    "Addition",
+    "Copy",
+    "Multiplication",
+    "Reversal",
+    "ReversedAddition",
+    "Sorting",
+    "Task",
+]

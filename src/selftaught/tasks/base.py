@@ -1,0 +1,80 @@
+"""The Task protocol: a family of problems with an integer difficulty, a text format and (usually) an oracle."""
+
+from __future__ import annotations
+
+import abc
+import operator
+import random
+
+from ..errors import SelftaughtError
+from ..types import Problem
+
+
+class Task(abc.ABC):
+    """A family of problems whose difficulty is an int (for the built-in tasks, a length).
+
+    Subclasses set ``name`` (the registry name) and ``description`` (one line with a format example) and implement
+    ``sample``, ``answer``, ``plausible`` and ``max_answer_len``. Prompts are printable ASCII and each task's prompts
+    have a shape no other task produces, so several tasks can be mixed in one model without ambiguity.
+    """
+
+    name: str = ""
+    description: str = ""
+    example_difficulty: int = 3
+    min_difficulty: int = 1
+
+    def validate_difficulty(self, difficulty: int) -> int:
+        """Return ``difficulty`` as a plain int; ``ValueError`` if below ``min_difficulty``, ``TypeError`` if not an int.
+
+        Integer-like values (such as numpy integers a teacher may compute) are accepted and converted, so problems
+        always carry a plain int.
+        """
+        try:
+            # bool is an int subclass; True as a difficulty is almost certainly a mistake.
+            value = operator.index(difficulty) if not isinstance(difficulty, bool) else None
+        except TypeError:
+            value = None
+        if value is None:
+            raise TypeError(f"difficulty {difficulty!r} for task {self.name} must be an int")
+        if value < self.min_difficulty:
+            raise ValueError(f"difficulty {value} out of range for task {self.name} (>= {self.min_difficulty})")
+        return value
+
+    @abc.abstractmethod
+    def sample(self, rng: random.Random, difficulty: int) -> Problem:
+        """Draw one problem using only ``rng``, so that a seed reproduces it.
+
+        The returned problem has ``seed=0``: the caller knows which seed it used and records it.
+        """
+
+    @abc.abstractmethod
+    def answer(self, problem: Problem) -> str | None:
+        """The exact answer to ``problem``, worked out from its prompt; ``None`` when the task has no oracle.
+
+        Computing it from the prompt (rather than reading ``problem.target``) keeps the oracle usable on problems
+        whose target was withheld.
+        """
+
+    def check(self, problem: Problem, answer: str) -> float | None:
+        """Score ``answer`` in [0, 1]: exact match against ``self.answer``; ``None`` when there is no oracle."""
+        expected = self.answer(problem)
+        if expected is None:
+            return None
+        return 1.0 if answer == expected else 0.0
+
+    @abc.abstractmethod
+    def plausible(self, problem: Problem, answer: str) -> bool:
+        """Whether ``answer`` has a length and alphabet possible for this input, without knowing the right answer.
+
+        This is the rule the length filter applies to self-labelled answers.
+        """
+
+    @abc.abstractmethod
+    def max_answer_len(self, difficulty: int) -> int:
+        """The longest answer a problem of ``difficulty`` can have; it bounds generation."""
+
+    def _bad_prompt(self, prompt: str) -> SelftaughtError:
+        return SelftaughtError(f"prompt {prompt!r} is not in the format of task {self.name}: {self.description}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

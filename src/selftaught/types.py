@@ -1,0 +1,70 @@
+"""Plain records that flow between the parts of the loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: the prompt the student sees and, when known, the target answer."""
+
+    task: str
+    difficulty: int
+    prompt: str
+    target: str | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a teacher wants practised: a skill (a task name) at a difficulty."""
+
+    skill: str
+    difficulty: int
+
+
+@dataclass
+class Verdict:
+    """A verifier's decision on one problem's attempts.
+
+    ``answer`` is the accepted answer or ``None``; ``score`` is the verifier's confidence in [0, 1];
+    ``evidence`` holds what the decision rests on (vote counts, shares, rule results) and is stored as JSON.
+    """
+
+    answer: str | None
+    score: float
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.answer is not None
+
+
+@dataclass(frozen=True)
+class Example:
+    """A (prompt, answer) pair used in training, with where it came from.
+
+    ``source`` is ``"labelled"``, ``"self"`` (self-labelled this round) or ``"replay"``;
+    ``origin_round`` is the round whose data it was first produced in.
+    """
+
+    prompt: str
+    answer: str
+    difficulty: int
+    source: str
+    origin_round: int
+    task: str = ""
+
+
+@dataclass
+class TrainStats:
+    """What one call of ``Student.fit`` did."""
+
+    steps: int
+    tokens: int
+    seconds: float
+    final_loss: float
+    losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)

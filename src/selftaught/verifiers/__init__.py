@@ -1,0 +1,16 @@
+"""Verifiers decide which self-produced answers become training labels; ``AllOf`` composes them."""
+
+from __future__ import annotations
+
+from .base import AllOf, Verifier
+from .length import LengthFilter
+from .oracle import OracleVerifier
+from .vote import VoteVerifier
+
+BUILTIN_VERIFIERS: dict[str, type[Verifier]] = {
+    "oracle": OracleVerifier,
+    "vote": VoteVerifier,
+    "length": LengthFilter,
+}
+
+__all__ = ["BUILTIN_VERIFIERS", "AllOf", "LengthFilter", "OracleVerifier", "Verifier", "VoteVerifier"]

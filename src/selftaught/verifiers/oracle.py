@@ -1,0 +1,48 @@
+"""The oracle verifier: accepts an answer the task itself scores as correct."""
+
+from __future__ import annotations
+
+from ..errors import SelftaughtError
+from ..tasks.base import Task
+from ..types import Problem, Verdict
+from .base import Verifier, most_common
+
+
+class OracleVerifier(Verifier):
+    """Accepts the most common attempt that ``task.check`` scores 1.0; the score is the share of such attempts.
+
+    With no attempts and a known target the problem is labelled data (round 0): the target is accepted outright.
+    It is the upper bound the other verifiers are measured against, and it needs a task with an oracle.
+    """
+
+    name = "oracle"
+
+    def __init__(self, task: Task) -> None:
+        if not callable(getattr(task, "check", None)):
+            raise TypeError(f"task {task!r} has no check() method for the oracle verifier")
+        self.task = task
+
+    def judge(self, problem: Problem, attempts: list[str]) -> Verdict:
+        n = len(attempts)
+        if n == 0:
+            if problem.target is not None:
+                return Verdict(answer=problem.target, score=1.0, evidence={"n": 0, "labelled": True})
+            return Verdict(answer=None, score=0.0, evidence={"n": 0, "correct": 0})
+        scores: dict[str, float] = {}
+        for attempt in dict.fromkeys(attempts):  # each distinct attempt is checked once
+            score = self.task.check(problem, attempt)
+            if score is None:
+                raise SelftaughtError(
+                    f"task {getattr(self.task, 'name', self.task)!r} has no oracle; use a verifier that needs none, such as vote or length"
+                )
+            scores[attempt] = score
+        correct = [a for a in attempts if scores[a] == 1.0]
+        top = most_common(correct)
+        return Verdict(
+            answer=None if top is None else top[0],
+            score=len(correct) / n,
+            evidence={"n": n, "correct": len(correct)},
+        )
+
+    def __repr__(self) -> str:
+        return f"OracleVerifier({self.task!r})"
