@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -177,12 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     except SelftaughtError as e:
         err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         return 2
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("aborted")
         return 130
-    except click.ClickException as e:  # bad arguments: one line, not a usage screen
-        err.print(f"error: {e.format_message()}", markup=False, highlight=False, soft_wrap=True)
-        return 2
+    except Exception as e:
+        # Bad arguments (typer's usage errors carry format_message): one line, not a usage screen.
+        if callable(getattr(e, "format_message", None)) and isinstance(getattr(e, "exit_code", None), int):
+            err.print(f"error: {e.format_message()}", markup=False, highlight=False, soft_wrap=True)
+            return 2
+        raise
     return 0
 
 

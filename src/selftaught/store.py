@@ -93,14 +93,18 @@ class Store:
     def open(cls, path: Path) -> Store:
         if not path.is_file():
             raise SelftaughtError(f"no run store at {path}")
+        # Check read-only first, so a file that is not a run store is never modified (no WAL switch, no -wal file).
         try:
-            conn = cls._connect(path)
-            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                version = probe.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            finally:
+                probe.close()
         except sqlite3.DatabaseError as e:
             raise SelftaughtError(f"{path} is not a readable selftaught run store ({e})") from None
         if version is None or int(version[0]) != SCHEMA_VERSION:
             raise SelftaughtError(f"{path} has schema version {version and version[0]}, expected {SCHEMA_VERSION}")
-        return cls(path, conn)
+        return cls(path, cls._connect(path))
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -179,10 +183,12 @@ class Store:
         with self.transaction():
             yield
             finished = time.time()
-            self._db.execute(
+            marked = self._db.execute(
                 "UPDATE phases SET done = 1, started = ?, finished = ?, seconds = ? WHERE round = ? AND phase = ?",
                 (started, finished, finished - started, round_, phase),
-            )
+            ).rowcount
+            if marked != 1:
+                raise RuntimeError(f"round {round_} was never started, so {phase} cannot be marked done")
 
     def set_round_difficulty(self, round_: int, difficulty: int) -> None:
         self._db.execute("UPDATE rounds SET difficulty = ? WHERE round = ?", (difficulty, round_))

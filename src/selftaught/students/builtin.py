@@ -151,6 +151,10 @@ class GPTStudent(Student):
         """Replace this student's weights by those saved in ``directory`` (same architecture)."""
         try:
             state = torch.load(directory / WEIGHTS, map_location=self.device, weights_only=True)
+            own = self.model.state_dict()
+            # Check every name and shape before copying anything, so a mismatch never leaves a half-loaded model.
+            if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
+                raise ValueError("its parameters do not match this student's architecture")
             self.model.load_state_dict(state)
         except FileNotFoundError:
             raise SelftaughtError(f"checkpoint {directory} has no {WEIGHTS}") from None

@@ -73,7 +73,7 @@ class WSD(Schedule):
         start = 1.0 - self.decay
         if z <= start:
             return 1.0
-        u = (z - start) / self.decay  # progress through the decay phase
+        u = min(1.0, (z - start) / self.decay)  # progress through the decay phase
         down = u if self.form == "linear" else math.sqrt(u)
         return self.floor + (1.0 - self.floor) * (1.0 - down)
 

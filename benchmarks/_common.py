@@ -1,0 +1,94 @@
+"""Helpers shared by the benchmark scripts (not a benchmark itself).
+
+Contract (DESIGN.md, "Benchmarks contract"): ``python benchmarks/NAME.py [--quick]`` compares side by side in one
+run (A B A B ..., medians, ratios) and its last line of standard output is one JSON object.
+Progress goes to standard error so that standard output holds only the final JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+DEFAULT_THREADS = 2
+
+
+def set_threads() -> int:
+    """Use 2 threads unless ``BENCH_THREADS`` (or else ``OMP_NUM_THREADS``) says otherwise; return the count."""
+    raw = os.environ.get("BENCH_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    try:
+        n = int(raw) if raw else DEFAULT_THREADS
+    except ValueError:
+        n = DEFAULT_THREADS
+    n = max(1, n)
+    torch.set_num_threads(n)
+    return n
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--quick", action="store_true", help="a smaller run (under a minute on 2 cores), same metric")
+    return ap.parse_args()
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def median(xs: list[float]) -> float:
+    return float(statistics.median(xs))
+
+
+def alternate(
+    runs: dict[str, Callable[[], float]], repeats: int, label: str = "repeat"
+) -> dict[str, list[float]]:
+    """Call each of ``runs`` (name -> function returning a measurement) in turn, A B A B ..., ``repeats`` times."""
+    out: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(repeats):
+        parts = []
+        for name, fn in runs.items():
+            value = fn()
+            out[name].append(value)
+            parts.append(f"{name}={value:.4g}")
+        log(f"  {label} {r + 1}/{repeats}: " + "  ".join(parts))
+    return out
+
+
+def environment(threads: int) -> dict:
+    return {
+        "threads": threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def mixed_problems(task, n: int, difficulties: range, seed: int) -> list:
+    """``n`` problems of ``task``, difficulties drawn uniformly from ``difficulties``, reproducible from ``seed``."""
+    rng = random.Random(seed)
+    return [task.sample(rng, rng.choice(difficulties)) for _ in range(n)]
+
+
+def emit(result: dict) -> None:
+    """Print the result as the last line of standard output."""
+    sys.stdout.flush()
+    print(json.dumps(result), flush=True)
+
+
+class Stopwatch:
+    def __enter__(self) -> Stopwatch:
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.t0

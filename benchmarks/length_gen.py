@@ -1,0 +1,97 @@
+"""Length generalisation by self-improvement: run the `length-gen` preset, then measure how far it reaches.
+
+Prints the largest difficulty whose exact-match accuracy on 1,000 fresh held-out problems is >= 99 %, the largest
+difficulty trained with labels, and the wall time. `--quick` runs a shortened version (smaller labelled range,
+a one-minute budget, 200 problems per difficulty) with the same metric.
+
+    python benchmarks/length_gen.py [--quick] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from selftaught.config import load_experiment
+from selftaught.loop import Loop
+from selftaught.seeding import derive_seed, rng_for
+from selftaught.store import Store
+from selftaught.students.builtin import GPTStudent
+
+QUICK = [
+    "loop.labelled_max=3",
+    "loop.labelled_problems=6000",
+    "loop.max_minutes=0.6",
+    "train.labelled_steps=500",
+    "train.round_steps=150",
+    "loop.problems_per_round=400",
+]
+
+
+def reach(student: GPTStudent, task, seed: int, n: int, start: int, threshold: float = 0.99) -> tuple[int, dict]:
+    """Evaluate difficulties from 1 upward on ``n`` fresh problems each until two in a row miss ``threshold``."""
+    best, misses, d, accuracy = 0, 0, 1, {}
+    while misses < 2:
+        problems = [task.sample(rng_for(seed, "bench", d, i), d) for i in range(n)]
+        answers = student.generate([p.prompt for p in problems], max_new_tokens=task.max_answer_len(d) + 1)
+        acc = sum(a[0] == p.target for a, p in zip(answers, problems)) / n
+        accuracy[d] = round(acc, 4)
+        print(f"  difficulty {d}: {acc:.1%}", file=sys.stderr)
+        if acc >= threshold and misses == 0:
+            best = d
+        elif acc < threshold:
+            misses += 1
+        d += 1 if d < start else 1
+    return best, accuracy
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="keep the run here (default: a temporary directory)")
+    args = ap.parse_args()
+
+    overrides = QUICK if args.quick else []
+    exp, text = load_experiment(preset="length-gen", overrides=overrides)
+    tmp = tempfile.TemporaryDirectory() if args.out is None else None
+    run_dir = args.out or Path(tmp.name) / "run"
+    t0 = time.perf_counter()
+    loop = Loop.create(run_dir, exp, text)
+    reason = loop.run()
+    wall = time.perf_counter() - t0
+    store = Store.open(run_dir / "run.db")
+    last = max(r["round"] for r in store.rounds())
+    student = GPTStudent.load(run_dir / store.checkpoints(last)[0])
+    n = 200 if args.quick else 1000
+    best, accuracy = reach(student, loop.parts.task, derive_seed(exp.seed, "length-gen-bench"), n, exp.loop.labelled_max)
+    frontier = store.round_summary(last)["difficulty"]
+    print(f"stopped: {reason}", file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "benchmark": "length_gen",
+                "metric": "largest_difficulty_at_99pct",
+                "value": best,
+                "unit": "digits",
+                "labelled_max": exp.loop.labelled_max,
+                "rounds": last,
+                "frontier_trained": frontier,
+                "wall_seconds": round(wall, 1),
+                "problems_per_difficulty": n,
+                "stop_reason": reason,
+                "accuracy": accuracy,
+                "quick": args.quick,
+                "target": "reach >= 32 digits from <= 8 labelled within 30 minutes",
+            }
+        )
+    )
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""End-to-end runs of the loop, checked through the store, `status --json` and the files a run leaves."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from selftaught.cli import main
+from selftaught.store import PHASES
+
+SMOKE_SET = ["--set", "train.labelled_steps=150", "--set", "train.round_steps=40"]
+
+
+def status_json(run_dir: Path, capsys) -> dict:
+    capsys.readouterr()
+    assert main(["status", str(run_dir), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def db_rows(run_dir: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(run_dir / "run.db") as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
+    assert main(["run", "--preset", "smoke", "--out", str(run_dir), *SMOKE_SET]) == 0
+    return run_dir
+
+
+def test_smoke_run_status_json(smoke_run, capsys):
+    st = status_json(smoke_run, capsys)
+    assert st["complete"] is True
+    assert st["run_id"].startswith("smoke-")
+    assert "round budget spent" in st["stop_reason"]
+    assert [r["round"] for r in st["rounds"]] == [0, 1, 2]
+    assert [r["difficulty"] for r in st["rounds"]] == [2, 3, 4]
+    for r in st["rounds"]:
+        assert r["phases"] == {p: True for p in PHASES}
+        assert r["train_steps"] == (150 if r["round"] == 0 else 40)
+        # evaluated 1..frontier+ahead (smoke: ahead = 1)
+        assert sorted(int(d) for d in r["accuracy"]) == list(range(1, r["difficulty"] + 2))
+        assert all(0.0 <= a <= 1.0 for a in r["accuracy"].values())
+    assert st["rounds"][0]["proposed"] == 500 and st["rounds"][0]["accepted"] == 500
+    assert st["rounds"][1]["proposed"] == 64
+
+
+def test_smoke_run_records(smoke_run):
+    # round 0: labelled, no attempts; later rounds: 2 samples per problem, one verdict per problem
+    assert db_rows(smoke_run, "SELECT COUNT(*) FROM attempts a JOIN problems p ON p.id = a.problem_id WHERE p.round = 0") == [(0,)]
+    assert db_rows(smoke_run, "SELECT COUNT(*) FROM attempts a JOIN problems p ON p.id = a.problem_id WHERE p.round = 1") == [(128,)]
+    per_round = dict(db_rows(smoke_run, "SELECT round, COUNT(*) FROM verdicts GROUP BY round"))
+    assert per_round == {0: 500, 1: 64, 2: 64}
+    # every accepted verdict became exactly one fresh example of its round, with provenance
+    for r, source in ((0, "labelled"), (1, "self"), (2, "self")):
+        accepted = db_rows(smoke_run, f"SELECT COUNT(*) FROM verdicts WHERE round = {r} AND accepted = 1")[0][0]
+        fresh = db_rows(
+            smoke_run, f"SELECT COUNT(*) FROM examples WHERE round = {r} AND origin_round = {r} AND source = '{source}'"
+        )[0][0]
+        assert fresh == accepted
+    # verdict evidence holds the votes
+    ev = json.loads(db_rows(smoke_run, "SELECT evidence FROM verdicts WHERE round = 1 LIMIT 1")[0][0])
+    assert ev["vote"]["n"] == 2 and "votes" in ev["vote"] and "length" in ev
+    # held-out problems never appear among training problems when the space is large enough (difficulty >= 2)
+    overlap = db_rows(
+        smoke_run,
+        "SELECT COUNT(*) FROM problems t JOIN problems e ON e.prompt = t.prompt "
+        "WHERE t.purpose = 'train' AND e.purpose = 'eval' AND t.difficulty >= 3",
+    )
+    assert overlap == [(0,)]
+    # checkpoints exist under their final names, no temporary left behind
+    ckpts = sorted(p.name for p in (smoke_run / "checkpoints").iterdir())
+    assert ckpts == ["round-000", "round-001", "round-002"]
+    assert (smoke_run / "checkpoints" / "round-002" / "model-0" / "model.pt").is_file()
+
+
+def test_report_written(smoke_run, capsys):
+    assert main(["report", str(smoke_run)]) == 0
+    html = (smoke_run / "report" / "report.html").read_text()
+    for png in ("accuracy_heatmap.png", "training_loss.png", "accepted_vs_proposed.png"):
+        assert (smoke_run / "report" / png).stat().st_size > 1000
+        assert png in html
+
+
+def test_resume_of_complete_run_changes_nothing(smoke_run, capsys):
+    before = db_rows(smoke_run, "SELECT COUNT(*) FROM attempts")
+    assert main(["resume", str(smoke_run)]) == 0
+    assert "already complete" in capsys.readouterr().out
+    assert db_rows(smoke_run, "SELECT COUNT(*) FROM attempts") == before
+
+
+TABLES = ("problems", "attempts", "verdicts", "examples", "train_metrics", "eval_results", "evaluations")
+
+
+def _fingerprint(run_dir: Path) -> dict:
+    out = {t: db_rows(run_dir, f"SELECT COUNT(*) FROM {t}")[0][0] for t in TABLES}
+    out["evaluations_rows"] = db_rows(run_dir, "SELECT round, difficulty, correct, n FROM evaluations ORDER BY 1, 2")
+    out["examples_rows"] = db_rows(run_dir, "SELECT round, prompt, answer, source FROM examples ORDER BY id")
+    out["attempts_rows"] = db_rows(run_dir, "SELECT problem_id, model, sample, text FROM attempts ORDER BY id")
+    out["losses"] = db_rows(run_dir, "SELECT round, step, loss FROM train_metrics ORDER BY round, step")
+    return out
+
+
+def _phase_done(run_dir: Path, r: int, phase: str) -> bool:
+    try:
+        return bool(db_rows(run_dir, f"SELECT done FROM phases WHERE round = {r} AND phase = '{phase}' AND done = 1"))
+    except sqlite3.Error:
+        return False
+
+
+@pytest.mark.parametrize("kill_after", [(1, "CURATE"), (1, "ATTEMPT")])
+def test_kill_and_resume_matches_uninterrupted(tmp_path, kill_after):
+    """SIGKILL a run mid-phase, resume it, and compare every record with an uninterrupted run of the same seed."""
+    args = ["--preset", "smoke", *SMOKE_SET, "--set", "train.round_steps=150", "--set", "verifier.samples=3"]
+    ref = tmp_path / "ref"
+    assert main(["run", "--out", str(ref), *args]) == 0
+
+    killed = tmp_path / "killed"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "selftaught", "run", "--out", str(killed), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    r, phase = kill_after
+    deadline = time.time() + 120
+    while not _phase_done(killed, r, phase):
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # the next phase (TRAIN or VERIFY) is under way
+    proc.wait()
+    assert not db_rows(killed, "SELECT 1 FROM meta WHERE key = 'status' AND value = 'complete'")
+
+    assert main(["resume", str(killed)]) == 0
+    assert _fingerprint(killed) == _fingerprint(ref)
+    assert not list((killed / "checkpoints").glob("*.tmp"))

@@ -1,0 +1,293 @@
+"""The run store: lifecycle, all-or-nothing phases, constraints and the queries the loop relies on."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from selftaught.errors import SelftaughtError
+from selftaught.store import PHASES, SCHEMA_VERSION, Store
+from selftaught.types import Example, Problem, Verdict
+
+CONFIG = {"seed": 7, "task": {"name": "reversed-addition"}, "rounds": 3, "lr": 0.001}
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "run.db"
+
+
+@pytest.fixture
+def store(path: Path):
+    s = Store.create(path, "run-abc", CONFIG, "seed = 7\n")
+    yield s
+    s.close()
+
+
+def problem(prompt: str, difficulty: int = 3, target: str | None = "1", seed: int = 0) -> Problem:
+    return Problem(task="reversed-addition", difficulty=difficulty, prompt=prompt, target=target, seed=seed)
+
+
+def example(prompt: str, round_: int, source: str, origin: int | None = None) -> Example:
+    return Example(prompt, "x", 2, source, round_ if origin is None else origin, "copy")
+
+
+# ------------------------------------------------------------------------------------------------- lifecycle
+def test_create_then_open_round_trip(store: Store, path: Path) -> None:
+    assert store.run_id == "run-abc"
+    assert store.config() == CONFIG
+    assert store.meta("config_text") == "seed = 7\n"
+    assert store.meta("status") == "running"
+    assert store.meta("schema_version") == str(SCHEMA_VERSION)
+    assert not store.complete
+    store.finish("max rounds")
+    store.close()
+    again = Store.open(path)
+    try:
+        assert again.run_id == "run-abc"
+        assert again.config() == CONFIG
+        assert again.meta("config_text") == "seed = 7\n"
+        assert again.complete
+        assert again.meta("stop_reason") == "max rounds"
+        assert again.meta("no such key") is None
+    finally:
+        again.close()
+
+
+def test_create_over_an_existing_path_raises(store: Store, path: Path) -> None:
+    before = path.read_bytes()
+    with pytest.raises(SelftaughtError, match="already exists"):
+        Store.create(path, "other", {}, "")
+    assert path.read_bytes() == before
+    assert store.run_id == "run-abc"
+
+
+def test_open_a_missing_file_raises(tmp_path: Path) -> None:
+    with pytest.raises(SelftaughtError, match="no run store"):
+        Store.open(tmp_path / "run.db")
+    with pytest.raises(SelftaughtError, match="no run store"):
+        Store.open(tmp_path)  # a directory is not a store
+
+
+def test_open_a_garbage_file_raises_and_leaves_it_unchanged(path: Path) -> None:
+    data = bytes((i * 97 + 13) % 256 for i in range(8192))
+    path.write_bytes(data)
+    with pytest.raises(SelftaughtError, match="not a readable selftaught run store"):
+        Store.open(path)
+    assert path.read_bytes() == data
+    assert sorted(os.listdir(path.parent)) == ["run.db"]
+
+
+def test_open_refuses_another_schema_version(store: Store, path: Path) -> None:
+    with store.transaction():
+        store._db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(SelftaughtError, match="schema version 99"):
+        Store.open(path)
+
+
+def test_open_a_foreign_sqlite_file_raises_and_leaves_it_unchanged(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (x TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+    data = path.read_bytes()
+    with pytest.raises(SelftaughtError, match="not a readable selftaught run store"):
+        Store.open(path)
+    assert path.read_bytes() == data
+    assert sorted(os.listdir(path.parent)) == ["run.db"]
+
+
+# ---------------------------------------------------------------------------------------------------- phases
+def test_start_round_creates_every_phase_not_done(store: Store) -> None:
+    store.start_round(1, 4)
+    assert store.rounds()[0]["round"] == 1 and store.rounds()[0]["difficulty"] == 4
+    assert store.phase_states(1) == {p: {"done": False, "seconds": None} for p in PHASES}
+    store.start_round(1, 9)  # idempotent: a resumed round keeps its first record
+    assert [r["difficulty"] for r in store.rounds()] == [4]
+
+
+def test_failing_phase_rolls_back_every_row_and_stays_not_done(store: Store) -> None:
+    store.start_round(1, 3)
+    with store.phase(1, "PROPOSE"):
+        store.add_problems(1, "self", [problem("12+3="), problem("4+56=")])
+    ids = [pid for pid, _ in store.problems(1, "self")]
+    with pytest.raises(RuntimeError, match="crash"):
+        with store.phase(1, "ATTEMPT"):
+            store.add_attempts([(ids[0], 0, 0, "15", None), (ids[1], 0, 0, "60", None)])
+            store.add_train_metrics(1, 0, [1.0, 0.5], [1e-3, 1e-3])
+            store.set_teacher_state(1, {"frontier_": 4})
+            assert store.count("attempts") == 2  # visible inside the transaction
+            raise RuntimeError("crash")
+    assert not store.phase_done(1, "ATTEMPT")
+    assert store.phase_done(1, "PROPOSE")
+    assert store.count("attempts") == 0
+    assert store.count("train_metrics") == 0
+    assert store.teacher_state(1) is None
+    assert store.attempts(1) == {}
+    assert store.phase_states(1)["ATTEMPT"] == {"done": False, "seconds": None}
+    # The store is usable afterwards and the phase can be re-run.
+    with store.phase(1, "ATTEMPT"):
+        store.add_attempts([(ids[0], 0, 0, "15", 1)])
+    assert store.phase_done(1, "ATTEMPT")
+    assert store.attempts(1) == {ids[0]: ["15"]}
+
+
+def test_successful_phase_is_done_and_visible_from_a_second_connection(store: Store, path: Path) -> None:
+    store.start_round(1, 3)
+    with store.phase(1, "PROPOSE"):
+        store.add_problems(1, "self", [problem("12+3=", seed=11), problem("4+56=", target=None, seed=12)])
+    other = Store.open(path)
+    try:
+        assert other.phase_done(1, "PROPOSE")
+        assert not other.phase_done(1, "ATTEMPT")
+        states = other.phase_states(1)
+        assert states["PROPOSE"]["done"] and states["PROPOSE"]["seconds"] >= 0
+        assert other.problems(1, "self") == [
+            (1, problem("12+3=", seed=11)),
+            (2, problem("4+56=", target=None, seed=12)),
+        ]
+        assert other.query("SELECT round, purpose, idx FROM problems ORDER BY id") == [(1, "self", 0), (1, "self", 1)]
+    finally:
+        other.close()
+
+
+def test_a_phase_inside_another_transaction_commits_with_the_outer_one(store: Store) -> None:
+    store.start_round(1, 3)
+    with pytest.raises(KeyError):
+        with store.transaction():
+            with store.phase(1, "PROPOSE"):
+                store.add_problems(1, "self", [problem("1+1=")])
+            raise KeyError("outer fails")
+    assert not store.phase_done(1, "PROPOSE")
+    assert store.count("problems") == 0
+
+
+def test_unknown_phase_raises(store: Store) -> None:
+    with pytest.raises(ValueError, match="unknown phase"):
+        with store.phase(1, "SLEEP"):
+            pass
+
+
+# ----------------------------------------------------------------------------------------------- constraints
+def test_duplicate_attempt_is_refused(store: Store) -> None:
+    store.add_problems(1, "self", [problem("12+3=")])
+    ((pid, _),) = store.problems(1, "self")
+    store.add_attempts([(pid, 0, 0, "15", 1), (pid, 0, 1, "16", 0), (pid, 1, 0, "15", 1)])
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_attempts([(pid, 0, 1, "99", None)])
+    assert store.query("SELECT model, sample, text FROM attempts ORDER BY id") == [
+        (0, 0, "15"),
+        (0, 1, "16"),
+        (1, 0, "15"),
+    ]
+
+
+def test_duplicate_problem_index_and_dangling_attempt_are_refused(store: Store) -> None:
+    store.add_problems(1, "eval", [problem("1+1=")])
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_problems(1, "eval", [problem("2+2=")])  # (round, purpose, idx) again
+    store.add_problems(2, "eval", [problem("2+2=")])  # another round: fine
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_attempts([(999, 0, 0, "x", None)])  # no such problem
+    assert store.count("problems") == 2
+    assert store.count("attempts") == 0
+
+
+# ---------------------------------------------------------------------------------------------------- queries
+def test_replay_pool_holds_only_examples_first_produced_before_the_round(store: Store) -> None:
+    store.add_examples(0, [example("L1", 0, "labelled"), example("L2", 0, "labelled")])
+    store.add_examples(1, [example("S1", 1, "self"), example("L1", 1, "replay", origin=0)])
+    store.add_examples(2, [example("S2", 2, "self"), example("S1", 2, "replay", origin=1)])
+    assert [e.prompt for e in store.replay_pool(0)] == []
+    assert [e.prompt for e in store.replay_pool(1)] == ["L1", "L2"]
+    pool = store.replay_pool(2)
+    assert [(e.prompt, e.source, e.origin_round) for e in pool] == [
+        ("L1", "labelled", 0),
+        ("L2", "labelled", 0),
+        ("S1", "self", 1),
+    ]
+    assert [e.prompt for e in store.replay_pool(3)] == ["L1", "L2", "S1", "S2"]
+    assert [e.prompt for e in store.examples(2)] == ["S2", "S1"]
+    assert [e.prompt for e in store.examples(2, fresh_only=True)] == ["S2"]
+    assert store.examples(1)[1] == example("L1", 1, "replay", origin=0)
+
+
+def test_accepted_returns_the_accepted_answers_as_examples(store: Store) -> None:
+    store.add_problems(1, "self", [problem("a"), problem("b"), problem("c")])
+    ids = [pid for pid, _ in store.problems(1, "self")]
+    store.add_verdicts(
+        1, [(ids[0], Verdict("A", 1.0), None), (ids[1], Verdict(None, 0.2), None), (ids[2], Verdict("C", 0.9), None)]
+    )
+    got = store.accepted(1)
+    assert [(e.prompt, e.answer, e.source, e.origin_round, e.task) for e in got] == [
+        ("a", "A", "self", 1, "reversed-addition"),
+        ("c", "C", "self", 1, "reversed-addition"),
+    ]
+
+
+def test_round_summary_counts_verdicts(store: Store) -> None:
+    store.start_round(1, 3)
+    store.start_round(2, 4)
+    store.add_problems(1, "self", [problem(str(i)) for i in range(5)])
+    store.add_problems(2, "self", [problem("other")])
+    ids = [pid for pid, _ in store.problems(1, "self")]
+    store.add_verdicts(
+        1,
+        [
+            (ids[0], Verdict("1", 1.0, {"votes": {"1": 3}}), 1),  # accepted, right
+            (ids[1], Verdict("2", 0.8), 0),  # accepted, wrong
+            (ids[2], Verdict("3", 0.7), None),  # accepted, no oracle
+            (ids[3], Verdict(None, 0.3), 1),  # rejected: does not count towards label accuracy
+            (ids[4], Verdict(None, 0.1), None),
+        ],
+    )
+    ((other, _),) = store.problems(2, "self")
+    store.add_verdicts(2, [(other, Verdict("9", 1.0), 0)])
+    store.add_train_metrics(1, 0, [2.0, 1.0, 0.5], [1e-3] * 3)
+    store.add_train_metrics(1, 1, [2.0], [1e-3])  # another model's steps are not counted
+    with store.phase(1, "DECIDE"):
+        store.end_round(1, "continue")
+    s = store.round_summary(1)
+    assert (s["round"], s["difficulty"], s["proposed"], s["accepted"]) == (1, 3, 5, 3)
+    assert s["label_accuracy"] == pytest.approx(0.5)
+    assert s["train_steps"] == 3
+    assert s["decision"] == "continue"
+    assert s["phases"]["DECIDE"]["done"] and not s["phases"]["TRAIN"]["done"]
+    s2 = store.round_summary(2)
+    assert (s2["proposed"], s2["accepted"], s2["label_accuracy"]) == (1, 1, 0.0)
+    assert [r["round"] for r in store.round_summaries()] == [1, 2]
+    assert json.loads(store.query("SELECT evidence FROM verdicts WHERE problem_id = ?", (ids[0],))[0][0]) == {
+        "votes": {"1": 3}
+    }
+    with pytest.raises(KeyError):
+        store.round_summary(3)
+
+
+def test_round_summary_without_oracle_has_no_label_accuracy(store: Store) -> None:
+    store.start_round(1, 3)
+    store.add_problems(1, "self", [problem("a")])
+    ((pid, _),) = store.problems(1, "self")
+    store.add_verdicts(1, [(pid, Verdict("A", 1.0), None)])
+    s = store.round_summary(1)
+    assert (s["proposed"], s["accepted"], s["label_accuracy"], s["train_steps"]) == (1, 1, None, 0)
+
+
+def test_teacher_state_and_checkpoints_round_trip(store: Store) -> None:
+    store.set_teacher_state(1, {"frontier_": 5, "hist_": [1, 2]})
+    assert store.teacher_state(1) == {"frontier_": 5, "hist_": [1, 2]}
+    assert store.teacher_state(2) is None
+    store.add_checkpoint(1, 1, "ckpt/r1m1")
+    store.add_checkpoint(1, 0, "ckpt/r1m0")
+    store.add_checkpoint(1, 0, "ckpt/r1m0b")  # replaced
+    assert store.checkpoints(1) == ["ckpt/r1m0b", "ckpt/r1m1"]
+
+
+def test_count_refuses_unknown_tables(store: Store) -> None:
+    with pytest.raises(ValueError, match="unknown table"):
+        store.count("meta; DROP TABLE meta")
+    assert store.run_id == "run-abc"
