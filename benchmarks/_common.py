@@ -34,10 +34,14 @@ def set_threads() -> int:
     return n
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parser(description: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--quick", action="store_true", help="a smaller run (under a minute on 2 cores), same metric")
-    return ap.parse_args()
+    return ap
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    return parser(description).parse_args()
 
 
 def log(msg: str) -> None:
@@ -48,9 +52,7 @@ def median(xs: list[float]) -> float:
     return float(statistics.median(xs))
 
 
-def alternate(
-    runs: dict[str, Callable[[], float]], repeats: int, label: str = "repeat"
-) -> dict[str, list[float]]:
+def alternate(runs: dict[str, Callable[[], float]], repeats: int, label: str = "repeat") -> dict[str, list[float]]:
     """Call each of ``runs`` (name -> function returning a measurement) in turn, A B A B ..., ``repeats`` times."""
     out: dict[str, list[float]] = {name: [] for name in runs}
     for r in range(repeats):
@@ -63,13 +65,26 @@ def alternate(
     return out
 
 
-def environment(threads: int) -> dict:
+def load_average() -> float | None:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def check_idle() -> float | None:
+    """Warn when other work is running: with 2 threads on 2 busy cores, timings can be off by an order of magnitude."""
+    load = load_average()
+    if load is not None and load > (os.cpu_count() or 1):
+        log(f"warning: 1-minute load average is {load} on {os.cpu_count()} cpus; timings will be noisy")
+    return load
+
+
+def environment(threads: int, load_start: float | None) -> dict:
     return {
         "threads": threads,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
-        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "load_avg_1m_start": load_start,
+        "load_avg_1m_end": load_average(),
     }
 
 

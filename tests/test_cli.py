@@ -1,7 +1,6 @@
 """Bad input: one line naming the problem, exit code 2, and nothing created or damaged."""
 
 import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -141,7 +140,7 @@ def test_user_task_from_file_runs(tmp_path, capsys):
     """A task class in the user's own file, named as path.py:Class, runs with no change to selftaught."""
     task_file = tmp_path / "mytask.py"
     task_file.write_text(
-        '''
+        """
 import random
 from selftaught.tasks import Task
 from selftaught.types import Problem
@@ -165,7 +164,7 @@ class Doubling(Task):
 
     def max_answer_len(self, difficulty: int) -> int:
         return difficulty + 1
-'''
+"""
     )
     cfg = tmp_path / "exp.toml"
     cfg.write_text(f'[task]\nname = "{task_file}:Doubling"\n')

@@ -54,8 +54,12 @@ def test_smoke_run_status_json(smoke_run, capsys):
 
 def test_smoke_run_records(smoke_run):
     # round 0: labelled, no attempts; later rounds: 2 samples per problem, one verdict per problem
-    assert db_rows(smoke_run, "SELECT COUNT(*) FROM attempts a JOIN problems p ON p.id = a.problem_id WHERE p.round = 0") == [(0,)]
-    assert db_rows(smoke_run, "SELECT COUNT(*) FROM attempts a JOIN problems p ON p.id = a.problem_id WHERE p.round = 1") == [(128,)]
+    assert db_rows(
+        smoke_run, "SELECT COUNT(*) FROM attempts a JOIN problems p ON p.id = a.problem_id WHERE p.round = 0"
+    ) == [(0,)]
+    assert db_rows(
+        smoke_run, "SELECT COUNT(*) FROM attempts a JOIN problems p ON p.id = a.problem_id WHERE p.round = 1"
+    ) == [(128,)]
     per_round = dict(db_rows(smoke_run, "SELECT round, COUNT(*) FROM verdicts GROUP BY round"))
     assert per_round == {0: 500, 1: 64, 2: 64}
     # every accepted verdict became exactly one fresh example of its round, with provenance

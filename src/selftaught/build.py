@@ -43,7 +43,13 @@ def build_student(exp: Experiment, member: int) -> Student:
     optim = OptimConfig(lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip)
     if s.kind == "gpt":
         model = GPTConfig(
-            n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd, pos=s.pos, dropout=s.dropout, block_size=s.block_size
+            n_layer=s.n_layer,
+            n_head=s.n_head,
+            n_embd=s.n_embd,
+            pos=s.pos,
+            rope_scale=s.rope_scale,
+            dropout=s.dropout,
+            block_size=s.block_size,
         )
         return _construct(
             GPTStudent,

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -86,10 +86,10 @@ def _run_loop(loop: Loop) -> None:
 
 @app.command()
 def run(
-    config: Annotated[Optional[Path], typer.Argument(help="experiment TOML; default: the quickstart preset")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="start from this preset (see 'selftaught presets')")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="run directory; default runs/<run id>")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a key: --set train.lr=0.001")] = None,
+    config: Annotated[Path | None, typer.Argument(help="experiment TOML; default: the quickstart preset")] = None,
+    preset: Annotated[str | None, typer.Option(help="start from this preset (see 'selftaught presets')")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="run directory; default runs/<run id>")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a key: --set train.lr=0.001")] = None,
 ) -> None:
     """Start a new run of an experiment."""
     exp, text = load_experiment(config, preset, set_ or [])
@@ -133,14 +133,18 @@ def status(
     if as_json:
         print(json.dumps(st, indent=2))
         return
-    out.print(f"run {st['run_id']}: {'complete' if st['complete'] else 'not complete'}"
-              + (f" ({st['stop_reason']})" if st["stop_reason"] else ""))
+    out.print(
+        f"run {st['run_id']}: {'complete' if st['complete'] else 'not complete'}"
+        + (f" ({st['stop_reason']})" if st["stop_reason"] else "")
+    )
     table = Table("round", "difficulty", "phases done", "proposed", "accepted", "label acc.", "accuracy by difficulty")
     for r in st["rounds"]:
         done = sum(r["phases"].values())
         la = "-" if r["label_accuracy"] is None else f"{r['label_accuracy']:.1%}"
         acc = " ".join(f"{d}:{a:.0%}" for d, a in r["accuracy"].items())
-        table.add_row(str(r["round"]), str(r["difficulty"]), f"{done}/7", str(r["proposed"]), str(r["accepted"]), la, acc)
+        table.add_row(
+            str(r["round"]), str(r["difficulty"]), f"{done}/7", str(r["proposed"]), str(r["accepted"]), la, acc
+        )
     out.print(table)
 
 

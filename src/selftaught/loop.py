@@ -59,9 +59,7 @@ class Loop:
 
     # ------------------------------------------------------------------------------------------- construction
     @classmethod
-    def create(
-        cls, run_dir: Path, exp: Experiment, config_text: str, callbacks: Sequence[LoopCallback] = ()
-    ) -> Loop:
+    def create(cls, run_dir: Path, exp: Experiment, config_text: str, callbacks: Sequence[LoopCallback] = ()) -> Loop:
         """A new run. Every part is built before the directory is made, so a bad config leaves nothing behind."""
         parts = build_parts(exp)
         if run_dir.exists() and any(run_dir.iterdir()):
@@ -265,7 +263,9 @@ class Loop:
             raise RuntimeError("fresh weights requested after training started; this is a bug")
         paths = self.store.checkpoints(r)
         if len(paths) != len(self.parts.students):
-            raise SelftaughtError(f"round {r} has {len(paths)} checkpoints recorded, expected {len(self.parts.students)}")
+            raise SelftaughtError(
+                f"round {r} has {len(paths)} checkpoints recorded, expected {len(self.parts.students)}"
+            )
         for student, path in zip(self.parts.students, paths):
             student.load_weights(self.run_dir / path)
         self._weights_round = r
@@ -307,8 +307,7 @@ class Loop:
             decision = f"too few answers accepted at difficulty {frontier}: {share:.1%} < {lp.min_accepted:.1%}"
         elif accuracy.get(frontier, 0.0) < lp.stop_accuracy:
             decision = (
-                f"accuracy at difficulty {frontier} fell to {accuracy.get(frontier, 0.0):.1%} "
-                f"< {lp.stop_accuracy:.1%}"
+                f"accuracy at difficulty {frontier} fell to {accuracy.get(frontier, 0.0):.1%} < {lp.stop_accuracy:.1%}"
             )
         elif r >= lp.max_rounds:
             decision = f"round budget spent ({lp.max_rounds} self-labelled rounds)"

@@ -199,7 +199,9 @@ class Store:
 
     def end_round(self, round_: int, decision: str) -> None:
         """Called inside the DECIDE phase's transaction."""
-        self._db.execute("UPDATE rounds SET finished = ?, decision = ? WHERE round = ?", (time.time(), decision, round_))
+        self._db.execute(
+            "UPDATE rounds SET finished = ?, decision = ? WHERE round = ?", (time.time(), decision, round_)
+        )
 
     def rounds(self) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT round, difficulty, started, finished, decision FROM rounds ORDER BY round")
@@ -212,13 +214,15 @@ class Store:
     # ------------------------------------------------------------------------------------------------ problems
     def add_problems(self, round_: int, purpose: str, problems: Iterable[Problem]) -> None:
         self._db.executemany(
-            "INSERT INTO problems (round, purpose, idx, task, difficulty, prompt, target, seed) VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO problems (round, purpose, idx, task, difficulty, prompt, target, seed) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(round_, purpose, i, p.task, p.difficulty, p.prompt, p.target, p.seed) for i, p in enumerate(problems)],
         )
 
     def problems(self, round_: int, purpose: str) -> list[tuple[int, Problem]]:
         rows = self._db.execute(
-            "SELECT id, task, difficulty, prompt, target, seed FROM problems WHERE round = ? AND purpose = ? ORDER BY idx",
+            "SELECT id, task, difficulty, prompt, target, seed FROM problems "
+            "WHERE round = ? AND purpose = ? ORDER BY idx",
             (round_, purpose),
         )
         return [(r[0], Problem(task=r[1], difficulty=r[2], prompt=r[3], target=r[4], seed=r[5])) for r in rows]
@@ -260,10 +264,7 @@ class Store:
         self._db.executemany(
             "INSERT INTO verdicts (problem_id, round, accepted, answer, score, evidence, correct) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (pid, round_, int(v.accepted), v.answer, float(v.score), json.dumps(v.evidence), c)
-                for pid, v, c in rows
-            ],
+            [(pid, round_, int(v.accepted), v.answer, float(v.score), json.dumps(v.evidence), c) for pid, v, c in rows],
         )
 
     def accepted(self, round_: int, source: str = "self") -> list[Example]:
@@ -272,12 +273,16 @@ class Store:
             "WHERE v.round = ? AND v.accepted = 1 ORDER BY p.idx",
             (round_,),
         )
-        return [Example(prompt=r[2], answer=r[3], difficulty=r[1], source=source, origin_round=round_, task=r[0]) for r in rows]
+        return [
+            Example(prompt=r[2], answer=r[3], difficulty=r[1], source=source, origin_round=round_, task=r[0])
+            for r in rows
+        ]
 
     # ------------------------------------------------------------------------------------------------ examples
     def add_examples(self, round_: int, examples: Iterable[Example]) -> None:
         self._db.executemany(
-            "INSERT INTO examples (round, task, difficulty, prompt, answer, source, origin_round) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO examples (round, task, difficulty, prompt, answer, source, origin_round) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(round_, e.task, e.difficulty, e.prompt, e.answer, e.source, e.origin_round) for e in examples],
         )
 
@@ -287,7 +292,9 @@ class Store:
         if fresh_only:
             sql += " AND origin_round = round"
         rows = self._db.execute(sql + " ORDER BY id", (round_,))
-        return [Example(prompt=r[2], answer=r[3], difficulty=r[1], source=r[4], origin_round=r[5], task=r[0]) for r in rows]
+        return [
+            Example(prompt=r[2], answer=r[3], difficulty=r[1], source=r[4], origin_round=r[5], task=r[0]) for r in rows
+        ]
 
     def replay_pool(self, before_round: int) -> list[Example]:
         """Every example first produced in a round before ``before_round`` (labelled and self-labelled)."""
@@ -296,7 +303,9 @@ class Store:
             "WHERE round = origin_round AND round < ? ORDER BY id",
             (before_round,),
         )
-        return [Example(prompt=r[2], answer=r[3], difficulty=r[1], source=r[4], origin_round=r[5], task=r[0]) for r in rows]
+        return [
+            Example(prompt=r[2], answer=r[3], difficulty=r[1], source=r[4], origin_round=r[5], task=r[0]) for r in rows
+        ]
 
     # ------------------------------------------------------------------------------------------------- metrics
     def add_train_metrics(self, round_: int, model: int, losses: list[float], lrs: list[float]) -> None:
@@ -343,7 +352,9 @@ class Store:
 
     # ------------------------------------------------------------------------------------------- teacher state
     def set_teacher_state(self, round_: int, state: dict[str, Any]) -> None:
-        self._db.execute("INSERT OR REPLACE INTO teacher_state (round, state) VALUES (?, ?)", (round_, json.dumps(state)))
+        self._db.execute(
+            "INSERT OR REPLACE INTO teacher_state (round, state) VALUES (?, ?)", (round_, json.dumps(state))
+        )
 
     def teacher_state(self, round_: int) -> dict[str, Any] | None:
         row = self._db.execute("SELECT state FROM teacher_state WHERE round = ?", (round_,)).fetchone()
@@ -378,7 +389,15 @@ class Store:
         }
 
     def count(self, table: str) -> int:
-        if table not in {"problems", "attempts", "verdicts", "examples", "train_metrics", "evaluations", "eval_results"}:
+        if table not in {
+            "problems",
+            "attempts",
+            "verdicts",
+            "examples",
+            "train_metrics",
+            "evaluations",
+            "eval_results",
+        }:
             raise ValueError(f"unknown table {table!r}")
         return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 

@@ -159,7 +159,9 @@ class GPTStudent(Student):
         except FileNotFoundError:
             raise SelftaughtError(f"checkpoint {directory} has no {WEIGHTS}") from None
         except Exception as e:  # torch raises many types for a damaged file
-            raise SelftaughtError(f"checkpoint {directory / WEIGHTS} is corrupt or incompatible: {e}".split("\n")[0]) from None
+            raise SelftaughtError(
+                f"checkpoint {directory / WEIGHTS} is corrupt or incompatible: {e}".split("\n")[0]
+            ) from None
         self.model.eval()
 
     @classmethod

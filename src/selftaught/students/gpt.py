@@ -28,10 +28,16 @@ class GPTConfig:
     pos: str = "index"  # one of POSITIONAL_SCHEMES
     dropout: float = 0.0
     rope_base: float = 10000.0
+    # Multiplies every rotary frequency. Below 1 the fastest rotation is slower than one radian per position, so an
+    # offset never seen in training looks more like its seen neighbour (better reach past the trained length), but
+    # learning the alignment is slower and, for some seeds, stalls; 1.0 is standard RoPE.
+    rope_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.pos not in POSITIONAL_SCHEMES:
             raise ValueError(f"pos={self.pos!r}: expected one of {', '.join(POSITIONAL_SCHEMES)}")
+        if self.rope_scale <= 0:
+            raise ValueError(f"rope_scale={self.rope_scale} must be positive")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
         if self.pos in ("rope", "index") and (self.n_embd // self.n_head) % 2:
@@ -63,8 +69,8 @@ class CausalSelfAttention(nn.Module):
         """
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
-        if rope is not None:
-            q, k = _rope(q, *rope), _rope(k, *rope)
+        if rope is not None:  # rotating contiguous copies is ~3x faster than rotating the permuted views
+            q, k = _rope(q.contiguous(), *rope), _rope(k.contiguous(), *rope)
         if cache is not None:
             k_buf, v_buf = cache
             k_buf[:, :, cache_at : cache_at + T] = k
@@ -117,7 +123,7 @@ class GPT(nn.Module):
         inv = None
         if cfg.pos in ("rope", "index"):
             hd = cfg.n_embd // cfg.n_head
-            inv = 1.0 / (cfg.rope_base ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+            inv = cfg.rope_scale / (cfg.rope_base ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
         self.register_buffer("rope_inv_freq", inv, persistent=False)
         self.apply(self._init)
         # Residual projections scaled by depth so the residual stream's variance does not grow with n_layer.

@@ -27,7 +27,9 @@ class CharTokenizer:
         for ch in text:
             code = ord(ch)
             if not _FIRST <= code <= _LAST:
-                raise SelftaughtError(f"character {ch!r} in {text!r} is not printable ASCII; the tokenizer cannot encode it")
+                raise SelftaughtError(
+                    f"character {ch!r} in {text!r} is not printable ASCII; the tokenizer cannot encode it"
+                )
             ids.append(code - _FIRST + _OFFSET)
         return ids
 

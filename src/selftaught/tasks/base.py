@@ -24,7 +24,7 @@ class Task(abc.ABC):
     min_difficulty: int = 1
 
     def validate_difficulty(self, difficulty: int) -> int:
-        """Return ``difficulty`` as a plain int; ``ValueError`` if below ``min_difficulty``, ``TypeError`` if not an int.
+        """``difficulty`` as a plain int; ``ValueError`` if below ``min_difficulty``, ``TypeError`` if not an int.
 
         Integer-like values (such as numpy integers a teacher may compute) are accepted and converted, so problems
         always carry a plain int.

@@ -33,7 +33,8 @@ class OracleVerifier(Verifier):
             score = self.task.check(problem, attempt)
             if score is None:
                 raise SelftaughtError(
-                    f"task {getattr(self.task, 'name', self.task)!r} has no oracle; use a verifier that needs none, such as vote or length"
+                    f"task {getattr(self.task, 'name', self.task)!r} has no oracle; "
+                    "use a verifier that needs none, such as vote or length"
                 )
             scores[attempt] = score
         correct = [a for a in attempts if scores[a] == 1.0]
