@@ -205,3 +205,13 @@ def test_ladder_state_round_trips() -> None:
 def test_ladder_rejects_bad_arguments(start: int, step: int) -> None:
     with pytest.raises(ValueError):
         LadderTeacher("copy", start=start, step=step)
+
+
+def test_ladder_with_mastery_threshold_repeats_until_mastered() -> None:
+    t = LadderTeacher("add", start=5, step=1, advance_at=0.9)
+    t.observe([Outcome("add", 6, 51, 100), Outcome("add", 5, 100, 100)])
+    assert t.propose(2, random.Random(0))[0].difficulty == 6  # 51 % < 90 %: practise 6 again
+    t.observe([Outcome("add", 6, 95, 100)])
+    assert t.frontier_ == 6 and t.propose(1, random.Random(0))[0].difficulty == 7
+    with pytest.raises(ValueError, match="advance_at"):
+        LadderTeacher("add", start=5, advance_at=1.5)

@@ -89,7 +89,12 @@ def build_verifier(exp: Experiment, task: Task) -> Verifier:
 
 def build_teacher(exp: Experiment, task: Task) -> Teacher:
     cls = resolve(exp.loop.teacher, BUILTIN_TEACHERS, "teacher", Teacher)
-    kwargs = {"skill": task.name, "start": exp.loop.labelled_max, "step": exp.loop.step}
+    kwargs = {
+        "skill": task.name,
+        "start": exp.loop.labelled_max,
+        "step": exp.loop.step,
+        "advance_at": exp.loop.advance_at,
+    }
     return _construct(cls, "teacher", **_accepted(cls, kwargs))
 
 

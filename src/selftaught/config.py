@@ -73,6 +73,9 @@ class LoopConfig(_Strict):
     stop_accuracy: float = Field(0.5, ge=0.0, le=1.0, description="stop when the newest difficulty falls under this")
     min_accepted: float = Field(0.1, ge=0.0, le=1.0, description="stop when fewer than this share were accepted")
     teacher: str = Field("ladder", description="'ladder' or 'module:Class'")
+    advance_at: float = Field(
+        0.9, ge=0.0, le=1.0, description="ladder: climb once the newest difficulty reaches this accuracy"
+    )
 
 
 class VerifierConfig(_Strict):
