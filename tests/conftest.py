@@ -7,12 +7,10 @@ import torch
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
-@pytest.fixture
-def cli():
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    from selftaught.cli import main
-
-    def run(*args: str, capsys=None):
-        return main(list(args))
-
-    return run
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: extra threads only add contention on a busy 2-core machine. Restored after the module."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,13 +15,7 @@ PROMPT_TEXTS = ["821+054=", "7*3=", "hello wor", "x", "12+9=99", "q0"]
 NEW = 12
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: extra threads only add contention on a busy 2-core machine. Restored after the module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(pos: str, seed: int = 0, block_size: int = 64) -> GPT:

@@ -22,13 +22,7 @@ LETTERS = string.ascii_lowercase[:10]
 STEPS, BATCH, LR = 150, 32, 3e-3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: extra threads only add contention on a busy 2-core machine. Restored after the module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def ex(prompt: str, answer: str) -> Example:
