@@ -32,7 +32,7 @@ QUICK = [
 ]
 
 
-def reach(student: GPTStudent, task, seed: int, n: int, start: int, threshold: float = 0.99) -> tuple[int, dict]:
+def reach(student: GPTStudent, task, seed: int, n: int, threshold: float = 0.99) -> tuple[int, dict]:
     """Evaluate difficulties from 1 upward on ``n`` fresh problems each until two in a row miss ``threshold``."""
     best, misses, d, accuracy = 0, 0, 1, {}
     while misses < 2:
@@ -45,7 +45,7 @@ def reach(student: GPTStudent, task, seed: int, n: int, start: int, threshold: f
             best = d
         elif acc < threshold:
             misses += 1
-        d += 1 if d < start else 1
+        d += 1
     return best, accuracy
 
 

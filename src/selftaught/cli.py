@@ -15,7 +15,7 @@ from rich.table import Table
 
 from .config import load_experiment, preset_description, preset_names
 from .errors import SelftaughtError
-from .loop import DB_NAME, Loop, LoopCallback
+from .loop import DB_NAME, Loop, LoopCallback, new_run_id
 from .report import write_report
 from .status import report_data, run_status
 from .store import Store
@@ -54,8 +54,6 @@ class RichProgress(LoopCallback):
             )
             self.progress.start()
             self.task_id = self.progress.add_task("train", total=None, round=round_, loss="-")
-        else:
-            self.console.print(f"round {round_} {phase} ...", end="\r")
 
     def on_train_step(self, round_: int, step: int, total: int, loss: float) -> None:
         if self.progress is not None and self.task_id is not None and (step % 10 == 0 or step == total):
@@ -93,16 +91,10 @@ def run(
 ) -> None:
     """Start a new run of an experiment."""
     exp, text = load_experiment(config, preset, set_ or [])
-    run_dir = out_dir or Path("runs") / f"{exp.name}-{_stamp()}"
-    loop = Loop.create(run_dir, exp, text)
-    out.print(f"run {loop.store.run_id} in {run_dir}")
+    run_id = new_run_id(exp.name)
+    loop = Loop.create(out_dir or Path("runs") / run_id, exp, text, run_id=run_id)
+    out.print(f"run {run_id} in {loop.run_dir}")
     _run_loop(loop)
-
-
-def _stamp() -> str:
-    import time
-
-    return time.strftime("%Y%m%d-%H%M%S")
 
 
 @app.command()

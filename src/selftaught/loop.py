@@ -59,14 +59,23 @@ class Loop:
 
     # ------------------------------------------------------------------------------------------- construction
     @classmethod
-    def create(cls, run_dir: Path, exp: Experiment, config_text: str, callbacks: Sequence[LoopCallback] = ()) -> Loop:
+    def create(
+        cls,
+        run_dir: Path,
+        exp: Experiment,
+        config_text: str,
+        callbacks: Sequence[LoopCallback] = (),
+        run_id: str | None = None,
+    ) -> Loop:
         """A new run. Every part is built before the directory is made, so a bad config leaves nothing behind."""
         parts = build_parts(exp)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise SelftaughtError(f"run directory {run_dir} already exists and is not empty")
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.toml").write_text(config_text)
-        store = Store.create(run_dir / DB_NAME, new_run_id(exp.name), exp.model_dump(mode="json"), config_text)
+        store = Store.create(
+            run_dir / DB_NAME, run_id or new_run_id(exp.name), exp.model_dump(mode="json"), config_text
+        )
         loop = cls(run_dir, exp, store, parts, callbacks)
         loop._setup()
         return loop
@@ -106,7 +115,7 @@ class Loop:
                     problems.append(p)
         with self.store.transaction():
             self.store.add_problems(-1, "eval", problems)
-            self.store._set_meta(setup_done=1)
+            self.store.set_meta(setup_done=1)
 
     def _sample(self, seed: int, difficulty: int) -> Problem:
         p = self.parts.task.sample(rng_for(seed), difficulty)
@@ -299,7 +308,8 @@ class Loop:
     def _decide(self, r: int) -> None:
         lp = self.exp.loop
         frontier = self._frontier(r)
-        accuracy = {row["difficulty"]: row["accuracy"] for row in self.store.evaluations(r)}
+        evaluations = self.store.evaluations(r)
+        accuracy = {row["difficulty"]: row["accuracy"] for row in evaluations}
         summary = self.store.round_summary(r)
         share = summary["accepted"] / summary["proposed"] if summary["proposed"] else 0.0
         elapsed = self.store.elapsed_seconds()
@@ -316,9 +326,7 @@ class Loop:
         else:
             decision = CONTINUE
         if r > 0:
-            outcomes = [
-                Outcome(row["task"], row["difficulty"], row["correct"], row["n"]) for row in self.store.evaluations(r)
-            ]
+            outcomes = [Outcome(row["task"], row["difficulty"], row["correct"], row["n"]) for row in evaluations]
             self.parts.teacher.observe(outcomes)
         with self.store.phase(r, "DECIDE"):
             self.store.set_teacher_state(r, self.parts.teacher.state_dict())

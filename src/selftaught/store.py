@@ -78,7 +78,7 @@ class Store:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     store._db.execute(stmt)
-            store._set_meta(
+            store.set_meta(
                 schema_version=SCHEMA_VERSION,
                 run_id=run_id,
                 created=time.time(),
@@ -136,7 +136,7 @@ class Store:
             self._in_tx = False
 
     # ---------------------------------------------------------------------------------------------------- meta
-    def _set_meta(self, **items: Any) -> None:
+    def set_meta(self, **items: Any) -> None:
         for k, v in items.items():
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (k, str(v)))
 
@@ -153,7 +153,7 @@ class Store:
 
     def finish(self, reason: str) -> None:
         with self.transaction():
-            self._set_meta(status="complete", stop_reason=reason)
+            self.set_meta(status="complete", stop_reason=reason)
 
     @property
     def complete(self) -> bool:
@@ -268,14 +268,18 @@ class Store:
         )
 
     def accepted(self, round_: int, source: str = "self") -> list[Example]:
-        rows = self._db.execute(
-            "SELECT p.task, p.difficulty, p.prompt, v.answer FROM verdicts v JOIN problems p ON p.id = v.problem_id "
-            "WHERE v.round = ? AND v.accepted = 1 ORDER BY p.idx",
-            (round_,),
+        """Accepted answers of ``round_`` as fresh examples of that round, labelled with ``source``."""
+        return self._examples(
+            "SELECT p.task, p.difficulty, p.prompt, v.answer, ?, v.round FROM verdicts v "
+            "JOIN problems p ON p.id = v.problem_id WHERE v.round = ? AND v.accepted = 1 ORDER BY p.idx",
+            (source, round_),
         )
+
+    def _examples(self, sql: str, args: tuple) -> list[Example]:
+        """Rows of (task, difficulty, prompt, answer, source, origin_round) as Examples."""
         return [
-            Example(prompt=r[2], answer=r[3], difficulty=r[1], source=source, origin_round=round_, task=r[0])
-            for r in rows
+            Example(task=t, difficulty=d, prompt=p, answer=a, source=src, origin_round=o)
+            for t, d, p, a, src, o in self._db.execute(sql, args)
         ]
 
     # ------------------------------------------------------------------------------------------------ examples
@@ -287,25 +291,19 @@ class Store:
         )
 
     def examples(self, round_: int, *, fresh_only: bool = False) -> list[Example]:
-        """The examples round ``round_`` trained on; ``fresh_only`` keeps those first produced in that round."""
+        """The examples round ``round_`` trains on; ``fresh_only`` keeps those first produced in that round."""
         sql = "SELECT task, difficulty, prompt, answer, source, origin_round FROM examples WHERE round = ?"
         if fresh_only:
             sql += " AND origin_round = round"
-        rows = self._db.execute(sql + " ORDER BY id", (round_,))
-        return [
-            Example(prompt=r[2], answer=r[3], difficulty=r[1], source=r[4], origin_round=r[5], task=r[0]) for r in rows
-        ]
+        return self._examples(sql + " ORDER BY id", (round_,))
 
     def replay_pool(self, before_round: int) -> list[Example]:
         """Every example first produced in a round before ``before_round`` (labelled and self-labelled)."""
-        rows = self._db.execute(
+        return self._examples(
             "SELECT task, difficulty, prompt, answer, source, origin_round FROM examples "
             "WHERE round = origin_round AND round < ? ORDER BY id",
             (before_round,),
         )
-        return [
-            Example(prompt=r[2], answer=r[3], difficulty=r[1], source=r[4], origin_round=r[5], task=r[0]) for r in rows
-        ]
 
     # ------------------------------------------------------------------------------------------------- metrics
     def add_train_metrics(self, round_: int, model: int, losses: list[float], lrs: list[float]) -> None:
@@ -366,7 +364,7 @@ class Store:
         return [self.round_summary(r["round"]) for r in self.rounds()]
 
     def round_summary(self, n: int) -> dict[str, Any]:
-        r = next((x for x in self.rounds() if x["round"] == n), None)
+        r = self._db.execute("SELECT difficulty, decision FROM rounds WHERE round = ?", (n,)).fetchone()
         if r is None:
             raise KeyError(f"no round {n}")
         proposed, accepted, right, known = self._db.execute(
@@ -378,13 +376,13 @@ class Store:
         seconds = self._db.execute("SELECT COALESCE(SUM(seconds), 0) FROM phases WHERE round = ?", (n,)).fetchone()
         return {
             "round": n,
-            "difficulty": r["difficulty"],
+            "difficulty": r[0],
             "proposed": proposed,
             "accepted": accepted,
             "label_accuracy": (right / known) if known else None,
             "train_steps": steps[0],
             "seconds": seconds[0],
-            "decision": r["decision"],
+            "decision": r[1],
             "phases": self.phase_states(n),
         }
 

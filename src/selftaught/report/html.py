@@ -6,9 +6,10 @@ Every piece of text that comes from data (the run id, the config, a stop reason,
 
 from __future__ import annotations
 
-import math
 from html import escape
 from typing import TYPE_CHECKING
+
+from .plots import finite_number
 
 if TYPE_CHECKING:
     from selftaught.report import ReportData
@@ -36,29 +37,18 @@ pre { background: #f6f8fa; border: 1px solid #ddd; padding: 0.8em; overflow-x: a
 """
 
 
-def _number(value: object) -> float | None:
-    """``value`` as a finite float, or ``None`` when it is missing or not a usable number."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _percent(value: object) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return _DASH if number is None else f"{number * 100:.1f}%"
 
 
 def _integer(value: object) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return _DASH if number is None else f"{number:.0f}"
 
 
 def _seconds(value: object) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return _DASH if number is None else f"{number:.1f}"
 
 
@@ -87,8 +77,8 @@ def _rounds_table(rounds: list[dict]) -> str:
         return '<p class="empty">No rounds recorded yet.</p>'
     rows = []
     for row in sorted(rounds, key=lambda r: (r.get("round") is None, r.get("round") or 0)):
-        proposed = _number(row.get("proposed"))
-        accepted = _number(row.get("accepted"))
+        proposed = finite_number(row.get("proposed"))
+        accepted = finite_number(row.get("accepted"))
         rate = accepted / proposed if proposed and accepted is not None else None
         rows.append(
             [
@@ -118,7 +108,7 @@ def _final_accuracy_table(evaluations: list[dict]) -> str:
     final.sort(key=lambda row: (str(row.get("task") or ""), int(row["difficulty"])))
     rows = []
     for row in final:
-        low, high = _number(row.get("ci_low")), _number(row.get("ci_high"))
+        low, high = finite_number(row.get("ci_low")), finite_number(row.get("ci_high"))
         interval = _DASH if low is None or high is None else f"{low * 100:.1f}% &ndash; {high * 100:.1f}%"
         cells = [_integer(row["difficulty"]), _integer(row.get("n")), _percent(row.get("accuracy")), interval]
         if with_task:

@@ -36,7 +36,7 @@ MAX_ROUND_LABELS = 25
 DPI = 100
 
 
-def _finite(value: object) -> float | None:
+def finite_number(value: object) -> float | None:
     """``value`` as a float when it is a finite number; ``None`` for missing, NaN, infinite or non-numeric values."""
     if value is None or isinstance(value, bool):
         return None
@@ -93,10 +93,10 @@ def accuracy_grid(evaluations: Iterable[dict]) -> tuple[list[int], list[int], np
     """
     cells: dict[tuple[int, int], list[float]] = {}
     for row in evaluations:
-        accuracy = _finite(row.get("accuracy"))
+        accuracy = finite_number(row.get("accuracy"))
         if accuracy is None or row.get("round") is None or row.get("difficulty") is None:
             continue
-        n = _finite(row.get("n"))
+        n = finite_number(row.get("n"))
         weight = n if n is not None and n > 0 else 0.0
         key = (int(row["difficulty"]), int(row["round"]))
         total = cells.setdefault(key, [0.0, 0.0, 0.0, 0.0])  # weighted sum, weight, plain sum, count
@@ -217,8 +217,8 @@ def plot_training_loss(train_metrics: list[dict], path: Path) -> Path:
     """Training loss over the global step axis, one colour per round, with the learning rate in a panel below."""
     title = "Training loss (rounds concatenated)"
     rows, x, segments = global_steps(train_metrics)
-    losses = np.array([_finite(row.get("loss")) for row in rows], dtype=float)
-    rates = np.array([_finite(row.get("lr")) for row in rows], dtype=float)
+    losses = np.array([finite_number(row.get("loss")) for row in rows], dtype=float)
+    rates = np.array([finite_number(row.get("lr")) for row in rows], dtype=float)
     if not rows or not np.isfinite(losses).any():
         return _no_data(path, title)
 
@@ -282,8 +282,8 @@ def plot_accepted_vs_proposed(rounds: list[dict], path: Path) -> Path:
     ax = fig.add_subplot()
     positions = np.arange(count)
     width = 0.4
-    proposed = [_finite(row.get("proposed")) or 0.0 for row in rows]
-    accepted = [_finite(row.get("accepted")) or 0.0 for row in rows]
+    proposed = [finite_number(row.get("proposed")) or 0.0 for row in rows]
+    accepted = [finite_number(row.get("accepted")) or 0.0 for row in rows]
     bars_p = ax.bar(positions - width / 2, proposed, width, label="proposed", color="#9ecae1")
     bars_a = ax.bar(positions + width / 2, accepted, width, label="accepted", color="#3182bd")
     labels = []
@@ -299,7 +299,7 @@ def plot_accepted_vs_proposed(rounds: list[dict], path: Path) -> Path:
     ax.margins(y=0.15)  # headroom so the legend does not sit on the tallest bar
     handles = [bars_p, bars_a]
 
-    label_accuracy = np.array([_finite(row.get("label_accuracy")) for row in rows], dtype=float)
+    label_accuracy = np.array([finite_number(row.get("label_accuracy")) for row in rows], dtype=float)
     known = np.isfinite(label_accuracy)
     if known.any():
         ax_acc = ax.twinx()
