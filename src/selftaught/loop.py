@@ -56,6 +56,7 @@ class Loop:
         self.callbacks = list(callbacks)
         self._weights_round = -1  # which round's checkpoint the students hold; -1 = fresh initialisation
         self._eval_prompts: set[str] | None = None
+        self._phase_started = 0.0  # wall clock at the start of the running phase's work
 
     # ------------------------------------------------------------------------------------------- construction
     @classmethod
@@ -148,6 +149,7 @@ class Loop:
                 for cb in self.callbacks:
                     cb.on_phase_start(r, phase)
                 t0 = time.perf_counter()
+                self._phase_started = time.time()
                 getattr(self, f"_{phase.lower()}")(r)
                 for cb in self.callbacks:
                     cb.on_phase_end(r, phase, time.perf_counter() - t0)
@@ -173,7 +175,7 @@ class Loop:
                     break
                 p = self._sample(derive_seed(seed, r, "PROPOSE", i, k), d)
             problems.append(p)
-        with self.store.phase(r, "PROPOSE"):
+        with self.store.phase(r, "PROPOSE", self._phase_started):
             self.store.add_problems(r, "train", problems)
             self.store.set_round_difficulty(r, frontier)
 
@@ -199,7 +201,7 @@ class Loop:
                     )
                     for (pid, p), outs in zip(group, answers):
                         rows.extend((pid, m, s, text, self._correct(p, text)) for s, text in enumerate(outs))
-        with self.store.phase(r, "ATTEMPT"):
+        with self.store.phase(r, "ATTEMPT", self._phase_started):
             self.store.add_attempts(rows)
 
     def _correct(self, problem: Problem, answer: str) -> int | None:
@@ -220,13 +222,13 @@ class Loop:
             for pid, p in problems:
                 verdict = self.parts.verifier.judge(p, attempts.get(pid, []))
                 rows.append((pid, verdict, self._correct(p, verdict.answer) if verdict.accepted else None))
-        with self.store.phase(r, "VERIFY"):
+        with self.store.phase(r, "VERIFY", self._phase_started):
             self.store.add_verdicts(r, rows)
 
     def _curate(self, r: int) -> None:
         fresh = self.store.accepted(r, source="labelled" if r == 0 else "self")
         examples = self.parts.curator.build(fresh, self.store.replay_pool(r), rng_for(self.exp.seed, r, "CURATE"))
-        with self.store.phase(r, "CURATE"):
+        with self.store.phase(r, "CURATE", self._phase_started):
             self.store.add_examples(r, examples)
 
     def _train(self, r: int) -> None:
@@ -259,7 +261,7 @@ class Loop:
             shutil.rmtree(final)
         os.replace(tmp, final)
         self._weights_round = r
-        with self.store.phase(r, "TRAIN"):
+        with self.store.phase(r, "TRAIN", self._phase_started):
             for m, s in enumerate(stats):
                 self.store.add_train_metrics(r, m, s.losses, s.lrs)
             for m in range(len(self.parts.students)):
@@ -301,7 +303,7 @@ class Loop:
                 results.append((p.task, d, ok))
                 records.append((pid, ans, ok))
         table = accuracy_table(results, b=e.bootstrap, seed=derive_seed(self.exp.seed, r, "EVALUATE") % 2**32)
-        with self.store.phase(r, "EVALUATE"):
+        with self.store.phase(r, "EVALUATE", self._phase_started):
             self.store.add_eval_results(r, records)
             self.store.add_evaluations(r, table)
 
@@ -328,7 +330,7 @@ class Loop:
         if r > 0:
             outcomes = [Outcome(row["task"], row["difficulty"], row["correct"], row["n"]) for row in evaluations]
             self.parts.teacher.observe(outcomes)
-        with self.store.phase(r, "DECIDE"):
+        with self.store.phase(r, "DECIDE", self._phase_started):
             self.store.set_teacher_state(r, self.parts.teacher.state_dict())
             self.store.end_round(r, decision)
             if decision != CONTINUE:

@@ -175,11 +175,15 @@ class Store:
         return bool(row and row[0])
 
     @contextmanager
-    def phase(self, round_: int, phase: str) -> Iterator[None]:
-        """Run a phase's writes in one transaction that also marks the phase done."""
+    def phase(self, round_: int, phase: str, started: float | None = None) -> Iterator[None]:
+        """Run a phase's writes in one transaction that also marks the phase done.
+
+        ``started`` is when the phase's work began (``time.time()``); the work usually happens before its writes,
+        so without it only the writing would be timed.
+        """
         if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}")
-        started = time.time()
+        started = time.time() if started is None else started
         with self.transaction():
             yield
             finished = time.time()
