@@ -34,7 +34,7 @@ class StudentConfig(_Strict):
     n_head: int = Field(4, ge=1)
     n_embd: int = Field(64, ge=8)
     pos: Literal["none", "rope", "learned", "index"] = "index"
-    rope_scale: float = Field(1.0, gt=0.0, description="multiplies the rotary frequencies (rope and index)")
+    rope_scale: float = Field(0.6, gt=0.0, description="multiplies the rotary frequencies (rope and index)")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     block_size: int = Field(256, ge=8, description="longest sequence (a hard limit for learned positions only)")
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'")
@@ -44,13 +44,13 @@ class StudentConfig(_Strict):
 
 class TrainConfig(_Strict):
     batch_size: int = Field(128, ge=1)
-    lr: float = Field(3e-3, gt=0.0)
+    lr: float = Field(1e-2, gt=0.0)
     weight_decay: float = Field(0.1, ge=0.0)
     grad_clip: float = Field(1.0, ge=0.0)
     schedule: Literal["constant", "linear", "cosine", "wsd"] = "wsd"
     warmup: float = Field(0.05, ge=0.0, lt=1.0, description="fraction of each round's steps")
     decay: float = Field(0.3, gt=0.0, le=1.0, description="WSD only: fraction of the round spent decaying")
-    labelled_steps: int = Field(1500, ge=1, description="steps in round 0")
+    labelled_steps: int = Field(2000, ge=1, description="steps in round 0")
     round_steps: int = Field(400, ge=1, description="steps in each self-labelled round")
     replay_share: float = Field(
         0.5, ge=0.0, lt=1.0, description="share of a round's examples drawn from earlier rounds"
