@@ -68,7 +68,8 @@ class RichProgress(LoopCallback):
     def on_round_end(self, round_: int, decision: str) -> None:
         s = self.store.round_summary(round_)
         acc = {e["difficulty"]: e["accuracy"] for e in self.store.evaluations(round_)}
-        shown = "  ".join(f"{d}:{a:.0%}" for d, a in sorted(acc.items()))
+        near = sorted(d for d in acc if d >= s["difficulty"] - 1)  # the frontier and beyond; the rest is in status
+        shown = "  ".join(f"{d}:{acc[d]:.0%}" for d in near)
         accepted = f"accepted {s['accepted']}/{s['proposed']}" if round_ else f"labelled {s['proposed']}"
         self.console.print(f"[bold]round {round_}[/] difficulty {s['difficulty']}  {accepted}  accuracy {shown}")
         if decision != "continue":
