@@ -25,8 +25,8 @@ from selftaught.students.builtin import GPTStudent
 QUICK = [
     "loop.labelled_max=3",
     "loop.labelled_problems=6000",
-    "loop.max_minutes=0.6",
-    "train.labelled_steps=500",
+    "loop.max_minutes=0.8",
+    "train.labelled_steps=1000",
     "train.round_steps=150",
     "loop.problems_per_round=400",
 ]
@@ -67,9 +67,7 @@ def main() -> None:
     last = max(r["round"] for r in store.rounds())
     student = GPTStudent.load(run_dir / store.checkpoints(last)[0])
     n = 200 if args.quick else 1000
-    best, accuracy = reach(
-        student, loop.parts.task, derive_seed(exp.seed, "length-gen-bench"), n, exp.loop.labelled_max
-    )
+    best, accuracy = reach(student, loop.parts.task, derive_seed(exp.seed, "length-gen-bench"), n)
     frontier = store.round_summary(last)["difficulty"]
     print(f"stopped: {reason}", file=sys.stderr)
     print(

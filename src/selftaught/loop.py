@@ -307,6 +307,15 @@ class Loop:
             self.store.add_eval_results(r, records)
             self.store.add_evaluations(r, table)
 
+    def _improving(self, r: int, difficulty: int, accuracy: dict[int, float]) -> bool:
+        """Whether accuracy at ``difficulty`` rose since the previous round's evaluation of it.
+
+        A teacher that repeats a difficulty until it is mastered needs a few rounds at a new one; only a frontier
+        that is both under the threshold and not improving ends the run.
+        """
+        before = {e["difficulty"]: e["accuracy"] for e in self.store.evaluations(r - 1)} if r > 0 else {}
+        return difficulty in before and accuracy.get(difficulty, 0.0) > before[difficulty]
+
     def _decide(self, r: int) -> None:
         lp = self.exp.loop
         frontier = self._frontier(r)
@@ -317,7 +326,7 @@ class Loop:
         elapsed = self.store.elapsed_seconds()
         if r > 0 and share < lp.min_accepted:
             decision = f"too few answers accepted at difficulty {frontier}: {share:.1%} < {lp.min_accepted:.1%}"
-        elif accuracy.get(frontier, 0.0) < lp.stop_accuracy:
+        elif accuracy.get(frontier, 0.0) < lp.stop_accuracy and not self._improving(r, frontier, accuracy):
             decision = (
                 f"accuracy at difficulty {frontier} fell to {accuracy.get(frontier, 0.0):.1%} < {lp.stop_accuracy:.1%}"
             )
