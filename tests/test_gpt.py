@@ -126,6 +126,21 @@ def test_rows_stop_at_eos_and_are_padded_while_other_rows_continue(pos: str) -> 
 
 
 @pytest.mark.parametrize("pos", POSITIONAL_SCHEMES)
+def test_rows_ending_at_different_steps_match_naive_after_finished_rows_are_dropped(pos: str) -> None:
+    model = make_model(pos)
+    prompts = prompt_ids(PROMPT_TEXTS * 3)
+    free = cached_generate(model, prompts, eos_id=-1)
+    # The end token that most rows emit: once half the batch has ended the decoder drops those rows and goes on
+    # with the rest, which must not change what the rest produce.
+    counts = {tok: sum(tok in row for row in free) for tok in {t for row in free for t in row} - {PAD, BOS}}
+    eos = max(counts, key=lambda tok: (counts[tok], -tok))
+    ends = {row.index(eos) for row in free if eos in row}
+    assert 2 * counts[eos] >= len(prompts) and len(ends) > 1, "this model gives no usable end token"
+    got = cached_generate(model, prompts, eos_id=eos)
+    assert got == [naive_generate(model, p, NEW, eos_id=eos) for p in prompts]
+
+
+@pytest.mark.parametrize("pos", POSITIONAL_SCHEMES)
 def test_all_rows_ending_at_once_gives_eos_then_padding(pos: str) -> None:
     model = make_model(pos)
     with torch.no_grad():  # bias the output towards the end token: every row emits it first

@@ -78,7 +78,11 @@ class CausalSelfAttention(nn.Module):
             v_buf[:, :, cache_at : cache_at + T] = v
             k, v = k_buf[:, :, : cache_at + T], v_buf[:, :, : cache_at + T]
         drop = self.dropout if self.training else 0.0
-        if mask is None:
+        if T == 1 and mask is not None and not self.training:
+            # One query per row (a decoding step): plain matmuls beat the fused kernel's per-call cost at this shape.
+            att = (q @ k.transpose(-1, -2)) * (q.size(-1) ** -0.5)
+            y = att.masked_fill(~mask, float("-inf")).softmax(-1) @ v
+        elif mask is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=drop)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
@@ -229,6 +233,7 @@ class GPT(nn.Module):
         logits = self.head(self.ln_f(x[:, -1]))
         out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=dev)
         done = torch.zeros(B, dtype=torch.bool, device=dev)
+        rows = torch.arange(B, device=dev)  # the rows of ``out`` that the live state (caches, logits, ...) belongs to
         for t in range(max_new_tokens):
             if temperature > 0:
                 probs = F.softmax(logits.float() / temperature, dim=-1)
@@ -236,10 +241,18 @@ class GPT(nn.Module):
             else:
                 nxt = logits.argmax(-1)
             nxt = nxt.masked_fill(done, pad_id)
-            out[:, t] = nxt
+            out[rows, t] = nxt
             done = done | (nxt == eos_id)
-            if bool(done.all()) or t == max_new_tokens - 1:
+            n_done = int(done.sum())
+            if n_done == len(rows) or t == max_new_tokens - 1:
                 break
+            if 2 * n_done >= len(rows):
+                # Drop finished rows once they are half the batch, so later steps cost only what is still running.
+                keep = (~done).nonzero().squeeze(1)
+                rows, nxt, last_pos, valid, done = rows[keep], nxt[keep], last_pos[keep], valid[keep], done[keep]
+                caches = [(k[keep], v[keep]) for k, v in caches]
+                if self.cfg.pos != "index":
+                    pos_all = pos_all[keep]
             at = P + t
             if self.cfg.pos == "index":
                 new_pos = torch.where(self.in_run[nxt], last_pos + 1, torch.zeros_like(last_pos))
@@ -251,4 +264,5 @@ class GPT(nn.Module):
             for blk, cache in zip(self.blocks, caches):
                 x = blk(x, rope, step_mask, cache, at)
             logits = self.head(self.ln_f(x[:, -1]))
+        return out
         return out
