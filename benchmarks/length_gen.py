@@ -26,7 +26,7 @@ QUICK = [
     "loop.labelled_max=3",
     "loop.labelled_problems=6000",
     "loop.max_minutes=0.8",
-    "train.labelled_steps=1000",
+    "train.labelled_steps=2000",
     "train.round_steps=150",
     "loop.problems_per_round=400",
 ]
