@@ -33,6 +33,7 @@ def one_error_line(err: str) -> str:
         ("[train]\nschedule = 'wsd'\nwarmup = 0.5\ndecay = 0.6\n", "warmup"),
         ("[loop\nmax_rounds = 3\n", "TOML"),  # malformed TOML
         ("bogus = 1\n", "bogus"),
+        ("[task]\nname = 'copy'\n[verifier]\nfilters = ['vote', 'range']\n", "no range rule"),
     ],
 )
 def test_bad_config_file(tmp_path, capsys, toml, names):

@@ -10,13 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from selftaught.errors import SelftaughtError
-from selftaught.tasks import ReversedAddition, Task
+from selftaught.tasks import Addition, Copy, ReversedAddition, Task
 from selftaught.types import Problem, Verdict
 from selftaught.verifiers import (
     BUILTIN_VERIFIERS,
     AllOf,
     LengthFilter,
     OracleVerifier,
+    RangeFilter,
     Verifier,
     VoteVerifier,
 )
@@ -58,8 +59,9 @@ class Fixed(Verifier):
 
 
 def test_registry() -> None:
-    assert {"oracle": OracleVerifier, "vote": VoteVerifier, "length": LengthFilter} == BUILTIN_VERIFIERS
-    assert [cls.name for cls in BUILTIN_VERIFIERS.values()] == ["oracle", "vote", "length"]
+    expected = {"oracle": OracleVerifier, "vote": VoteVerifier, "length": LengthFilter, "range": RangeFilter}
+    assert expected == BUILTIN_VERIFIERS
+    assert [cls.name for cls in BUILTIN_VERIFIERS.values()] == ["oracle", "vote", "length", "range"]
 
 
 # --- vote ---------------------------------------------------------------------------------------------------
@@ -171,6 +173,50 @@ def test_length_filter_needs_a_task_with_plausible() -> None:
 
 
 # --- oracle -------------------------------------------------------------------------------------------------
+
+
+# ------------------------------------------------------------------------------------------------ range filter
+# 99 + 99 = 198 (reversed: 99+99=891); 5 + 7 = 12.
+CARRY = Problem(task=TASK.name, difficulty=2, prompt="99+99=", target=None, seed=0)
+
+
+def test_range_filter_rejects_a_dropped_final_carry_and_a_long_sum_not_starting_with_one() -> None:
+    f = RangeFilter(TASK)
+    # "89" (98) is smaller than the operand 99: the final carry was dropped; "892" is 298 >= 2 * 10^2.
+    v = f.judge(CARRY, ["89", "89", "892", "891"])
+    assert v.answer == "891"
+    assert v.score == 0.25
+    assert v.evidence == {"n": 4, "in_range": 1}
+    assert not f.judge(CARRY, ["89", "0991", "8x1", ""]).accepted
+
+
+def test_range_filter_cannot_tell_a_wrong_sum_of_the_right_size() -> None:
+    # 197 is wrong but lies between 99 and 200: the rule compares sizes and computes nothing.
+    assert RangeFilter(TASK).judge(CARRY, ["791"]).answer == "791"
+
+
+@given(st.integers(1, 30), st.integers(0, 2**32))
+def test_every_true_sum_is_in_range_and_a_dropped_carry_never_is(digits: int, seed: int) -> None:
+    rng = random.Random(seed)
+    for task in (TASK, Addition()):
+        p = task.sample(rng, digits)
+        assert task.in_range(p, p.target)
+        lsd_first = task is TASK
+        top_carry = len(p.target) == digits + 1
+        if top_carry:  # drop the leading 1 of the sum
+            assert not task.in_range(p, p.target[:-1] if lsd_first else p.target[1:])
+
+
+def test_forward_addition_range_reads_most_significant_digit_first() -> None:
+    task = Addition()
+    p = Problem(task=task.name, difficulty=2, prompt="A:99+99=", target=None, seed=0)
+    assert task.in_range(p, "198") and not task.in_range(p, "98") and not task.in_range(p, "298")
+
+
+def test_range_filter_needs_a_task_with_a_range_rule() -> None:
+    assert Copy().in_range(Problem("copy", 1, "C:a=", None, 0), "a") is None
+    with pytest.raises(ValueError, match="no range rule"):
+        RangeFilter(Copy())
 
 
 def test_oracle_accepts_the_correct_attempt_and_scores_the_share_correct() -> None:

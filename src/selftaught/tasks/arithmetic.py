@@ -86,7 +86,35 @@ class _SumLike(Task):
         return difficulty + 1
 
 
-class ReversedAddition(_SumLike):
+def _value_key(msd_first: str) -> tuple[int, str]:
+    """Sort key that orders digit strings (most significant first, no leading zeros) by value."""
+    return len(msd_first), msd_first
+
+
+class _AdditionRange(_SumLike):
+    """The magnitude rule of a sum of two numbers: max(a, b) <= a + b < 2 * 10^L, L = the longer operand's length.
+
+    It compares digit strings and adds nothing, so it cannot tell the right sum from a wrong one of the same size;
+    what it rejects is a sum smaller than an operand (a dropped final carry) or one that starts with a digit other
+    than 1 when it is longer than both operands. Subclasses set ``_lsd_first`` (how numbers are written).
+    """
+
+    _lsd_first: bool
+
+    def in_range(self, problem: Problem, answer: str) -> bool:
+        if not _is_digits(answer):
+            return False
+        value = answer[::-1] if self._lsd_first else answer
+        if value != (value.lstrip("0") or "0"):  # a leading zero is never how the task writes a sum
+            return False
+        operands = [(op[::-1] if self._lsd_first else op).lstrip("0") or "0" for op in self._operands(problem.prompt)]
+        larger = max(operands, key=_value_key)
+        width = max(len(op) for op in self._operands(problem.prompt))
+        below_cap = len(value) <= width or (len(value) == width + 1 and value[0] == "1")
+        return _value_key(value) >= _value_key(larger) and below_cap
+
+
+class ReversedAddition(_AdditionRange):
     """Addition with operands and sum written least-significant digit first.
 
     In this order a model emits each digit after the carry it depends on, which is what lets small transformers
@@ -96,6 +124,7 @@ class ReversedAddition(_SumLike):
     name = "reversed-addition"
     description = "add two d-digit numbers written least-significant digit first: 128+450 is 821+054=875"
     _format = re.compile(r"([0-9]+)\+([0-9]+)=")
+    _lsd_first = True
 
     def sample(self, rng: random.Random, difficulty: int) -> Problem:
         difficulty = self.validate_difficulty(difficulty)
@@ -108,7 +137,7 @@ class ReversedAddition(_SumLike):
         return _add_lsd_first(a, b)
 
 
-class Addition(_SumLike):
+class Addition(_AdditionRange):
     """Addition in the usual most-significant-first order; the harder baseline for reversed addition.
 
     The prompt starts with ``A:`` so that it cannot be mistaken for a reversed-addition prompt when both tasks are
@@ -118,6 +147,7 @@ class Addition(_SumLike):
     name = "addition"
     description = "add two d-digit numbers in the usual order: A:128+450=578"
     _format = re.compile(r"A:([0-9]+)\+([0-9]+)=")
+    _lsd_first = False
 
     def sample(self, rng: random.Random, difficulty: int) -> Problem:
         difficulty = self.validate_difficulty(difficulty)

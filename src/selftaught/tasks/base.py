@@ -69,6 +69,14 @@ class Task(abc.ABC):
         This is the rule the length filter applies to self-labelled answers.
         """
 
+    def in_range(self, problem: Problem, answer: str) -> bool | None:
+        """Whether ``answer``'s value lies in the range this input allows, without knowing the right answer.
+
+        A magnitude check, the rule the range filter applies (for addition: no smaller than the larger operand and
+        under twice its power of ten). ``None`` (the default): the task has no such rule.
+        """
+        return None
+
     @abc.abstractmethod
     def max_answer_len(self, difficulty: int) -> int:
         """The longest answer a problem of ``difficulty`` can have; it bounds generation."""

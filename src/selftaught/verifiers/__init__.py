@@ -5,12 +5,14 @@ from __future__ import annotations
 from .base import AllOf, Verifier
 from .length import LengthFilter
 from .oracle import OracleVerifier
+from .range import RangeFilter
 from .vote import VoteVerifier
 
 BUILTIN_VERIFIERS: dict[str, type[Verifier]] = {
     "oracle": OracleVerifier,
     "vote": VoteVerifier,
     "length": LengthFilter,
+    "range": RangeFilter,
 }
 
-__all__ = ["BUILTIN_VERIFIERS", "AllOf", "LengthFilter", "OracleVerifier", "Verifier", "VoteVerifier"]
+__all__ = ["BUILTIN_VERIFIERS", "AllOf", "LengthFilter", "OracleVerifier", "RangeFilter", "Verifier", "VoteVerifier"]
