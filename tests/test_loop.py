@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from selftaught.cli import main
 from selftaught.store import PHASES
@@ -127,7 +128,8 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, kill_after):
     assert main(["run", "--out", str(ref), *args]) == 0
 
     killed = tmp_path / "killed"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # The same thread count as this process, so both halves of the killed run compute exactly as the reference did.
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(torch.get_num_threads()))
     proc = subprocess.Popen(
         [sys.executable, "-m", "selftaught", "run", "--out", str(killed), *args],
         stdout=subprocess.DEVNULL,
