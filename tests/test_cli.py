@@ -34,6 +34,8 @@ def one_error_line(err: str) -> str:
         ("[loop\nmax_rounds = 3\n", "TOML"),  # malformed TOML
         ("bogus = 1\n", "bogus"),
         ("[task]\nname = 'copy'\n[verifier]\nfilters = ['vote', 'range']\n", "no range rule"),
+        ("[task]\nname = 'copy'\n[loop]\nattempts = 'split'\n", "does not split"),
+        ("[loop]\nattempts = 'halves'\n", "loop.attempts"),
     ],
 )
 def test_bad_config_file(tmp_path, capsys, toml, names):

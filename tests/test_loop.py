@@ -159,3 +159,62 @@ def test_phase_seconds_cover_the_phase_work(smoke_run, capsys):
     assert abs(seconds - span) < 1e-6
     st = status_json(smoke_run, capsys)
     assert st["elapsed_seconds"] >= seconds
+
+
+EASY_STUDENT = '''
+from pathlib import Path
+from selftaught.students.base import Student
+from selftaught.tasks import ReversedAddition
+from selftaught.types import Problem, TrainStats
+
+TASK = ReversedAddition()
+
+
+class EasyOnly(Student):
+    """Adds numbers of up to 3 digits exactly and answers every longer problem wrongly (all nines)."""
+
+    def __init__(self, init_seed=0):
+        pass
+
+    def generate(self, prompts, n=1, temperature=0.0, max_new_tokens=32, seed=0):
+        out = []
+        for prompt in prompts:
+            digits = len(prompt.split("+")[0])
+            p = Problem(TASK.name, digits, prompt, None, 0)
+            out.append([TASK.answer(p) if digits <= 3 else "9" * digits] * n)
+        return out
+
+    def fit(self, examples, schedule, steps, seed=0, callbacks=()):
+        return TrainStats(steps=steps, tokens=0, seconds=0.0, final_loss=0.0, losses=[0.0] * steps, lrs=[0.0] * steps)
+
+    def save(self, directory):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        (Path(directory) / "easy.txt").write_text("easy")
+
+    @classmethod
+    def load(cls, directory):
+        return cls()
+
+    def load_weights(self, directory):
+        pass
+'''
+
+
+@pytest.mark.parametrize(("attempts", "labels_expected"), [("split", True), ("direct", False)])
+def test_split_attempts_label_harder_problems_from_the_answers_to_their_parts(tmp_path, attempts, labels_expected):
+    """A student that only knows easy problems labels harder ones right through their parts, and wrong directly."""
+    student = tmp_path / "easy_student.py"
+    student.write_text(EASY_STUDENT)
+    run_dir = tmp_path / "run"
+    args = ["--preset", "smoke", "--set", f'student.kind="{student}:EasyOnly"', "--set", "loop.labelled_max=3"]
+    args += ["--set", "loop.max_rounds=1", "--set", f'loop.attempts="{attempts}"']
+    assert main(["run", "--out", str(run_dir), *args]) == 0
+    # Round 1 proposes 4-digit problems, which this student gets wrong when asked directly; split into parts of at
+    # most 3 digits, it labels exactly those whose low part carries nothing across the cut, and labels them right.
+    # Asked directly, its confident wrong answers pass the vote and the length filter.
+    accepted = db_rows(run_dir, "SELECT correct FROM verdicts WHERE round = 1 AND accepted = 1")
+    assert len(accepted) > 10
+    assert {c for (c,) in accepted} == ({1} if labels_expected else {0})
+    total, empty = db_rows(run_dir, "SELECT COUNT(*), SUM(text = '') FROM attempts")[0]
+    assert total == 64 * 2  # problems_per_round x samples
+    assert (0 < empty < total) if labels_expected else empty == 0

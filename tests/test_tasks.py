@@ -244,3 +244,61 @@ def test_malformed_prompt_is_a_user_error(name: str) -> None:
         task.answer(problem(task, "hello"))
     with pytest.raises(SelftaughtError):
         task.plausible(problem(task, ""), "1")
+
+
+# ------------------------------------------------------------------------------------- splitting into parts
+@given(st.integers(2, 40), st.integers(0, 2**32))
+def test_reversed_addition_splits_into_two_shorter_problems_of_its_own_kind(digits: int, seed: int) -> None:
+    task = ReversedAddition()
+    p = task.sample(random.Random(seed), digits)
+    parts = task.split(p, random.Random(seed + 1))
+    if parts is None:  # only when every cut would leave a low part with a leading zero
+        a, b = task._operands(p.prompt)
+        assert all(a[k - 1] == "0" or b[k - 1] == "0" for k in range(1, digits))
+        return
+    low, high = parts
+    assert low.difficulty + high.difficulty == digits and low.difficulty >= 1 and high.difficulty >= 1
+    for part in parts:
+        a, b = task._operands(part.prompt)  # the task's own format, parsed back
+        assert len(a) == len(b) == part.difficulty
+        assert part.difficulty == 1 or (a[-1] != "0" and b[-1] != "0")  # no leading zero (numbers are reversed)
+        assert part.target is None
+    # Joined from the true part answers: the true answer exactly when no carry crosses the cut, else nothing.
+    answers = [task.answer(part) for part in parts]
+    joined = task.join(p, parts, answers)
+    if len(answers[0]) == low.difficulty:
+        assert joined == p.target
+    else:
+        assert joined is None
+
+
+def test_split_cut_depends_only_on_the_rng() -> None:
+    task = ReversedAddition()
+    p = task.sample(random.Random(0), 12)
+    assert task.split(p, random.Random(5)) == task.split(p, random.Random(5))
+    assert len({task.split(p, random.Random(s))[0].difficulty for s in range(40)}) > 3
+
+
+def test_split_of_one_digit_or_all_zero_low_digits_is_none() -> None:
+    task = ReversedAddition()
+    assert task.split(Problem(task.name, 1, "7+8=", "51", 0), random.Random(0)) is None
+    # 10 + 10 is written 01+01: the only cut would leave low parts ending in a zero, which split never makes.
+    assert task.split(Problem(task.name, 2, "01+01=", "02", 0), random.Random(0)) is None
+
+
+def test_join_rejects_malformed_part_answers() -> None:
+    task = ReversedAddition()
+    p = Problem(task.name, 4, "1234+5678=", None, 0)
+    parts = task.split(p, random.Random(0))
+    k = parts[0].difficulty
+    assert task.join(p, parts, ["x" * k, "12"]) is None
+    assert task.join(p, parts, ["1" * k, ""]) is None
+    assert task.join(p, parts, ["1" * (k + 1), "12"]) is None  # a carry crosses the cut
+
+
+def test_tasks_without_a_split_rule_return_none() -> None:
+    for cls in (Addition, Multiplication, Copy, Reversal, Sorting):
+        task = cls()
+        p = task.sample(random.Random(0), 4)
+        assert task.split(p, random.Random(0)) is None
+        assert task.join(p, [], []) is None

@@ -118,6 +118,8 @@ class Parts:
 
 def build_parts(exp: Experiment) -> Parts:
     task = build_task(exp)
+    if exp.loop.attempts == "split" and type(task).split is Task.split:
+        raise SelftaughtError(f"loop.attempts = 'split': task {task.name!r} does not split its problems (Task.split)")
     return Parts(
         task=task,
         students=[build_student(exp, m) for m in range(exp.student.ensemble)],

@@ -72,6 +72,11 @@ class LoopConfig(_Strict):
     max_minutes: float = Field(0.0, ge=0.0, description="wall-time budget; 0 = none")
     stop_accuracy: float = Field(0.5, ge=0.0, le=1.0, description="stop when the newest difficulty falls under this")
     min_accepted: float = Field(0.1, ge=0.0, le=1.0, description="stop when fewer than this share were accepted")
+    attempts: Literal["direct", "split"] = Field(
+        "direct",
+        description="'direct': the model answers each problem; 'split': it answers the easier parts the task splits "
+        "the problem into, and the task joins their answers",
+    )
     teacher: str = Field("ladder", description="'ladder' or 'module:Class'")
     advance_at: float = Field(
         0.9, ge=0.0, le=1.0, description="ladder: climb once the newest difficulty reaches this accuracy"

@@ -188,21 +188,47 @@ class Loop:
         rows = []
         if r > 0:  # round 0 is labelled: nothing to attempt
             self._load_weights(r - 1)
-            v = self.exp.verifier
             problems = self.store.problems(r, "train")
-            for m, student in enumerate(self.parts.students):
-                for d, group in _by_difficulty(problems).items():
-                    answers = student.generate(
-                        [p.prompt for _, p in group],
-                        n=v.samples,
-                        temperature=v.temperature,
-                        max_new_tokens=self.parts.task.max_answer_len(d) + 1,
-                        seed=derive_seed(self.exp.seed, r, "ATTEMPT", m, d),
-                    )
-                    for (pid, p), outs in zip(group, answers):
-                        rows.extend((pid, m, s, text, self._correct(p, text)) for s, text in enumerate(outs))
+            for m in range(len(self.parts.students)):
+                if self.exp.loop.attempts == "split":
+                    answers = self._split_answers(r, m, problems)
+                else:
+                    answers = self._answers(r, m, problems)
+                for pid, p in problems:
+                    rows.extend((pid, m, s, text, self._correct(p, text)) for s, text in enumerate(answers[pid]))
         with self.store.phase(r, "ATTEMPT", self._phase_started):
             self.store.add_attempts(rows)
+
+    def _answers(self, r: int, m: int, problems: list[tuple[int, Problem]], tag: str = "") -> dict[int, list[str]]:
+        """Model ``m``'s sampled answers to each problem, by problem id (any hashable key)."""
+        v = self.exp.verifier
+        out: dict[int, list[str]] = {}
+        for d, group in _by_difficulty(problems).items():
+            answers = self.parts.students[m].generate(
+                [p.prompt for _, p in group],
+                n=v.samples,
+                temperature=v.temperature,
+                max_new_tokens=self.parts.task.max_answer_len(d) + 1,
+                seed=derive_seed(self.exp.seed, r, "ATTEMPT", m, d, *([tag] if tag else [])),
+            )
+            out.update((pid, outs) for (pid, _), outs in zip(group, answers))
+        return out
+
+    def _split_answers(self, r: int, m: int, problems: list[tuple[int, Problem]]) -> dict[int, list[str]]:
+        """Answers assembled by the task from the model's answers to each problem's easier parts ("" if none)."""
+        task, n = self.parts.task, self.exp.verifier.samples
+        splits = {pid: task.split(p, rng_for(self.exp.seed, r, "SPLIT", pid)) for pid, p in problems}
+        parts = [((pid, j), part) for pid, ps in splits.items() for j, part in enumerate(ps or [])]
+        part_answers = self._answers(r, m, parts, tag="parts")
+        out = {}
+        for pid, p in problems:
+            ps = splits[pid]
+            if not ps:
+                out[pid] = [""] * n
+                continue
+            joined = [task.join(p, ps, [part_answers[(pid, j)][s] for j in range(len(ps))]) for s in range(n)]
+            out[pid] = [text or "" for text in joined]
+        return out
 
     def _correct(self, problem: Problem, answer: str) -> int | None:
         """Whether ``answer`` is right, for the record only (never used to select labels)."""

@@ -136,6 +136,36 @@ class ReversedAddition(_AdditionRange):
         a, b = self._operands(problem.prompt)
         return _add_lsd_first(a, b)
 
+    def split(self, problem: Problem, rng: random.Random) -> list[Problem] | None:
+        """Cut both operands after their k lowest digits: a low and a high problem, each shorter than this one.
+
+        k is drawn among the cuts that leave both low parts without a leading zero (so both parts look like the
+        task's own problems); ``None`` if there is no such cut.
+        """
+        a, b = self._operands(problem.prompt)
+        if len(a) != len(b):
+            return None
+        cuts = [k for k in range(1, len(a)) if a[k - 1] != "0" and b[k - 1] != "0"]
+        if not cuts:
+            return None
+        k = rng.choice(cuts)
+        return [
+            Problem(self.name, k, f"{a[:k]}+{b[:k]}=", None, problem.seed),
+            Problem(self.name, len(a) - k, f"{a[k:]}+{b[k:]}=", None, problem.seed),
+        ]
+
+    def join(self, problem: Problem, parts: list[Problem], answers: list[str]) -> str | None:
+        """Low answer then high answer, written end to end: right exactly when no carry crosses the cut.
+
+        The low answer says whether one does: k digits means none, k + 1 means one, and then the parts cannot be
+        joined by writing them end to end, so ``None``.
+        """
+        low, high = answers
+        k = parts[0].difficulty
+        if len(low) != k or not _is_digits(low) or not _is_digits(high):
+            return None
+        return low + high
+
 
 class Addition(_AdditionRange):
     """Addition in the usual most-significant-first order; the harder baseline for reversed addition.

@@ -69,6 +69,17 @@ class Task(abc.ABC):
         This is the rule the length filter applies to self-labelled answers.
         """
 
+    def split(self, problem: Problem, rng: random.Random) -> list[Problem] | None:
+        """Easier problems whose answers ``join`` assembles into this problem's answer; ``None`` if it cannot split.
+
+        The default: the task does not split its problems.
+        """
+        return None
+
+    def join(self, problem: Problem, parts: list[Problem], answers: list[str]) -> str | None:
+        """This problem's answer from the answers to ``split``'s parts, or ``None`` when they cannot be joined."""
+        return None
+
     def in_range(self, problem: Problem, answer: str) -> bool | None:
         """Whether ``answer``'s value lies in the range this input allows, without knowing the right answer.
 
