@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import AllOf, Verifier
+from .base import AllOf, RuleFilter, Verifier
 from .length import LengthFilter
 from .oracle import OracleVerifier
 from .range import RangeFilter
@@ -15,4 +15,13 @@ BUILTIN_VERIFIERS: dict[str, type[Verifier]] = {
     "range": RangeFilter,
 }
 
-__all__ = ["BUILTIN_VERIFIERS", "AllOf", "LengthFilter", "OracleVerifier", "RangeFilter", "Verifier", "VoteVerifier"]
+__all__ = [
+    "BUILTIN_VERIFIERS",
+    "AllOf",
+    "LengthFilter",
+    "OracleVerifier",
+    "RangeFilter",
+    "RuleFilter",
+    "Verifier",
+    "VoteVerifier",
+]

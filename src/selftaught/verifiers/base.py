@@ -39,6 +39,30 @@ def most_common(answers: Sequence[str]) -> tuple[str, int] | None:
     return Counter(answers).most_common(1)[0]
 
 
+class RuleFilter(Verifier):
+    """Accepts the most common attempt that a rule of the task allows (ties go to the one seen first).
+
+    Subclasses define ``allows`` and name the count of allowed attempts in the evidence (``kept_key``). The score is
+    the share of attempts allowed.
+    """
+
+    kept_key: str = "kept"
+
+    @abc.abstractmethod
+    def allows(self, problem: Problem, answer: str) -> bool:
+        """Whether the rule allows ``answer`` for ``problem``."""
+
+    def judge(self, problem: Problem, attempts: list[str]) -> Verdict:
+        n = len(attempts)
+        kept = [a for a in attempts if self.allows(problem, a)]
+        top = most_common(kept)
+        return Verdict(
+            answer=None if top is None else top[0],
+            score=len(kept) / n if n else 0.0,
+            evidence={"n": n, self.kept_key: len(kept)},
+        )
+
+
 class AllOf(Verifier):
     """Accepts an answer only if every part accepts and all parts accept the same answer.
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..tasks.base import Task
-from ..types import Problem, Verdict
-from .base import Verifier, most_common
+from ..types import Problem
+from .base import RuleFilter
 
 
-class LengthFilter(Verifier):
+class LengthFilter(RuleFilter):
     """Accepts the most common attempt that ``task.plausible`` allows (ties go to the one seen first).
 
     It needs no oracle, only the task's length rule (for addition: the longer operand's length or one more). Alone it
@@ -16,21 +16,15 @@ class LengthFilter(Verifier):
     """
 
     name = "length"
+    kept_key = "plausible"
 
     def __init__(self, task: Task) -> None:
         if not callable(getattr(task, "plausible", None)):
             raise TypeError(f"task {task!r} has no plausible() method for the length filter")
         self.task = task
 
-    def judge(self, problem: Problem, attempts: list[str]) -> Verdict:
-        n = len(attempts)
-        kept = [a for a in attempts if self.task.plausible(problem, a)]
-        top = most_common(kept)
-        return Verdict(
-            answer=None if top is None else top[0],
-            score=len(kept) / n if n else 0.0,
-            evidence={"n": n, "plausible": len(kept)},
-        )
+    def allows(self, problem: Problem, answer: str) -> bool:
+        return self.task.plausible(problem, answer)
 
     def __repr__(self) -> str:
         return f"LengthFilter({self.task!r})"

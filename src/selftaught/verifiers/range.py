@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..tasks.base import Task
-from ..types import Problem, Verdict
-from .base import Verifier, most_common
+from ..types import Problem
+from .base import RuleFilter
 
 
-class RangeFilter(Verifier):
+class RangeFilter(RuleFilter):
     """Accepts the most common attempt that ``task.in_range`` allows (ties go to the one seen first).
 
     Like the length filter it needs no oracle, only a magnitude rule of the task (for addition: the sum is at least
@@ -17,21 +17,15 @@ class RangeFilter(Verifier):
     """
 
     name = "range"
+    kept_key = "in_range"
 
     def __init__(self, task: Task) -> None:
         if type(task).in_range is Task.in_range:
             raise ValueError(f"task {getattr(task, 'name', task)!r} has no range rule (Task.in_range)")
         self.task = task
 
-    def judge(self, problem: Problem, attempts: list[str]) -> Verdict:
-        n = len(attempts)
-        kept = [a for a in attempts if self.task.in_range(problem, a)]
-        top = most_common(kept)
-        return Verdict(
-            answer=None if top is None else top[0],
-            score=len(kept) / n if n else 0.0,
-            evidence={"n": n, "in_range": len(kept)},
-        )
+    def allows(self, problem: Problem, answer: str) -> bool:
+        return bool(self.task.in_range(problem, answer))
 
     def __repr__(self) -> str:
         return f"RangeFilter({self.task!r})"
