@@ -15,6 +15,7 @@ from .students.base import Student
 from .students.builtin import GPTStudent
 from .students.gpt import GPTConfig
 from .tasks import BUILTIN_TASKS, Task
+from .tasks.base import provides
 from .teachers import BUILTIN_TEACHERS, Teacher
 from .training.schedules import SCHEDULES, WSD, Schedule
 from .training.trainer import OptimConfig
@@ -118,7 +119,7 @@ class Parts:
 
 def build_parts(exp: Experiment) -> Parts:
     task = build_task(exp)
-    if exp.loop.attempts == "split" and type(task).split is Task.split:
+    if exp.loop.attempts == "split" and not provides(task, "split"):
         raise SelftaughtError(f"loop.attempts = 'split': task {task.name!r} does not split its problems (Task.split)")
     return Parts(
         task=task,

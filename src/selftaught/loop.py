@@ -199,7 +199,7 @@ class Loop:
         with self.store.phase(r, "ATTEMPT", self._phase_started):
             self.store.add_attempts(rows)
 
-    def _answers(self, r: int, m: int, problems: list[tuple[int, Problem]], tag: str = "") -> dict[int, list[str]]:
+    def _answers(self, r: int, m: int, problems: list[tuple[int, Problem]], *seed_tag: str) -> dict[int, list[str]]:
         """Model ``m``'s sampled answers to each problem, by problem id (any hashable key)."""
         v = self.exp.verifier
         out: dict[int, list[str]] = {}
@@ -209,7 +209,7 @@ class Loop:
                 n=v.samples,
                 temperature=v.temperature,
                 max_new_tokens=self.parts.task.max_answer_len(d) + 1,
-                seed=derive_seed(self.exp.seed, r, "ATTEMPT", m, d, *([tag] if tag else [])),
+                seed=derive_seed(self.exp.seed, r, "ATTEMPT", m, d, *seed_tag),
             )
             out.update((pid, outs) for (pid, _), outs in zip(group, answers))
         return out
@@ -218,8 +218,8 @@ class Loop:
         """Answers assembled by the task from the model's answers to each problem's easier parts ("" if none)."""
         task, n = self.parts.task, self.exp.verifier.samples
         splits = {pid: task.split(p, rng_for(self.exp.seed, r, "SPLIT", pid)) for pid, p in problems}
-        parts = [((pid, j), part) for pid, ps in splits.items() for j, part in enumerate(ps or [])]
-        part_answers = self._answers(r, m, parts, tag="parts")
+        part_problems = [((pid, j), part) for pid, ps in splits.items() for j, part in enumerate(ps or [])]
+        part_answers = self._answers(r, m, part_problems, "parts")
         out = {}
         for pid, p in problems:
             ps = splits[pid]

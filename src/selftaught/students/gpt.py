@@ -265,4 +265,3 @@ class GPT(nn.Module):
                 x = blk(x, rope, step_mask, cache, at)
             logits = self.head(self.ln_f(x[:, -1]))
         return out
-        return out

@@ -86,9 +86,9 @@ class _SumLike(Task):
         return difficulty + 1
 
 
-def _value_key(msd_first: str) -> tuple[int, str]:
-    """Sort key that orders digit strings (most significant first, no leading zeros) by value."""
-    return len(msd_first), msd_first
+def _value_key(lsd_first: str) -> tuple[int, str]:
+    """Sort key that orders digit strings (least significant first, no high zeros) by value."""
+    return len(lsd_first), lsd_first[::-1]
 
 
 class _AdditionRange(_SumLike):
@@ -104,13 +104,13 @@ class _AdditionRange(_SumLike):
     def in_range(self, problem: Problem, answer: str) -> bool:
         if not _is_digits(answer):
             return False
-        value = answer[::-1] if self._lsd_first else answer
-        if value != (value.lstrip("0") or "0"):  # a leading zero is never how the task writes a sum
+        value = answer if self._lsd_first else answer[::-1]  # compared least-significant digit first
+        if value != _strip_high_zeros(value):  # a leading zero is never how the task writes a sum
             return False
-        operands = [(op[::-1] if self._lsd_first else op).lstrip("0") or "0" for op in self._operands(problem.prompt)]
-        larger = max(operands, key=_value_key)
-        width = max(len(op) for op in self._operands(problem.prompt))
-        below_cap = len(value) <= width or (len(value) == width + 1 and value[0] == "1")
+        operands = [op if self._lsd_first else op[::-1] for op in self._operands(problem.prompt)]
+        width = max(len(op) for op in operands)
+        larger = max((_strip_high_zeros(op) for op in operands), key=_value_key)
+        below_cap = len(value) <= width or (len(value) == width + 1 and value[-1] == "1")
         return _value_key(value) >= _value_key(larger) and below_cap
 
 

@@ -97,3 +97,8 @@ class Task(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def provides(task: Task, method: str) -> bool:
+    """Whether ``task`` implements the optional ``method`` (``split``, ``in_range``) rather than Task's default."""
+    return getattr(type(task), method) is not getattr(Task, method)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..tasks.base import Task
+from ..tasks.base import Task, provides
 from ..types import Problem
 from .base import RuleFilter
 
@@ -20,7 +20,7 @@ class RangeFilter(RuleFilter):
     kept_key = "in_range"
 
     def __init__(self, task: Task) -> None:
-        if type(task).in_range is Task.in_range:
+        if not provides(task, "in_range"):
             raise ValueError(f"task {getattr(task, 'name', task)!r} has no range rule (Task.in_range)")
         self.task = task
 
