@@ -9,8 +9,7 @@ import pytest
 from selftaught.curation import ReplayCurator
 from selftaught.evaluation import accuracy_table, bootstrap_ci
 from selftaught.seeding import derive_seed, rng_for
-from selftaught.teachers import BUILTIN_TEACHERS, LadderTeacher, Outcome
-from selftaught.types import Ask, Example
+from selftaught.types import Example
 
 
 # ----------------------------------------------------------------------------------------------- bootstrap
@@ -173,45 +172,3 @@ def test_rng_for_reproduces_a_stream() -> None:
 
 
 # -------------------------------------------------------------------------------------------------- teacher
-def test_ladder_proposes_one_step_above_the_frontier() -> None:
-    assert BUILTIN_TEACHERS["ladder"] is LadderTeacher
-    t = LadderTeacher("reversed-addition", start=3, step=2)
-    assert t.propose(4, random.Random(0)) == [Ask("reversed-addition", 5)] * 4
-    assert t.propose(0, random.Random(0)) == []
-
-
-def test_ladder_advances_on_every_observation_whatever_happened() -> None:
-    t = LadderTeacher("copy", start=3, step=2)
-    t.observe([Outcome("copy", 5, 0, 10)])
-    assert t.propose(1, random.Random(0)) == [Ask("copy", 7)]
-    t.observe([])
-    assert t.frontier_ == 7
-    assert t.propose(2, random.Random(0)) == [Ask("copy", 9)] * 2
-
-
-def test_ladder_state_round_trips() -> None:
-    t = LadderTeacher("copy", start=3)
-    t.observe([Outcome("copy", 4, 10, 10)])
-    t.observe([Outcome("copy", 5, 9, 10)])
-    state = t.state_dict()
-    assert state == {"frontier_": 5}
-    fresh = LadderTeacher("copy", start=3)
-    fresh.load_state_dict(state)
-    assert fresh.frontier_ == 5
-    assert fresh.propose(3, random.Random(0)) == t.propose(3, random.Random(0)) == [Ask("copy", 6)] * 3
-
-
-@pytest.mark.parametrize(("start", "step"), [(-1, 1), (3, 0), (3, -2)])
-def test_ladder_rejects_bad_arguments(start: int, step: int) -> None:
-    with pytest.raises(ValueError):
-        LadderTeacher("copy", start=start, step=step)
-
-
-def test_ladder_with_mastery_threshold_repeats_until_mastered() -> None:
-    t = LadderTeacher("add", start=5, step=1, advance_at=0.9)
-    t.observe([Outcome("add", 6, 51, 100), Outcome("add", 5, 100, 100)])
-    assert t.propose(2, random.Random(0))[0].difficulty == 6  # 51 % < 90 %: practise 6 again
-    t.observe([Outcome("add", 6, 95, 100)])
-    assert t.frontier_ == 6 and t.propose(1, random.Random(0))[0].difficulty == 7
-    with pytest.raises(ValueError, match="advance_at"):
-        LadderTeacher("add", start=5, advance_at=1.5)

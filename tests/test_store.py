@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -120,14 +121,14 @@ def test_failing_phase_rolls_back_every_row_and_stays_not_done(store: Store) -> 
         with store.phase(1, "ATTEMPT"):
             store.add_attempts([(ids[0], 0, 0, "15", None), (ids[1], 0, 0, "60", None)])
             store.add_train_metrics(1, 0, [1.0, 0.5], [1e-3, 1e-3])
-            store.set_teacher_state(1, {"frontier_": 4})
+            store.set_teacher_state(1, "ATTEMPT", {"frontier_": 4})
             assert store.count("attempts") == 2  # visible inside the transaction
             raise RuntimeError("crash")
     assert not store.phase_done(1, "ATTEMPT")
     assert store.phase_done(1, "PROPOSE")
     assert store.count("attempts") == 0
     assert store.count("train_metrics") == 0
-    assert store.teacher_state(1) is None
+    assert store.last_teacher_state() is None
     assert store.attempts(1) == {}
     assert store.phase_states(1)["ATTEMPT"] == {"done": False, "seconds": None}
     # The store is usable afterwards and the phase can be re-run.
@@ -278,9 +279,14 @@ def test_round_summary_without_oracle_has_no_label_accuracy(store: Store) -> Non
 
 
 def test_teacher_state_and_checkpoints_round_trip(store: Store) -> None:
-    store.set_teacher_state(1, {"frontier_": 5, "hist_": [1, 2]})
-    assert store.teacher_state(1) == {"frontier_": 5, "hist_": [1, 2]}
-    assert store.teacher_state(2) is None
+    assert store.last_teacher_state() is None
+    store.set_teacher_state(1, "DECIDE", {"frontier_": 5, "hist_": [1, 2]})
+    store.set_teacher_state(1, "TRAIN", {"frontier_": 4})
+    store.set_teacher_state(0, "DECIDE", {"frontier_": 3})
+    # The newest is the latest phase of the latest round, whatever order the rows were written in.
+    assert store.last_teacher_state() == {"frontier_": 5, "hist_": [1, 2]}
+    store.set_teacher_state(2, "PROPOSE", {"frontier_": 6})
+    assert store.last_teacher_state() == {"frontier_": 6}
     store.add_checkpoint(1, 1, "ckpt/r1m1")
     store.add_checkpoint(1, 0, "ckpt/r1m0")
     store.add_checkpoint(1, 0, "ckpt/r1m0b")  # replaced
@@ -291,3 +297,31 @@ def test_count_refuses_unknown_tables(store: Store) -> None:
     with pytest.raises(ValueError, match="unknown table"):
         store.count("meta; DROP TABLE meta")
     assert store.run_id == "run-abc"
+
+
+def test_skill_results_curriculum_and_scores_round_trip(store: Store) -> None:
+    store.add_skill_results(1, 100, "slice", [("copy", 3, 7, 8), ("sorting", 2, 1, 8)])
+    store.add_skill_results(1, 0, "attempts", [("copy", 4, 5, 10)])
+    assert store.skill_results("slice") == [
+        {"round": 1, "step": 100, "kind": "slice", "skill": "copy", "difficulty": 3, "successes": 7, "trials": 8},
+        {"round": 1, "step": 100, "kind": "slice", "skill": "sorting", "difficulty": 2, "successes": 1, "trials": 8},
+    ]
+    assert [r["kind"] for r in store.skill_results()] == ["attempts", "slice", "slice"]
+    store.add_curriculum(1, 0, {("copy", 3): 40, ("sorting", 2): 24})
+    assert store.curriculum() == [
+        {"round": 1, "step": 0, "skill": "copy", "difficulty": 3, "count": 40},
+        {"round": 1, "step": 0, "skill": "sorting", "difficulty": 2, "count": 24},
+    ]
+    store.add_teacher_scores(1, 50, {"copy:3": 0.25})
+    assert store.teacher_scores() == [{"round": 1, "step": 50, "key": "copy:3", "value": 0.25}]
+    assert store.count("curriculum") == 2
+
+
+def test_problem_params_and_frontiers(store: Store) -> None:
+    store.add_problems(0, "train", [replace(problem("a"), difficulty=3)])
+    store.add_problems(1, "train", [replace(problem("b"), difficulty=5, params=(5.2, 3.0)), problem("c")])
+    store.add_problems(-1, "slice", [replace(problem("d"), difficulty=9)])
+    assert [p.params for _, p in store.problems(1, "train")] == [(5.2, 3.0), None]
+    assert store.frontiers(0) == {"reversed-addition": 3}
+    assert store.frontiers(1) == {"reversed-addition": 5}
+    assert "d" in store.eval_prompts()

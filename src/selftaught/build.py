@@ -6,7 +6,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Experiment
+from .config import Experiment, SkillConfig
 from .curation import Curator, ReplayCurator
 from .errors import SelftaughtError
 from .registry import resolve
@@ -16,7 +16,7 @@ from .students.builtin import GPTStudent
 from .students.gpt import GPTConfig
 from .tasks import BUILTIN_TASKS, Task
 from .tasks.base import provides
-from .teachers import BUILTIN_TEACHERS, Teacher
+from .teachers import BUILTIN_TEACHERS, Skill, Teacher
 from .training.schedules import SCHEDULES, WSD, Schedule
 from .training.trainer import OptimConfig
 from .verifiers import BUILTIN_VERIFIERS, AllOf, LengthFilter, OracleVerifier, Verifier, VoteVerifier
@@ -29,12 +29,47 @@ def _construct(cls: type, what: str, **kwargs: Any) -> Any:
         raise SelftaughtError(f"{what} {cls.__name__}: {e}") from None
 
 
-def build_task(exp: Experiment) -> Task:
-    cls = resolve(exp.task.name, BUILTIN_TASKS, "task", Task)
-    task = _construct(cls, "task", **exp.task.params)
+def _build_task(name: str, params: dict[str, Any]) -> Task:
+    cls = resolve(name, BUILTIN_TASKS, "task", Task)
+    task = _construct(cls, "task", **params)
     if not task.name:
-        task.name = exp.task.name
+        task.name = name
     return task
+
+
+def build_task(exp: Experiment) -> Task:
+    """The task of a single-task experiment (``[task]``)."""
+    return _build_task(exp.task.name, exp.task.params)
+
+
+@dataclass
+class SkillSet:
+    """The skills of an experiment with their tasks and labelled ranges, all keyed by skill name."""
+
+    skills: list[Skill]
+    tasks: dict[str, Task]
+    labelled_max: dict[str, int]
+
+    def skill(self, name: str) -> Skill:
+        return next(s for s in self.skills if s.name == name)
+
+
+def build_skills(exp: Experiment) -> SkillSet:
+    """``[[skills]]``, or the one skill ``[task]`` makes: difficulties 1.. as far as the round budget reaches."""
+    lp = exp.loop
+    configs = exp.skills or [SkillConfig(task=exp.task.name, params=exp.task.params)]
+    skills, tasks, labelled = [], {}, {}
+    for c in configs:
+        task = _build_task(c.task, c.params)
+        name = c.name or task.name
+        low = max(c.low, task.min_difficulty)
+        top = c.labelled_max if c.labelled_max is not None else lp.labelled_max
+        high = c.high if c.high is not None else top + lp.max_rounds * lp.step
+        if not low <= top <= high:
+            raise SelftaughtError(f"skill {name!r}: need low ({low}) <= labelled_max ({top}) <= high ({high})")
+        skills.append(Skill(name, low, high, task.space(low, high)))
+        tasks[name], labelled[name] = task, top
+    return SkillSet(skills, tasks, labelled)
 
 
 def build_student(exp: Experiment, member: int) -> Student:
@@ -88,15 +123,17 @@ def build_verifier(exp: Experiment, task: Task) -> Verifier:
     return parts[0] if len(parts) == 1 else AllOf(parts)
 
 
-def build_teacher(exp: Experiment, task: Task) -> Teacher:
-    cls = resolve(exp.loop.teacher, BUILTIN_TEACHERS, "teacher", Teacher)
-    kwargs = {
-        "skill": task.name,
-        "start": exp.loop.labelled_max,
-        "step": exp.loop.step,
-        "advance_at": exp.loop.advance_at,
-    }
-    return _construct(cls, "teacher", **_accepted(cls, kwargs))
+def build_teacher(exp: Experiment, skills: SkillSet) -> Teacher:
+    """The configured teacher over ``skills``; ``[teacher.params]`` are passed as they are.
+
+    Where the teacher takes them, it also gets ``step`` and ``start``: each skill's labelled top (self-labelled
+    rounds begin above it), or nothing when the teacher also chooses the labelled batches and so starts at the bottom.
+    """
+    t = exp.teacher
+    cls = resolve(t.kind, BUILTIN_TEACHERS, "teacher", Teacher)
+    start = None if t.labelled else dict(skills.labelled_max)
+    offered = {"skills": list(skills.skills), "step": exp.loop.step, "start": start}
+    return _construct(cls, "teacher", **{**_accepted(cls, offered), **t.params})
 
 
 def build_schedule(exp: Experiment) -> Schedule:
@@ -108,25 +145,37 @@ def build_schedule(exp: Experiment) -> Schedule:
 
 @dataclass
 class Parts:
-    task: Task
+    skills: SkillSet
     students: list[Student]
-    verifier: Verifier
-    oracle: OracleVerifier
+    verifiers: dict[str, Verifier]  # by skill name
+    oracles: dict[str, OracleVerifier]
     teacher: Teacher
     curator: Curator
     schedule: Schedule
 
 
 def build_parts(exp: Experiment) -> Parts:
-    task = build_task(exp)
-    if exp.loop.attempts == "split" and not provides(task, "split"):
-        raise SelftaughtError(f"loop.attempts = 'split': task {task.name!r} does not split its problems (Task.split)")
+    skills = build_skills(exp)
+    if exp.loop.attempts == "split":
+        for name, task in skills.tasks.items():
+            if not provides(task, "split"):
+                raise SelftaughtError(
+                    f"loop.attempts = 'split': skill {name!r} (task {task.name!r}) does not split its problems"
+                )
+    students = [build_student(exp, m) for m in range(exp.student.ensemble)]
+    if exp.teacher.every or exp.teacher.labelled:
+        for s in students:
+            if "pick" not in inspect.signature(s.fit).parameters:
+                raise SelftaughtError(
+                    f"teacher.every / teacher.labelled: student {type(s).__name__}.fit takes no 'pick' argument, "
+                    "so the teacher cannot choose its batches"
+                )
     return Parts(
-        task=task,
-        students=[build_student(exp, m) for m in range(exp.student.ensemble)],
-        verifier=build_verifier(exp, task),
-        oracle=OracleVerifier(task),
-        teacher=build_teacher(exp, task),
+        skills=skills,
+        students=students,
+        verifiers={name: build_verifier(exp, task) for name, task in skills.tasks.items()},
+        oracles={name: OracleVerifier(task) for name, task in skills.tasks.items()},
+        teacher=build_teacher(exp, skills),
         curator=ReplayCurator(exp.train.replay_share),
         schedule=build_schedule(exp),
     )

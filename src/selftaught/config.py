@@ -77,10 +77,33 @@ class LoopConfig(_Strict):
         description="'direct': the model answers each problem; 'split': it answers the easier parts the task splits "
         "the problem into, and the task joins their answers",
     )
-    teacher: str = Field("ladder", description="'ladder' or 'module:Class'")
-    advance_at: float = Field(
-        0.9, ge=0.0, le=1.0, description="ladder: climb once the newest difficulty reaches this accuracy"
+
+
+class SkillConfig(_Strict):
+    """One skill of a mix: a task over a range of difficulties."""
+
+    task: str = Field(description="a built-in task, 'module:Class' or 'path/file.py:Class'")
+    name: str = Field("", description="unique name in this experiment; defaults to the task's")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the task's constructor")
+    low: int = Field(1, ge=0, description="smallest difficulty")
+    high: int | None = Field(
+        None, ge=0, description="largest difficulty a teacher may ask for; default labelled_max + max_rounds * step"
     )
+    labelled_max: int | None = Field(
+        None, ge=0, description="round 0 is labelled from low to this; default loop.labelled_max"
+    )
+
+
+class TeacherConfig(_Strict):
+    kind: str = Field(
+        "ladder", description="uniform, ladder, progress, ucb, alp-gmm, skill-it, or 'module:Class' of a Teacher"
+    )
+    labelled: bool = Field(False, description="also choose the labelled batches of round 0")
+    every: int = Field(
+        0, ge=0, description="update every this many training steps from an evaluation slice; 0 = between rounds"
+    )
+    slice: int = Field(16, ge=1, description="held-out problems per skill x difficulty in each slice")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the teacher")
 
 
 class VerifierConfig(_Strict):
@@ -101,11 +124,25 @@ class Experiment(_Strict):
     name: str = DEFAULT_PRESET
     seed: int = 0
     task: TaskConfig = Field(default_factory=TaskConfig)
+    skills: list[SkillConfig] = Field(
+        default_factory=list, description="a mix of tasks, each with its difficulty range; replaces [task]"
+    )
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     student: StudentConfig = Field(default_factory=StudentConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
     verifier: VerifierConfig = Field(default_factory=VerifierConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _one_way_to_name_tasks(self) -> Experiment:
+        if self.skills and "task" in self.model_fields_set:
+            raise ValueError("give either [task] or [[skills]], not both")
+        names = [s.name or s.task for s in self.skills]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"skill names must be unique; repeated: {', '.join(dup)} (set name = ...)")
+        return self
 
 
 # ---------------------------------------------------------------------------------------------------- presets

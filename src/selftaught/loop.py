@@ -13,18 +13,22 @@ import os
 import secrets
 import shutil
 import time
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from .build import Parts, build_parts
 from .config import Experiment
 from .errors import SelftaughtError
 from .evaluation import accuracy_table
+from .picking import TeacherBatches
 from .seeding import derive_seed, rng_for
 from .store import PHASES, Store
+from .students.base import Student
 from .teachers import Outcome
-from .types import Problem
+from .types import Ask, Example, Problem
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ class Loop:
         self._weights_round = -1  # which round's checkpoint the students hold; -1 = fresh initialisation
         self._eval_prompts: set[str] | None = None
         self._phase_started = 0.0  # wall clock at the start of the running phase's work
+        self._slice_problems: list[tuple[int, Problem]] | None = None
 
     # ------------------------------------------------------------------------------------------- construction
     @classmethod
@@ -92,35 +97,45 @@ class Loop:
             raise SelftaughtError(f"the config stored in {run_dir / DB_NAME} no longer validates: {e}") from None
         loop = cls(run_dir, exp, store, build_parts(exp), callbacks)
         loop._setup()
-        last = loop._last_decided_round()
-        if last is not None:
-            state = store.teacher_state(last)
-            if state is not None:
-                loop.parts.teacher.load_state_dict(state)
+        state = store.last_teacher_state()
+        if state is not None:
+            loop.parts.teacher.load_state_dict(state)
         return loop
 
     def _setup(self) -> None:
-        """Draw the held-out evaluation sets once, before any training problem, so training can avoid them."""
+        """Draw the held-out sets once, before any training problem, so training can avoid them.
+
+        ``eval`` problems are measured after each round; ``slice`` problems (when the teacher updates within a round)
+        during training. A single-skill experiment's seeds do not depend on the skill's name.
+        """
         if self.store.meta("setup_done") == "1":
             return
-        e, lp = self.exp.eval, self.exp.loop
-        top = lp.labelled_max + lp.max_rounds * lp.step + e.ahead
-        problems = []
-        for d in range(1, top + 1):
-            seen: set[str] = set()
-            for i in range(e.problems):
-                seed = derive_seed(self.exp.seed, "eval", d, i)
-                p = self._sample(seed, d)
-                if p.prompt not in seen:  # tiny problem spaces hold fewer distinct problems than asked for
-                    seen.add(p.prompt)
-                    problems.append(p)
+        e, t = self.exp.eval, self.exp.teacher
+        sets = {"eval": (e.problems, self.exp.eval.ahead)}
+        if t.every:
+            sets["slice"] = (t.slice, 0)
         with self.store.transaction():
-            self.store.add_problems(-1, "eval", problems)
+            for purpose, (count, ahead) in sets.items():
+                problems = []
+                for skill in self.parts.skills.skills:
+                    tag = (skill.name,) if len(self.parts.skills.skills) > 1 else ()
+                    tag = tag if purpose == "eval" else (*tag, purpose)
+                    for d in range(skill.low, skill.high + ahead + 1):
+                        seen: set[str] = set()
+                        for i in range(count):
+                            seed = derive_seed(self.exp.seed, "eval", *tag, d, i)
+                            p = self._sample(seed, skill.name, d)
+                            if p.prompt not in seen:  # tiny problem spaces hold fewer distinct problems than asked
+                                seen.add(p.prompt)
+                                problems.append(p)
+                self.store.add_problems(-1, purpose, problems)
             self.store.set_meta(setup_done=1)
 
-    def _sample(self, seed: int, difficulty: int) -> Problem:
-        p = self.parts.task.sample(rng_for(seed), difficulty)
-        return Problem(task=p.task, difficulty=p.difficulty, prompt=p.prompt, target=p.target, seed=seed)
+    def _sample(self, seed: int, skill: str, difficulty: int, params: tuple[float, ...] | None = None) -> Problem:
+        """A problem of ``skill``, at ``difficulty`` or, when given, at the point ``params`` of its box."""
+        task = self.parts.skills.tasks[skill]
+        p = task.sample(rng_for(seed), difficulty) if params is None else task.sample_at(rng_for(seed), params)
+        return Problem(skill, p.difficulty, p.prompt, p.target, seed, params)
 
     # ------------------------------------------------------------------------------------------------- driving
     def _last_decided_round(self) -> int | None:
@@ -157,27 +172,29 @@ class Loop:
 
     # -------------------------------------------------------------------------------------------------- phases
     def _propose(self, r: int) -> None:
-        lp, seed = self.exp.loop, self.exp.seed
+        lp, seed, skills = self.exp.loop, self.exp.seed, self.parts.skills
         rng = rng_for(seed, r, "PROPOSE")
-        if r == 0:
-            difficulties = [rng.randint(1, lp.labelled_max) for _ in range(lp.labelled_problems)]
-            frontier = lp.labelled_max
+        if r == 0:  # the labelled pool: uniform over every skill's labelled difficulties
+            cells = [(s.name, d) for s in skills.skills for d in range(s.low, skills.labelled_max[s.name] + 1)]
+            asks = [Ask(*cells[rng.randrange(len(cells))]) for _ in range(lp.labelled_problems)]
         else:
             asks = self.parts.teacher.propose(lp.problems_per_round, rng)
-            difficulties = [a.difficulty for a in asks]
-            frontier = max(difficulties)
         held_out = self._held_out()
         problems = []
-        for i, d in enumerate(difficulties):
-            p = self._sample(derive_seed(seed, r, "PROPOSE", i), d)
+        for i, a in enumerate(asks):
+            if a.skill not in skills.tasks:
+                raise SelftaughtError(f"the teacher asked for skill {a.skill!r}, which is not in this experiment")
+            p = self._sample(derive_seed(seed, r, "PROPOSE", i), a.skill, a.difficulty, a.params)
             for k in range(1, 11):  # steer clear of held-out problems where the problem space allows
                 if p.prompt not in held_out:
                     break
-                p = self._sample(derive_seed(seed, r, "PROPOSE", i, k), d)
+                p = self._sample(derive_seed(seed, r, "PROPOSE", i, k), a.skill, a.difficulty, a.params)
             problems.append(p)
         with self.store.phase(r, "PROPOSE", self._phase_started):
             self.store.add_problems(r, "train", problems)
-            self.store.set_round_difficulty(r, frontier)
+            self.store.set_round_difficulty(r, max(p.difficulty for p in problems))
+            if r > 0:
+                self.store.set_teacher_state(r, "PROPOSE", self.parts.teacher.state_dict())
 
     def _held_out(self) -> set[str]:
         if self._eval_prompts is None:
@@ -203,22 +220,26 @@ class Loop:
         """Model ``m``'s sampled answers to each problem, by problem id (any hashable key)."""
         v = self.exp.verifier
         out: dict[int, list[str]] = {}
-        for d, group in _by_difficulty(problems).items():
+        single = len(self.parts.skills.skills) == 1
+        for (skill, d), group in _by_cell(problems).items():
             answers = self.parts.students[m].generate(
                 [p.prompt for _, p in group],
                 n=v.samples,
                 temperature=v.temperature,
-                max_new_tokens=self.parts.task.max_answer_len(d) + 1,
-                seed=derive_seed(self.exp.seed, r, "ATTEMPT", m, d, *seed_tag),
+                max_new_tokens=self.parts.skills.tasks[skill].max_answer_len(d) + 1,
+                seed=derive_seed(self.exp.seed, r, "ATTEMPT", m, *(() if single else (skill,)), d, *seed_tag),
             )
             out.update((pid, outs) for (pid, _), outs in zip(group, answers))
         return out
 
     def _split_answers(self, r: int, m: int, problems: list[tuple[int, Problem]]) -> dict[int, list[str]]:
         """Answers assembled by the task from the model's answers to each problem's easier parts ("" if none)."""
-        task, n = self.parts.task, self.exp.verifier.samples
-        splits = {pid: task.split(p, rng_for(self.exp.seed, r, "SPLIT", pid)) for pid, p in problems}
-        part_problems = [((pid, j), part) for pid, ps in splits.items() for j, part in enumerate(ps or [])]
+        tasks, n = self.parts.skills.tasks, self.exp.verifier.samples
+        splits = {pid: tasks[p.task].split(p, rng_for(self.exp.seed, r, "SPLIT", pid)) for pid, p in problems}
+        # Parts belong to their problem's skill (the task names them by itself).
+        part_problems = [
+            ((pid, j), replace(part, task=p.task)) for pid, p in problems for j, part in enumerate(splits[pid] or [])
+        ]
         part_answers = self._answers(r, m, part_problems, "parts")
         out = {}
         for pid, p in problems:
@@ -226,13 +247,14 @@ class Loop:
             if not ps:
                 out[pid] = [""] * n
                 continue
+            task = tasks[p.task]
             joined = [task.join(p, ps, [part_answers[(pid, j)][s] for j in range(len(ps))]) for s in range(n)]
             out[pid] = [text or "" for text in joined]
         return out
 
     def _correct(self, problem: Problem, answer: str) -> int | None:
         """Whether ``answer`` is right, for the record only (never used to select labels)."""
-        score = self.parts.task.check(problem, answer)
+        score = self.parts.skills.tasks[problem.task].check(problem, answer)
         if score is None:
             return None if problem.target is None else int(answer == problem.target)
         return int(score == 1.0)
@@ -242,14 +264,17 @@ class Loop:
         rows = []
         if r == 0:
             for pid, p in problems:
-                rows.append((pid, self.parts.oracle.judge(p, []), 1))
+                rows.append((pid, self.parts.oracles[p.task].judge(p, []), 1))
         else:
             attempts = self.store.attempts(r)
             for pid, p in problems:
-                verdict = self.parts.verifier.judge(p, attempts.get(pid, []))
+                verdict = self.parts.verifiers[p.task].judge(p, attempts.get(pid, []))
                 rows.append((pid, verdict, self._correct(p, verdict.answer) if verdict.accepted else None))
+        accepted = _tally((p, verdict.accepted) for (_, p), (_, verdict, _) in zip(problems, rows))
         with self.store.phase(r, "VERIFY", self._phase_started):
             self.store.add_verdicts(r, rows)
+            if r > 0:
+                self.store.add_skill_results(r, 0, "attempts", _result_rows(accepted))
 
     def _curate(self, r: int) -> None:
         fresh = self.store.accepted(r, source="labelled" if r == 0 else "self")
@@ -265,10 +290,12 @@ class Loop:
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         self._load_weights(r - 1)
+        batches = self._teacher_batches(r, examples, steps)
         stats = []
-        if examples:
-            for m, student in enumerate(self.parts.students):
+        for m, student in enumerate(self.parts.students):
+            if examples:
                 progress = _StepRelay(self.callbacks, r) if m == 0 else None
+                pick = {} if batches is None else {"pick": batches if m == 0 else batches.replayer()}
                 stats.append(
                     student.fit(
                         examples,
@@ -276,12 +303,10 @@ class Loop:
                         steps,
                         seed=derive_seed(self.exp.seed, r, "TRAIN", m),
                         callbacks=[progress] if progress else [],
+                        **pick,
                     )
                 )
-                student.save(tmp / f"model-{m}")
-        else:  # nothing accepted: carry the weights over unchanged
-            for m, student in enumerate(self.parts.students):
-                student.save(tmp / f"model-{m}")
+            student.save(tmp / f"model-{m}")  # nothing accepted: the weights carry over unchanged
         # The checkpoint is complete under its final name before TRAIN is marked done.
         if final.exists():
             shutil.rmtree(final)
@@ -292,6 +317,46 @@ class Loop:
                 self.store.add_train_metrics(r, m, s.losses, s.lrs)
             for m in range(len(self.parts.students)):
                 self.store.add_checkpoint(r, m, str((final / f"model-{m}").relative_to(self.run_dir)))
+            if batches is None:  # the sampling share is the make-up of the round's examples
+                self.store.add_curriculum(r, 0, Counter((e.task, e.difficulty) for e in examples))
+            else:
+                for step, counts in batches.counts.items():
+                    self.store.add_curriculum(r, step, counts)
+                for step, outcomes in batches.slices.items():
+                    self.store.add_skill_results(r, step, "slice", _result_rows(outcomes))
+                for step, scores in batches.scores.items():
+                    self.store.add_teacher_scores(r, step, scores)
+                self.store.set_teacher_state(r, "TRAIN", self.parts.teacher.state_dict())
+
+    def _teacher_batches(self, r: int, examples: list[Example], steps: int) -> TeacherBatches | None:
+        """The teacher's batch picker for this round's training, or None when batches are drawn uniformly."""
+        t = self.exp.teacher
+        if not (t.labelled if r == 0 else t.every) or not any(e.source != "replay" for e in examples):
+            return None
+        measure = (lambda step: self._slice(r, examples)) if t.every else None
+        rng = rng_for(self.exp.seed, r, "TRAIN", "teacher")
+        return TeacherBatches(examples, self.parts.teacher, rng, steps, t.every, measure)
+
+    def _slice(self, r: int, examples: list[Example]) -> list[Outcome]:
+        """Greedy accuracy of model 0 on the held-out slice, at the cells this round's fresh examples cover."""
+        cells = {(e.task, e.difficulty) for e in examples if e.source != "replay"}
+        if self._slice_problems is None:
+            self._slice_problems = self.store.eval_problems("slice")
+        problems = [(pid, p) for pid, p in self._slice_problems if (p.task, p.difficulty) in cells]
+        return _tally(((p, ok) for _, p, _, ok in self._greedy(self.parts.students[0], problems)), "slice")
+
+    def _greedy(self, student: Student, problems: list[tuple[int, Problem]]) -> list[tuple[int, Problem, str, bool]]:
+        """``student``'s greedy answer to each problem and whether it is right: (id, problem, answer, right)."""
+        out = []
+        for (skill, d), group in _by_cell(problems).items():
+            answers = student.generate(
+                [p.prompt for _, p in group],
+                n=1,
+                temperature=0.0,
+                max_new_tokens=self.parts.skills.tasks[skill].max_answer_len(d) + 1,
+            )
+            out.extend((pid, p, ans, bool(self._correct(p, ans))) for (pid, p), (ans,) in zip(group, answers))
+        return out
 
     def _load_weights(self, r: int) -> None:
         if self._weights_round == r:
@@ -307,71 +372,95 @@ class Loop:
             student.load_weights(self.run_dir / path)
         self._weights_round = r
 
-    def _frontier(self, r: int) -> int:
-        rounds = {x["round"]: x["difficulty"] for x in self.store.rounds()}
-        return rounds.get(r) or self.exp.loop.labelled_max
-
     def _evaluate(self, r: int) -> None:
+        """Greedy accuracy on held-out problems, per skill from its lowest difficulty (or ``window`` below its
+        frontier) to ``ahead`` past it; the frontier is the highest difficulty the skill has practised."""
         self._load_weights(r)
         e = self.exp.eval
-        frontier = self._frontier(r)
-        lo = max(1, frontier - e.window + 1) if e.window else 1
-        hi = frontier + e.ahead
-        problems = [(pid, p) for pid, p in self.store.eval_problems() if lo <= p.difficulty <= hi]
-        student = self.parts.students[0]
-        results, records = [], []
-        for d, group in _by_difficulty(problems).items():
-            answers = student.generate(
-                [p.prompt for _, p in group], n=1, temperature=0.0, max_new_tokens=self.parts.task.max_answer_len(d) + 1
-            )
-            for (pid, p), (ans,) in zip(group, answers):
-                ok = bool(self._correct(p, ans))
-                results.append((p.task, d, ok))
-                records.append((pid, ans, ok))
-        table = accuracy_table(results, b=e.bootstrap, seed=derive_seed(self.exp.seed, r, "EVALUATE") % 2**32)
+        frontiers = self.store.frontiers(r)
+        ranges = {}
+        for skill in self.parts.skills.skills:
+            top = frontiers.get(skill.name, self.parts.skills.labelled_max[skill.name])
+            ranges[skill.name] = (max(skill.low, top - e.window + 1) if e.window else skill.low, top + e.ahead)
+        problems = [
+            (pid, p)
+            for pid, p in self.store.eval_problems()
+            if p.task in ranges and ranges[p.task][0] <= p.difficulty <= ranges[p.task][1]
+        ]
+        records = self._greedy(self.parts.students[0], problems)
+        table = accuracy_table(
+            [(p.task, p.difficulty, ok) for _, p, _, ok in records],
+            b=e.bootstrap,
+            seed=derive_seed(self.exp.seed, r, "EVALUATE") % 2**32,
+        )
+        steps = self.exp.train.labelled_steps if r == 0 else self.exp.train.round_steps
         with self.store.phase(r, "EVALUATE", self._phase_started):
-            self.store.add_eval_results(r, records)
+            self.store.add_eval_results(r, [(pid, ans, ok) for pid, _, ans, ok in records])
             self.store.add_evaluations(r, table)
+            self.store.add_skill_results(
+                r, steps, "evaluation", [(t["task"], t["difficulty"], t["correct"], t["n"]) for t in table]
+            )
 
-    def _improving(self, r: int, difficulty: int, accuracy: dict[int, float]) -> bool:
-        """Whether accuracy at ``difficulty`` rose since the previous round's evaluation of it.
-
-        A teacher that repeats a difficulty until it is mastered needs a few rounds at a new one; only a frontier
-        that is both under the threshold and not improving ends the run.
-        """
-        before = {e["difficulty"]: e["accuracy"] for e in self.store.evaluations(r - 1)} if r > 0 else {}
-        return difficulty in before and accuracy.get(difficulty, 0.0) > before[difficulty]
+    def _stuck(self, r: int, frontiers: dict[str, int], accuracy: dict[tuple[str, int], float]) -> dict[str, float]:
+        """Skills whose newest difficulty is under ``stop_accuracy`` and did not rise since the previous round's
+        evaluation, with that accuracy. A teacher that repeats a difficulty until it is mastered needs a few rounds
+        at a new one, so a frontier under the threshold that still improves is not stuck."""
+        before = {(e["task"], e["difficulty"]): e["accuracy"] for e in self.store.evaluations(r - 1)} if r else {}
+        stuck = {}
+        for skill, top in frontiers.items():
+            now = accuracy.get((skill, top), 0.0)
+            improving = (skill, top) in before and now > before[(skill, top)]
+            if now < self.exp.loop.stop_accuracy and not improving:
+                stuck[skill] = now
+        return stuck
 
     def _decide(self, r: int) -> None:
         lp = self.exp.loop
-        frontier = self._frontier(r)
+        frontiers = self.store.frontiers(r)
         evaluations = self.store.evaluations(r)
-        accuracy = {row["difficulty"]: row["accuracy"] for row in evaluations}
+        accuracy = {(row["task"], row["difficulty"]): row["accuracy"] for row in evaluations}
         summary = self.store.round_summary(r)
         share = summary["accepted"] / summary["proposed"] if summary["proposed"] else 0.0
         elapsed = self.store.elapsed_seconds()
+        stuck = self._stuck(r, frontiers, accuracy)
         if r > 0 and share < lp.min_accepted:
-            decision = f"too few answers accepted at difficulty {frontier}: {share:.1%} < {lp.min_accepted:.1%}"
-        elif accuracy.get(frontier, 0.0) < lp.stop_accuracy and not self._improving(r, frontier, accuracy):
-            decision = (
-                f"accuracy at difficulty {frontier} fell to {accuracy.get(frontier, 0.0):.1%} < {lp.stop_accuracy:.1%}"
-            )
+            decision = f"too few answers accepted: {share:.1%} < {lp.min_accepted:.1%}"
+        elif len(stuck) == len(frontiers) == 1:
+            ((skill, acc),) = stuck.items()
+            decision = f"accuracy at difficulty {frontiers[skill]} fell to {acc:.1%} < {lp.stop_accuracy:.1%}"
+        elif stuck and len(stuck) == len(frontiers):
+            each = ", ".join(f"{skill} {acc:.1%} at {frontiers[skill]}" for skill, acc in stuck.items())
+            decision = f"accuracy at every skill's newest difficulty fell under {lp.stop_accuracy:.1%}: {each}"
         elif r >= lp.max_rounds:
             decision = f"round budget spent ({lp.max_rounds} self-labelled rounds)"
         elif lp.max_minutes and elapsed >= lp.max_minutes * 60:
             decision = f"wall-time budget spent ({elapsed / 60:.1f} of {lp.max_minutes:g} minutes)"
         else:
             decision = CONTINUE
-        if r > 0:
-            outcomes = [Outcome(row["task"], row["difficulty"], row["correct"], row["n"]) for row in evaluations]
-            self.parts.teacher.observe(outcomes)
+        teacher = self.parts.teacher
+        if r > 0 or self.exp.teacher.labelled:
+            teacher.observe(self._outcomes(r, evaluations))
+        steps = self.exp.train.labelled_steps if r == 0 else self.exp.train.round_steps
         with self.store.phase(r, "DECIDE", self._phase_started):
-            self.store.set_teacher_state(r, self.parts.teacher.state_dict())
+            self.store.set_teacher_state(r, "DECIDE", teacher.state_dict())
+            self.store.add_teacher_scores(r, steps, teacher.scores())
             self.store.end_round(r, decision)
             if decision != CONTINUE:
                 self.store.finish(decision)
         for cb in self.callbacks:
             cb.on_round_end(r, decision)
+
+    def _outcomes(self, r: int, evaluations: list[dict[str, Any]]) -> list[Outcome]:
+        """What the teacher observes after a round: held-out accuracy per cell, and how many of the round's
+        problems got an accepted answer (per problem where the teacher chose a point of the parameter box)."""
+        out = [Outcome(e["task"], e["difficulty"], e["correct"], e["n"], "evaluation") for e in evaluations]
+        if r > 0:
+            accepted = self.store.accepted_by_problem(r)
+            out.extend(_tally((p, ok) for p, ok in accepted if p.params is None))
+            out.extend(
+                Outcome(p.task, p.difficulty, int(ok), 1, "attempts", p.params) for p, ok in accepted if p.params
+            )
+        return out
 
 
 class _StepRelay:
@@ -385,8 +474,22 @@ class _StepRelay:
             cb.on_train_step(self.r, step, total, loss)
 
 
-def _by_difficulty(problems: list[tuple[int, Problem]]) -> dict[int, list[tuple[int, Problem]]]:
-    groups: dict[int, list[tuple[int, Problem]]] = defaultdict(list)
+def _by_cell(problems: list[tuple[Any, Problem]]) -> dict[tuple[str, int], list[tuple[Any, Problem]]]:
+    """Problems grouped by (skill, difficulty), groups in order."""
+    groups: dict[tuple[str, int], list[tuple[Any, Problem]]] = defaultdict(list)
     for pid, p in problems:
-        groups[p.difficulty].append((pid, p))
+        groups[(p.task, p.difficulty)].append((pid, p))
     return dict(sorted(groups.items()))
+
+
+def _tally(results: Iterable[tuple[Problem, bool]], kind: str = "attempts") -> list[Outcome]:
+    """Successes and trials per (skill, difficulty) cell, as outcomes of ``kind``, cells in order."""
+    counts: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for p, ok in results:
+        counts[(p.task, p.difficulty)][0] += int(ok)
+        counts[(p.task, p.difficulty)][1] += 1
+    return [Outcome(skill, d, k, n, kind) for (skill, d), (k, n) in sorted(counts.items())]
+
+
+def _result_rows(outcomes: list[Outcome]) -> list[tuple[str, int, int, int]]:
+    return [(o.skill, o.difficulty, o.successes, o.trials) for o in outcomes]

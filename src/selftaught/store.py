@@ -18,7 +18,7 @@ from typing import Any
 from .errors import SelftaughtError
 from .types import Example, Problem, Verdict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PHASES = ("PROPOSE", "ATTEMPT", "VERIFY", "CURATE", "TRAIN", "EVALUATE", "DECIDE")
 
 _SCHEMA = """
@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS phases (
 CREATE TABLE IF NOT EXISTS problems (
     id INTEGER PRIMARY KEY, round INTEGER NOT NULL, purpose TEXT NOT NULL, idx INTEGER NOT NULL,
     task TEXT NOT NULL, difficulty INTEGER NOT NULL, prompt TEXT NOT NULL, target TEXT, seed INTEGER NOT NULL,
-    UNIQUE (round, purpose, idx));
+    params TEXT, UNIQUE (round, purpose, idx));
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY, problem_id INTEGER NOT NULL REFERENCES problems(id), model INTEGER NOT NULL,
     sample INTEGER NOT NULL, text TEXT NOT NULL, correct INTEGER, UNIQUE (problem_id, model, sample));
@@ -54,10 +54,25 @@ CREATE TABLE IF NOT EXISTS evaluations (
 CREATE TABLE IF NOT EXISTS checkpoints (
     round INTEGER NOT NULL, model INTEGER NOT NULL, path TEXT NOT NULL, created REAL NOT NULL,
     PRIMARY KEY (round, model));
-CREATE TABLE IF NOT EXISTS teacher_state (round INTEGER PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS teacher_state (
+    round INTEGER NOT NULL, phase TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (round, phase));
+CREATE TABLE IF NOT EXISTS skill_results (
+    round INTEGER NOT NULL, step INTEGER NOT NULL, kind TEXT NOT NULL, task TEXT NOT NULL,
+    difficulty INTEGER NOT NULL, successes INTEGER NOT NULL, trials INTEGER NOT NULL,
+    PRIMARY KEY (round, step, kind, task, difficulty));
+CREATE TABLE IF NOT EXISTS curriculum (
+    round INTEGER NOT NULL, step INTEGER NOT NULL, task TEXT NOT NULL, difficulty INTEGER NOT NULL,
+    count INTEGER NOT NULL, PRIMARY KEY (round, step, task, difficulty));
+CREATE TABLE IF NOT EXISTS teacher_scores (
+    round INTEGER NOT NULL, step INTEGER NOT NULL, key TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (round, step, key));
 CREATE INDEX IF NOT EXISTS problems_round ON problems (round, purpose);
 CREATE INDEX IF NOT EXISTS examples_round ON examples (round);
 """
+
+
+def _params_json(params: tuple[float, ...] | None) -> str | None:
+    return json.dumps([float(x) for x in params]) if params is not None else None
 
 
 class Store:
@@ -218,31 +233,37 @@ class Store:
     # ------------------------------------------------------------------------------------------------ problems
     def add_problems(self, round_: int, purpose: str, problems: Iterable[Problem]) -> None:
         self._db.executemany(
-            "INSERT INTO problems (round, purpose, idx, task, difficulty, prompt, target, seed) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(round_, purpose, i, p.task, p.difficulty, p.prompt, p.target, p.seed) for i, p in enumerate(problems)],
+            "INSERT INTO problems (round, purpose, idx, task, difficulty, prompt, target, seed, params) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (round_, purpose, i, p.task, p.difficulty, p.prompt, p.target, p.seed, _params_json(p.params))
+                for i, p in enumerate(problems)
+            ],
         )
 
     def problems(self, round_: int, purpose: str) -> list[tuple[int, Problem]]:
+        return self._problems("WHERE round = ? AND purpose = ? ORDER BY idx", (round_, purpose))
+
+    def _problems(self, where: str, args: tuple) -> list[tuple[int, Problem]]:
         rows = self._db.execute(
-            "SELECT id, task, difficulty, prompt, target, seed FROM problems "
-            "WHERE round = ? AND purpose = ? ORDER BY idx",
-            (round_, purpose),
+            f"SELECT id, task, difficulty, prompt, target, seed, params FROM problems {where}", args
         )
-        return [(r[0], Problem(task=r[1], difficulty=r[2], prompt=r[3], target=r[4], seed=r[5])) for r in rows]
+        return [
+            (i, Problem(task, d, prompt, target, seed, tuple(json.loads(params)) if params else None))
+            for i, task, d, prompt, target, seed, params in rows
+        ]
 
     def eval_prompts(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT prompt FROM problems WHERE purpose = 'eval'")}
+        """Every held-out prompt (evaluation and slice), which training steers clear of."""
+        return {r[0] for r in self._db.execute("SELECT prompt FROM problems WHERE purpose IN ('eval', 'slice')")}
 
     def eval_difficulties(self) -> set[tuple[str, int]]:
         rows = self._db.execute("SELECT DISTINCT task, difficulty FROM problems WHERE purpose = 'eval'")
         return {(t, d) for t, d in rows}
 
-    def eval_problems(self) -> list[tuple[int, Problem]]:
-        rows = self._db.execute(
-            "SELECT id, task, difficulty, prompt, target, seed FROM problems WHERE purpose = 'eval' ORDER BY id"
-        )
-        return [(r[0], Problem(task=r[1], difficulty=r[2], prompt=r[3], target=r[4], seed=r[5])) for r in rows]
+    def eval_problems(self, purpose: str = "eval") -> list[tuple[int, Problem]]:
+        """The held-out problems drawn at set-up: ``eval`` (after each round) or ``slice`` (during training)."""
+        return self._problems("WHERE purpose = ? ORDER BY id", (purpose,))
 
     # ------------------------------------------------------------------------------------------------ attempts
     def add_attempts(self, rows: Iterable[tuple[int, int, int, str, int | None]]) -> None:
@@ -278,6 +299,20 @@ class Store:
             "JOIN problems p ON p.id = v.problem_id WHERE v.round = ? AND v.accepted = 1 ORDER BY p.idx",
             (source, round_),
         )
+
+    def accepted_by_problem(self, round_: int) -> list[tuple[Problem, bool]]:
+        """Each of ``round_``'s training problems with whether an answer to it was accepted."""
+        accepted = dict(self._db.execute("SELECT problem_id, accepted FROM verdicts WHERE round = ?", (round_,)))
+        problems = self._problems("WHERE round = ? AND purpose = 'train' ORDER BY idx", (round_,))
+        return [(p, bool(accepted.get(pid, 0))) for pid, p in problems]
+
+    def frontiers(self, round_: int) -> dict[str, int]:
+        """Per skill, the highest difficulty practised (labelled or proposed) up to ``round_``."""
+        rows = self._db.execute(
+            "SELECT task, MAX(difficulty) FROM problems WHERE purpose = 'train' AND round <= ? GROUP BY task",
+            (round_,),
+        )
+        return dict(rows.fetchall())
 
     def _examples(self, sql: str, args: tuple) -> list[Example]:
         """Rows of (task, difficulty, prompt, answer, source, origin_round) as Examples."""
@@ -352,15 +387,64 @@ class Store:
         rows = self._db.execute("SELECT path FROM checkpoints WHERE round = ? ORDER BY model", (round_,))
         return [r[0] for r in rows]
 
-    # ------------------------------------------------------------------------------------------- teacher state
-    def set_teacher_state(self, round_: int, state: dict[str, Any]) -> None:
+    # ----------------------------------------------------------------------------------------------- teaching
+    def set_teacher_state(self, round_: int, phase: str, state: dict[str, Any]) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO teacher_state (round, state) VALUES (?, ?)", (round_, json.dumps(state))
+            "INSERT OR REPLACE INTO teacher_state (round, phase, state) VALUES (?, ?, ?)",
+            (round_, phase, json.dumps(state)),
         )
 
-    def teacher_state(self, round_: int) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT state FROM teacher_state WHERE round = ?", (round_,)).fetchone()
+    def last_teacher_state(self) -> dict[str, Any] | None:
+        """The newest teacher state a finished phase recorded (phases in loop order), or None."""
+        order = " ".join(f"WHEN '{p}' THEN {i}" for i, p in enumerate(PHASES))
+        row = self._db.execute(
+            f"SELECT state FROM teacher_state ORDER BY round DESC, CASE phase {order} END DESC LIMIT 1"
+        ).fetchone()
         return json.loads(row[0]) if row else None
+
+    def add_skill_results(self, round_: int, step: int, kind: str, rows: Iterable[tuple[str, int, int, int]]) -> None:
+        """Success counts, rows of (skill, difficulty, successes, trials), measured at ``step`` of ``round_``."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO skill_results (round, step, kind, task, difficulty, successes, trials) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(round_, step, kind, *row) for row in rows],
+        )
+
+    def skill_results(self, kind: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT round, step, kind, task, difficulty, successes, trials FROM skill_results"
+        args: tuple = ()
+        if kind is not None:
+            sql, args = sql + " WHERE kind = ?", (kind,)
+        keys = ("round", "step", "kind", "skill", "difficulty", "successes", "trials")
+        return [dict(zip(keys, r)) for r in self._db.execute(sql + " ORDER BY round, step, task, difficulty", args)]
+
+    def add_curriculum(self, round_: int, step: int, counts: dict[tuple[str, int], int]) -> None:
+        """How many training samples each (skill, difficulty) got from ``step`` of ``round_`` on."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO curriculum (round, step, task, difficulty, count) VALUES (?, ?, ?, ?, ?)",
+            [(round_, step, s, d, n) for (s, d), n in sorted(counts.items())],
+        )
+
+    def curriculum(self) -> list[dict[str, Any]]:
+        keys = ("round", "step", "skill", "difficulty", "count")
+        rows = self._db.execute("SELECT round, step, task, difficulty, count FROM curriculum ORDER BY round, step")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def add_teacher_scores(self, round_: int, step: int, scores: dict[str, float]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO teacher_scores (round, step, key, value) VALUES (?, ?, ?, ?)",
+            [(round_, step, k, float(v)) for k, v in sorted(scores.items())],
+        )
+
+    def teacher_scores(self) -> list[dict[str, Any]]:
+        keys = ("round", "step", "key", "value")
+        rows = self._db.execute("SELECT round, step, key, value FROM teacher_scores ORDER BY round, step, key")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def round_steps(self) -> dict[int, int]:
+        """Training steps per round (model 0), to place within-round records on one time axis."""
+        rows = self._db.execute("SELECT round, COUNT(*) FROM train_metrics WHERE model = 0 GROUP BY round")
+        return dict(rows.fetchall())
 
     # ---------------------------------------------------------------------------------------------- summaries
     def round_summaries(self) -> list[dict[str, Any]]:
@@ -399,6 +483,9 @@ class Store:
             "train_metrics",
             "evaluations",
             "eval_results",
+            "skill_results",
+            "curriculum",
+            "teacher_scores",
         }:
             raise ValueError(f"unknown table {table!r}")
         return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

@@ -8,21 +8,31 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem: the prompt the student sees and, when known, the target answer."""
+    """One problem: the prompt the student sees and, when known, the target answer.
+
+    ``task`` names the skill the problem belongs to (the task's name, unless a mix names its skills otherwise);
+    ``params`` is the point of the skill's parameter box it was drawn at, when a teacher chose one.
+    """
 
     task: str
     difficulty: int
     prompt: str
     target: str | None
     seed: int
+    params: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Ask:
-    """What a teacher wants practised: a skill (a task name) at a difficulty."""
+    """What a teacher wants practised: a skill at a difficulty.
+
+    ``params`` optionally places the ask inside the skill's continuous parameter box (see ``Skill.space``); the
+    task then samples the problem from those parameters and ``difficulty`` is the integer level they round to.
+    """
 
     skill: str
     difficulty: int
+    params: tuple[float, ...] | None = None
 
 
 @dataclass

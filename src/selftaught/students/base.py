@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..training.schedules import Schedule
 from ..training.trainer import StepCallback
 from ..types import Example, TrainStats
+
+Pick = Callable[[int, int], Sequence[int]]  # (step, batch size) -> indices into fit's examples
 
 
 class Student(ABC):
@@ -28,8 +30,14 @@ class Student(ABC):
         steps: int,
         seed: int = 0,
         callbacks: Sequence[StepCallback] = (),
+        pick: Pick | None = None,
     ) -> TrainStats:
-        """Train for ``steps`` optimiser steps on batches drawn from ``examples``."""
+        """Train for ``steps`` optimiser steps on batches drawn from ``examples``.
+
+        ``pick(step, batch_size)``, when given, chooses each batch's examples (by index); a teacher uses it to
+        steer training and may evaluate the student in between. A student that does not take ``pick`` still works
+        with teachers that act only between rounds.
+        """
 
     @abstractmethod
     def save(self, directory: Path) -> None:

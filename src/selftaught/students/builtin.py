@@ -13,7 +13,7 @@ from ..errors import SelftaughtError
 from ..training.schedules import Schedule
 from ..training.trainer import OptimConfig, StepCallback, train
 from ..types import Example, TrainStats
-from .base import Student
+from .base import Pick, Student
 from .gpt import GPT, GPTConfig
 from .tokenizer import CharTokenizer
 
@@ -90,6 +90,7 @@ class GPTStudent(Student):
         rows = sorted(((i, s) for i in range(len(encoded)) for s in range(n)), key=lambda r: len(encoded[r[0]]))
         out: list[list[str]] = [[""] * n for _ in prompts]
         gen = torch.Generator(device=self.device).manual_seed(seed)
+        training = self.model.training  # generate may be called in the middle of fit (a teacher's slice)
         self.model.eval()
         for c in range(0, len(rows), self.gen_batch):
             chunk = rows[c : c + self.gen_batch]
@@ -109,6 +110,7 @@ class GPTStudent(Student):
             )
             for (i, s), ids in zip(chunk, new.tolist()):
                 out[i][s] = self.tok.decode(ids)
+        self.model.train(training)
         return out
 
     # ------------------------------------------------------------------------------------------------ training
@@ -119,6 +121,7 @@ class GPTStudent(Student):
         steps: int,
         seed: int = 0,
         callbacks: Sequence[StepCallback] = (),
+        pick: Pick | None = None,
     ) -> TrainStats:
         if not examples:
             raise ValueError("fit needs at least one example")
@@ -127,8 +130,11 @@ class GPTStudent(Student):
         torch.manual_seed(seed)  # dropout draws from the global stream
         n = len(examples)
 
-        def next_batch(_step: int) -> tuple[torch.Tensor, torch.Tensor]:
-            rows = torch.randint(n, (self.batch_size,), generator=g)
+        def next_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+            if pick is None:
+                rows = torch.randint(n, (self.batch_size,), generator=g)
+            else:
+                rows = torch.as_tensor(pick(step, self.batch_size), dtype=torch.long)
             width = int(lengths[rows].max())  # trim the padding columns no row in this batch uses
             return inputs[rows, :width].to(self.device), targets[rows, :width].to(self.device)
 

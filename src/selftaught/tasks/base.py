@@ -69,6 +69,19 @@ class Task(abc.ABC):
         This is the rule the length filter applies to self-labelled answers.
         """
 
+    def space(self, low: int, high: int) -> tuple[tuple[float, float], ...]:
+        """The continuous parameter box of difficulties ``low..high``: one ``(low, high)`` pair per dimension.
+
+        The first dimension is the difficulty; a task may add more (how varied its inputs are, say), which teachers
+        over continuous parameters (ALP-GMM) explore. A problem drawn by ``sample`` sits at the top of every
+        further dimension. The default: the difficulty alone.
+        """
+        return ((float(low), float(high)),)
+
+    def sample_at(self, rng: random.Random, params: tuple[float, ...]) -> Problem:
+        """A problem drawn at a point of ``space``. The default: ``sample`` at the nearest integer difficulty."""
+        return self.sample(rng, max(self.min_difficulty, round(params[0])))
+
     def split(self, problem: Problem, rng: random.Random) -> list[Problem] | None:
         """Easier problems whose answers ``join`` assembles into this problem's answer; ``None`` if it cannot split.
 

@@ -86,3 +86,13 @@ class Sorting(_Transform):
 
     def _transform(self, text: str) -> str:
         return "".join(sorted(text))
+
+    def space(self, low: int, high: int) -> tuple[tuple[float, float], ...]:
+        """Two dimensions: the length and how many distinct digits the input may use (2..10)."""
+        return ((float(low), float(high)), (2.0, 10.0))
+
+    def sample_at(self, rng: random.Random, params: tuple[float, ...]) -> Problem:
+        length = self.validate_difficulty(max(self.min_difficulty, round(params[0])))
+        symbols = min(10, max(2, round(params[1]))) if len(params) > 1 else 10
+        text = "".join(rng.choices(self._alphabet[:symbols], k=length))
+        return Problem(self.name, length, f"{self._marker}{text}=", self._transform(text), 0)

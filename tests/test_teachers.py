@@ -1,0 +1,364 @@
+"""The built-in teachers, driven by fake outcome streams."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from selftaught.teachers import (
+    BUILTIN_TEACHERS,
+    ALPGMMTeacher,
+    LadderTeacher,
+    Outcome,
+    ProgressTeacher,
+    Skill,
+    SkillItTeacher,
+    UCBTeacher,
+    UniformTeacher,
+    cell_key,
+)
+
+
+def share(asks, pred) -> float:
+    return sum(1 for a in asks if pred(a)) / len(asks)
+
+
+# ------------------------------------------------------------------------------------------------------- uniform
+def test_uniform_covers_every_cell_about_equally():
+    t = UniformTeacher(skills=[Skill("a", 0, 2), Skill("b", 5, 6)])
+    counts = Counter((a.skill, a.difficulty) for a in t.propose(5000, random.Random(0)))
+    assert set(counts) == {("a", 0), ("a", 1), ("a", 2), ("b", 5), ("b", 6)}
+    assert all(abs(c / 5000 - 0.2) < 0.03 for c in counts.values())
+    assert t.scores() == {}
+
+
+# -------------------------------------------------------------------------------------------------------- ladder
+def test_ladder_climbs_each_skill_independently():
+    t = LadderTeacher(skills=[Skill("a", 1, 5), Skill("b", 1, 5)], start=1, advance_at=0.8)
+    assert [(a.skill, a.difficulty) for a in t.propose(4, random.Random(0))] == [("a", 2), ("b", 2)] * 2
+    t.observe([Outcome("a", 2, 9, 10), Outcome("b", 2, 5, 10)])
+    assert t.frontier_ == {"a": 2, "b": 1}
+    t.observe([Outcome("a", 3, 8, 10), Outcome("b", 2, 8, 10, kind="slice")])
+    assert t.scores() == {"a": 3.0, "b": 2.0}
+    # attempts do not count, nor results at another difficulty
+    t.observe([Outcome("a", 4, 10, 10, kind="attempts"), Outcome("b", 2, 10, 10)])
+    assert t.frontier_ == {"a": 3, "b": 2}
+
+
+def test_ladder_advance_at_zero_climbs_every_round_and_stops_at_high():
+    t = LadderTeacher(skills=[Skill("a", 0, 3)], step=2)
+    assert t.frontier_ == {"a": -1}
+    for expected in (1, 3, 3):
+        t.observe([])
+        assert t.frontier_ == {"a": expected}
+    assert {a.difficulty for a in t.propose(5, random.Random(0))} == {3}
+
+
+def test_ladder_start_per_skill_is_clamped():
+    t = LadderTeacher(skills=[Skill("a", 2, 4), Skill("b", 0, 9)], start={"a": 10})
+    assert t.frontier_ == {"a": 4, "b": -1}
+    assert LadderTeacher(skills=[Skill("a", 2, 4)], start=-5).frontier_ == {"a": 1}
+
+
+def test_ladder_review_mixes_lower_difficulties():
+    t = LadderTeacher(skills=[Skill("a", 0, 9)], start=5, review=0.3)
+    counts = Counter(a.difficulty for a in t.propose(3000, random.Random(1)))
+    assert abs(counts[6] / 3000 - 0.7) < 0.04
+    assert set(counts) == set(range(7))
+    # nothing below the lowest difficulty to review
+    t = LadderTeacher(skills=[Skill("a", 0, 9)], review=0.5)
+    assert {a.difficulty for a in t.propose(50, random.Random(1))} == {0}
+
+
+# ------------------------------------------------------------------------------------------------------ progress
+def test_progress_prefers_the_changing_skill_over_mastered_and_impossible():
+    t = ProgressTeacher(skills=[Skill("A", 1, 1), Skill("B", 1, 1), Skill("C", 1, 1)])
+    for step in range(1, 11):
+        t.observe([Outcome("A", 1, step, 10), Outcome("B", 1, 10, 10), Outcome("C", 1, 0, 10)])
+    lp = t.scores()
+    assert lp["A:1"] > 0.2 and lp["B:1"] == 0.0 and lp["C:1"] == 0.0
+    asks = t.propose(3000, random.Random(0))
+    a, b, c = (share(asks, lambda x, s=s: x.skill == s) for s in "ABC")
+    assert a > 0.85
+    # B and C keep the epsilon floor, epsilon / 3 each
+    assert 0.02 < b < 0.06 and 0.02 < c < 0.06
+
+
+def test_progress_ema_update():
+    t = ProgressTeacher(skills=[Skill("a", 0, 1)], fast=0.5, slow=0.1)
+    t.observe([Outcome("a", 0, 0, 4)])
+    assert t.fast_ == {"a:0": 0.0} and t.slow_ == {"a:0": 0.0}
+    t.observe([Outcome("a", 0, 4, 4), Outcome("a", 5, 4, 4), Outcome("b", 0, 4, 4)])
+    assert t.fast_ == {"a:0": 0.5} and t.slow_["a:0"] == pytest.approx(0.1)
+    assert t.scores() == {"a:0": pytest.approx(0.4), "a:1": 0.0}
+
+
+# ----------------------------------------------------------------------------------------------------------- ucb
+def test_ucb_proposes_unvisited_cells_first():
+    skills = [Skill("a", 0, 3), Skill("b", 0, 3)]
+    t = UCBTeacher(skills=skills, epsilon=0.0)
+    rng = random.Random(3)
+    seen = [(a.skill, a.difficulty) for _ in range(8) for a in t.propose(1, rng)]
+    assert sorted(seen) == [(s.name, d) for s in skills for d in s.difficulties]
+
+
+def test_ucb_bonus_shrinks_with_visits():
+    t = UCBTeacher(skills=[Skill("a", 0, 0)])
+    t.observe([Outcome("a", 0, 5, 10)])
+    assert t.scores()["a:0"] == 1e6
+    rng = random.Random(0)
+    t.propose(5, rng)
+    before = t.scores()["a:0"]
+    t.propose(50, rng)
+    after = t.scores()["a:0"]
+    assert 0.5 < after < before  # mean |advantage| is 2 * 0.5 * 0.5 = 0.5, plus a shrinking bonus
+
+
+def test_ucb_prefers_cells_whose_rewards_vary():
+    t = UCBTeacher(skills=[Skill("a", 0, 2)], c=0.1, epsilon=0.0)
+    rng = random.Random(0)
+    t.propose(30, rng)
+    for _ in range(3):
+        t.observe([Outcome("a", 0, 10, 10), Outcome("a", 1, 5, 10), Outcome("a", 2, 0, 10)])
+    asks = t.propose(1000, rng)
+    assert share(asks, lambda x: x.difficulty == 1) > 0.9
+    assert len(t.advantages_["a:1"]) == 3 and t.advantages_["a:0"] == [0.0] * 3
+
+
+def test_ucb_window_keeps_the_last_values():
+    t = UCBTeacher(skills=[Skill("a", 0, 0)], window=2)
+    t.observe([Outcome("a", 0, 5, 10), Outcome("a", 0, 0, 10), Outcome("a", 0, 10, 10)])
+    assert t.advantages_ == {"a:0": [0.0, 0.0]}
+
+
+# ------------------------------------------------------------------------------------------------------- alp-gmm
+def rising_top(step: int) -> list[Outcome]:
+    """Difficulties 7-9 improve every round; 0-6 stay at 50%."""
+    return [Outcome("s", d, 2 * step if d >= 7 else 10, 20) for d in range(10)]
+
+
+def test_alp_gmm_concentrates_where_results_change():
+    t = ALPGMMTeacher(skills=[Skill("s", 0, 9)])
+    for step in range(1, 11):
+        t.observe(rising_top(step))
+    assert t.mixture_["s"] is not None
+    asks = t.propose(2000, random.Random(0))
+    assert share(asks, lambda a: 7 <= a.difficulty <= 9) > 0.7
+    assert all(len(a.params) == 1 and a.difficulty == min(max(round(a.params[0]), 0), 9) for a in asks)
+
+
+def test_alp_gmm_epsilon_one_is_uniform():
+    t = ALPGMMTeacher(skills=[Skill("s", 0, 9)], epsilon=1.0)
+    for step in range(1, 11):
+        t.observe(rising_top(step))
+    asks = t.propose(3000, random.Random(0))
+    # uniform over the box [0, 9]: the difficulty rounds to 7..9 when the point is above 6.5
+    assert abs(share(asks, lambda a: 7 <= a.difficulty <= 9) - 2.5 / 9) < 0.04
+    assert abs(share(asks, lambda a: a.params[0] < 4.5) - 0.5) < 0.04
+
+
+def test_alp_gmm_two_dimensional_space_stays_in_the_box():
+    box = ((0.0, 9.0), (-1.0, 2.0))
+    t = ALPGMMTeacher(skills=[Skill("s", 0, 9, space=box), Skill("t", 1, 3)], fit_every=10)
+    rng = random.Random(5)
+    for step in range(6):
+        outcomes = []
+        for a in t.propose(10, rng):
+            if a.skill == "s":  # succeeds more over time where the second parameter is high
+                outcomes.append(
+                    Outcome("s", a.difficulty, min(20, step * 4) if a.params[1] > 1 else 5, 20, params=a.params)
+                )
+            else:
+                outcomes.append(Outcome("t", a.difficulty, 10, 20))
+        t.observe(outcomes)
+    assert t.mixture_["s"] is not None and len(t.mixture_["s"]["means"][0]) == 3  # two dimensions and the ALP
+    asks = t.propose(500, random.Random(0))
+    for a in asks:
+        lo_hi = box if a.skill == "s" else ((1.0, 3.0),)
+        assert len(a.params) == len(lo_hi)
+        assert all(lo <= v <= hi for v, (lo, hi) in zip(a.params, lo_hi))
+    assert share(asks, lambda a: a.skill == "s") > 0.5
+
+
+def test_alp_gmm_alp_is_the_change_at_the_nearest_earlier_point():
+    t = ALPGMMTeacher(skills=[Skill("s", 0, 10)])
+    t.observe([Outcome("s", 2, 1, 10), Outcome("s", 8, 9, 10)])
+    t.observe([Outcome("s", 3, 5, 10)])
+    assert t.alp_["s"] == pytest.approx([0.0, 0.8, 0.4])
+    assert [p for (p,) in t.points_["s"]] == pytest.approx([0.2, 0.8, 0.3])
+    assert t.scores() == {"s": pytest.approx(0.4)}
+
+
+# ------------------------------------------------------------------------------------------------------ skill-it
+def skill_mass(t: SkillItTeacher, skill: str) -> float:
+    return sum(w for k, w in t.scores().items() if k.startswith(skill + ":"))
+
+
+def test_skill_it_trains_prerequisites_first_then_moves_on():
+    skills = [Skill("a", 1, 3), Skill("b", 1, 3)]
+    t = SkillItTeacher(skills=skills, graph={"b": ["a"]})
+    assert skill_mass(t, "a") == pytest.approx(0.5)
+    unsolved = [Outcome(s.name, d, 0, 10) for s in skills for d in s.difficulties]
+    for _ in range(3):
+        t.observe(unsolved)
+    # per step, eta * sum_j A_ij L_j: a1, a2 get 0.5 * (1 + chain + 1 for b) = 1.25, a3 1.0, b1, b2 0.75, b3 0.5
+    a, b = 2 * math.exp(3 * 1.25) + math.exp(3 * 1.0), 2 * math.exp(3 * 0.75) + math.exp(3 * 0.5)
+    assert skill_mass(t, "a") == pytest.approx(a / (a + b))
+    assert skill_mass(t, "a") > 0.8
+    a_solved = [Outcome("a", d, 10, 10) for d in range(1, 4)] + [Outcome("b", d, 0, 10) for d in range(1, 4)]
+    masses = []
+    for _ in range(20):
+        t.observe(a_solved)
+        masses.append(skill_mass(t, "b"))
+    assert masses == sorted(masses) and masses[-1] > 0.9
+    assert sum(t.scores().values()) == pytest.approx(1.0)
+    asks = t.propose(2000, random.Random(0))
+    assert share(asks, lambda x: x.skill == "b") > 0.85
+
+
+def test_skill_it_chain_favours_the_difficulty_before_an_unsolved_one():
+    t = SkillItTeacher(skills=[Skill("a", 0, 2)], chain=1.0)
+    t.observe([Outcome("a", 0, 10, 10), Outcome("a", 1, 10, 10), Outcome("a", 2, 0, 10)])
+    w = t.scores()
+    # L = (0, 0, 1): cell 1 helps cell 2 (chain), cell 2 helps itself; cell 0 helps nothing unsolved
+    assert w["a:1"] == pytest.approx(w["a:2"]) and w["a:1"] > w["a:0"]
+
+
+@pytest.mark.parametrize(
+    "graph, message",
+    [
+        ({"b": ["foo"]}, "skill-it graph names skill 'foo', which is not in this experiment (skills: a, b)"),
+        ({"foo": ["a"]}, "skill-it graph names skill 'foo'"),
+        ({"a": ["a"]}, "its own prerequisite"),
+        (["a"], "must map a skill"),
+    ],
+)
+def test_skill_it_bad_graph(graph, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        SkillItTeacher(skills=[Skill("a", 0, 1), Skill("b", 0, 1)], graph=graph)
+
+
+# --------------------------------------------------------------------------------------------------- all of them
+SKILLS = [Skill("a", 0, 3), Skill("b", 2, 4, space=((2.0, 4.0), (0.0, 1.0)))]
+FACTORIES = {
+    "uniform": lambda: UniformTeacher(skills=SKILLS),
+    "ladder": lambda: LadderTeacher(skills=SKILLS, advance_at=0.5, review=0.3),
+    "progress": lambda: ProgressTeacher(skills=SKILLS),
+    "ucb": lambda: UCBTeacher(skills=SKILLS),
+    "alp-gmm": lambda: ALPGMMTeacher(skills=SKILLS, fit_every=6),
+    "skill-it": lambda: SkillItTeacher(skills=SKILLS, graph={"b": ["a"]}),
+}
+
+
+def fake_outcomes(asks, rng: random.Random) -> list[Outcome]:
+    return [Outcome(a.skill, a.difficulty, rng.randint(0, 8), 8, params=a.params) for a in asks]
+
+
+def test_every_builtin_teacher_is_tested():
+    assert set(FACTORIES) == set(BUILTIN_TEACHERS)
+    assert all(isinstance(make(), BUILTIN_TEACHERS[name]) for name, make in FACTORIES.items())
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_state_round_trips_through_json(name):
+    make, rng = FACTORIES[name], random.Random(1)
+    t = make()
+    for _ in range(3):
+        t.observe(fake_outcomes(t.propose(8, rng), rng))
+    if name == "alp-gmm":
+        assert any(m is not None for m in t.mixture_.values())
+    u = make()
+    u.load_state_dict(json.loads(json.dumps(t.state_dict())))
+    assert u.state_dict() == t.state_dict()
+    asks = t.propose(20, random.Random(7))
+    assert u.propose(20, random.Random(7)) == asks
+    more = fake_outcomes(asks, rng)
+    t.observe(more)
+    u.observe(more)
+    assert json.dumps(u.state_dict(), sort_keys=True) == json.dumps(t.state_dict(), sort_keys=True)
+    assert u.scores() == t.scores()
+
+
+outcome_lists = st.lists(
+    st.builds(
+        Outcome,
+        skill=st.sampled_from(["a", "b", "zzz"]),
+        difficulty=st.integers(-1, 6),
+        successes=st.integers(0, 5),
+        trials=st.integers(0, 5),
+        kind=st.sampled_from(["evaluation", "slice", "attempts"]),
+    ).filter(lambda o: o.successes <= o.trials),
+    max_size=12,
+)
+
+
+@pytest.mark.parametrize("name", sorted(set(FACTORIES) - {"alp-gmm"}))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stream=st.lists(outcome_lists, max_size=4))
+def test_proposals_are_always_valid_cells(name, stream):
+    """Whatever arrives (unknown skills, out-of-range difficulties, zero trials), asks stay inside the skills."""
+    t = FACTORIES[name]()
+    ranges = {s.name: s.difficulties for s in SKILLS}
+    for outcomes in stream:
+        t.observe(outcomes)
+        asks = t.propose(6, random.Random(0))
+        assert len(asks) == 6 and all(a.difficulty in ranges[a.skill] for a in asks)
+    json.dumps(t.state_dict())
+    assert all(k in ranges or k.split(":")[0] in ranges for k in t.scores())
+
+
+def test_alp_gmm_ignores_unusable_outcomes():
+    t = ALPGMMTeacher(skills=SKILLS)
+    t.observe(
+        [
+            Outcome("zzz", 1, 1, 2),
+            Outcome("a", 9, 1, 2),
+            Outcome("a", 1, 0, 0),
+            Outcome("a", 1, 1, 2, kind="attempts"),
+        ]
+    )
+    assert t.points_ == {"a": [], "b": []}
+    t.observe([Outcome("b", 3, 1, 2)])  # no params: the difficulty and the other dimension's high bound
+    assert t.points_["b"] == [[0.5, 1.0]]
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda s: ProgressTeacher(skills=s, temperature=-1.0), "temperature=-1.0 must be > 0"),
+        (lambda s: ProgressTeacher(skills=s, epsilon=2), "epsilon=2"),
+        (lambda s: ProgressTeacher(skills=s, fast=0.1, slow=0.5), "slow=0.5"),
+        (lambda s: UCBTeacher(skills=s, c=-1), "c=-1"),
+        (lambda s: UCBTeacher(skills=s, temperature=0), "temperature=0"),
+        (lambda s: UCBTeacher(skills=s, window=0), "window=0"),
+        (lambda s: UCBTeacher(skills=s, epsilon=-0.1), "epsilon=-0.1"),
+        (lambda s: ALPGMMTeacher(skills=s, fit_every=0), "fit_every=0"),
+        (lambda s: ALPGMMTeacher(skills=s, k_max=1), "k_max=1"),
+        (lambda s: ALPGMMTeacher(skills=s, epsilon=1.5), "epsilon=1.5"),
+        (lambda s: SkillItTeacher(skills=s, eta=0), "eta=0"),
+        (lambda s: SkillItTeacher(skills=s, chain=-1), "chain=-1"),
+        (lambda s: SkillItTeacher(skills=s, epsilon=2), "epsilon=2"),
+        (lambda s: LadderTeacher(skills=s, step=0), "step=0"),
+        (lambda s: LadderTeacher(skills=s, advance_at=1.5), "advance_at=1.5"),
+        (lambda s: LadderTeacher(skills=s, review=1.0), "review=1.0"),
+        (lambda s: LadderTeacher(skills=s, start={"zzz": 1}), "'zzz'"),
+        (lambda s: ProgressTeacher(skills=s, kinds=["evaluaton"]), "'evaluaton'"),
+        (lambda s: UniformTeacher(skills=[]), "at least one skill"),
+        (lambda s: UCBTeacher(skills=[]), "at least one skill"),
+    ],
+)
+def test_invalid_parameters_raise_value_error(make, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")) as err:
+        make(SKILLS)
+    assert "\n" not in str(err.value)
+
+
+def test_cell_keys():
+    assert cell_key("a", 3) == "a:3"
+    assert set(ProgressTeacher(skills=SKILLS).scores()) == {"a:0", "a:1", "a:2", "a:3", "b:2", "b:3", "b:4"}
