@@ -67,7 +67,8 @@ def main() -> None:
     last = max(r["round"] for r in store.rounds())
     student = GPTStudent.load(run_dir / store.checkpoints(last)[0])
     n = 200 if args.quick else 1000
-    best, accuracy = reach(student, loop.parts.skills.tasks[exp.task.name], derive_seed(exp.seed, "length-gen-bench"), n)
+    task = loop.parts.skills.tasks[exp.task.name]
+    best, accuracy = reach(student, task, derive_seed(exp.seed, "length-gen-bench"), n)
     frontier = store.round_summary(last)["difficulty"]
     print(f"stopped: {reason}", file=sys.stderr)
     print(
