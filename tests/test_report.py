@@ -8,13 +8,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selftaught.report import ACCEPTED_PNG, HEATMAP_PNG, LOSS_PNG, ReportData, write_report
+from selftaught.report import (
+    ACCEPTED_PNG,
+    HEATMAP_PNG,
+    LOSS_PNG,
+    SAMPLING_PNG,
+    SUCCESS_PNG,
+    TEACHER_PNG,
+    ReportData,
+    write_report,
+)
 from selftaught.report.plots import (
     accuracy_grid,
     global_steps,
     plot_accepted_vs_proposed,
     plot_accuracy_heatmap,
+    plot_sampling_share,
+    plot_skill_success,
+    plot_teacher_scores,
     plot_training_loss,
+    sampling_shares,
+    skill_success_grid,
+    teacher_score_lines,
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -192,3 +207,255 @@ def test_plots_draw_multiple_tasks_nonpositive_loss_and_missing_values(tmp_path:
 def test_large_heatmap_skips_annotations_without_error(tmp_path: Path) -> None:
     evaluations = [_evaluation(r, d, ((r + d) % 10) / 10) for r in range(35) for d in range(1, 45)]
     _assert_png(plot_accuracy_heatmap(evaluations, tmp_path / "big.png"))
+
+
+# --- curriculum plots ---------------------------------------------------------------------------------------------
+
+CURRICULUM_PNGS = (SAMPLING_PNG, SUCCESS_PNG, TEACHER_PNG)
+
+
+def _curriculum_records() -> tuple[list[dict], list[dict], list[dict], dict[int, int]]:
+    """A teacher run of three rounds (40, 20, 20 steps) re-planning every 10 steps over two skills."""
+    round_steps = {0: 40, 1: 20, 2: 20}
+    curriculum, results, scores = [], [], []
+    for r, steps in round_steps.items():
+        for step in range(0, steps, 10):
+            for skill in ("add", "sort"):
+                for d in range(1, 4 + r):
+                    count = 1 + (step // 10 + d + (skill == "sort")) % 4
+                    curriculum.append({"round": r, "step": step, "skill": skill, "difficulty": d, "count": count})
+                    trials = 8
+                    successes = min(trials, max(0, trials - 2 * d + r + step // 10))
+                    results.append(
+                        {
+                            "round": r,
+                            "step": step,
+                            "kind": "slice",
+                            "skill": skill,
+                            "difficulty": d,
+                            "successes": successes,
+                            "trials": trials,
+                        }
+                    )
+                    scores.append({"round": r, "step": step, "key": f"{skill}:{d}", "value": successes / trials})
+        for skill in ("add", "sort"):
+            for d in range(1, 6):
+                results.append(
+                    {
+                        "round": r,
+                        "step": steps,
+                        "kind": "evaluation",
+                        "skill": skill,
+                        "difficulty": d,
+                        "successes": max(0, 50 - 10 * d + 5 * r),
+                        "trials": 50,
+                    }
+                )
+                results.append(
+                    {
+                        "round": r,
+                        "step": 0,
+                        "kind": "attempts",
+                        "skill": skill,
+                        "difficulty": d,
+                        "successes": 3,
+                        "trials": 4,
+                    }
+                )
+            scores.append({"round": r, "step": steps, "key": skill, "value": 0.5 + 0.1 * r})
+    return curriculum, results, scores, round_steps
+
+
+def test_sampling_shares_sum_to_one_and_sit_on_the_global_axis() -> None:
+    round_steps = {0: 10, 1: 8}
+    curriculum = [
+        {"round": 0, "step": 0, "skill": "add", "difficulty": 1, "count": 3},
+        {"round": 0, "step": 0, "skill": "add", "difficulty": 2, "count": 1},
+        {"round": 0, "step": 0, "skill": "sort", "difficulty": 1, "count": 4},
+        {"round": 0, "step": 6, "skill": "add", "difficulty": 2, "count": 1},
+        {"round": 0, "step": 6, "skill": "sort", "difficulty": 3, "count": 3},
+        {"round": 1, "step": 0, "skill": "copy", "difficulty": 1, "count": 2},
+        {"round": 1, "step": 0, "skill": "add", "difficulty": 5, "count": 0},
+        {"round": 1, "step": 4, "skill": "add", "difficulty": 1, "count": 1},
+        {"round": 1, "step": 4, "skill": "copy", "difficulty": 2, "count": 1},
+        {"round": 1, "step": 4, "skill": "sort", "difficulty": 2, "count": 2},
+    ]
+    starts, ends, skills, shares = sampling_shares(curriculum[::-1], round_steps)  # input order does not matter
+    assert skills == ["add", "copy", "sort"]
+    # Round 1 starts after round 0's 10 steps; each block runs to the next one in its round or to the round's end.
+    assert starts.tolist() == [0, 6, 10, 14]
+    assert ends.tolist() == [6, 10, 14, 18]
+    expected = np.array(
+        [
+            [0.5, 0.25, 0.0, 0.25],
+            [0.0, 0.0, 1.0, 0.25],
+            [0.5, 0.75, 0.0, 0.5],
+        ]
+    )
+    np.testing.assert_allclose(shares, expected)
+    np.testing.assert_allclose(shares.sum(axis=0), 1.0)
+
+
+def test_sampling_shares_for_a_round_still_training_and_empty_input() -> None:
+    curriculum = [
+        {"round": 0, "step": 0, "skill": "add", "difficulty": 1, "count": 2},
+        {"round": 1, "step": 0, "skill": "add", "difficulty": 1, "count": 1},
+        {"round": 1, "step": 0, "skill": "sort", "difficulty": 1, "count": 3},
+    ]
+    # Round 1 has no recorded steps yet: it starts after round 0 and its block gets one step to stay visible.
+    starts, ends, skills, shares = sampling_shares(curriculum, {0: 5})
+    assert starts.tolist() == [0, 5]
+    assert ends.tolist() == [5, 6]
+    np.testing.assert_allclose(shares, [[1.0, 0.25], [0.0, 0.75]])
+
+    starts, ends, skills, shares = sampling_shares([], {})
+    assert starts.size == 0 and ends.size == 0 and skills == []
+    assert shares.shape == (0, 0)
+
+
+def test_skill_success_grid_places_values_pools_and_leaves_gaps() -> None:
+    round_steps = {0: 10, 1: 8}
+
+    def result(round_: int, step: int, kind: str, skill: str, difficulty: int, successes: int, trials: int) -> dict:
+        return {
+            "round": round_,
+            "step": step,
+            "kind": kind,
+            "skill": skill,
+            "difficulty": difficulty,
+            "successes": successes,
+            "trials": trials,
+        }
+
+    results = [
+        result(0, 5, "slice", "sort", 1, 1, 4),
+        result(0, 10, "evaluation", "add", 2, 3, 4),
+        result(0, 10, "evaluation", "add", 10, 0, 4),
+        result(1, 0, "slice", "add", 2, 1, 4),  # same global step as round 0's evaluation: pooled
+        result(1, 0, "attempts", "add", 1, 4, 4),  # not shown
+        result(1, 8, "evaluation", "sort", 1, 2, 2),
+        result(1, 8, "evaluation", "sort", 2, 0, 0),  # no trials: ignored
+    ]
+    cells, steps, grid = skill_success_grid(results, round_steps)
+    assert cells == [("add", 2), ("add", 10), ("sort", 1)]  # grouped by skill, difficulty numeric
+    assert steps == [5, 10, 18]
+    expected = np.array(
+        [
+            [np.nan, 0.5, np.nan],
+            [np.nan, 0.0, np.nan],
+            [0.25, np.nan, 1.0],
+        ]
+    )
+    np.testing.assert_allclose(grid, expected)
+
+    cells, steps, grid = skill_success_grid([result(0, 0, "attempts", "add", 1, 1, 1)], round_steps)
+    assert cells == [] and steps == [] and grid.shape == (0, 0)
+
+
+def test_teacher_score_lines_keep_the_keys_with_the_largest_maximum() -> None:
+    round_steps = {0: 10, 1: 10}
+    scores = [
+        {"round": r, "step": step, "key": f"s:{k}", "value": k * (1 + r) + step / 100}
+        for k in range(15)
+        for r in (1, 0)
+        for step in (10, 0)
+    ]
+    scores.append({"round": 0, "step": 0, "key": "nan", "value": float("nan")})
+    lines, total = teacher_score_lines(scores, round_steps)
+    assert total == 15
+    assert [key for key, _, _ in lines] == [f"s:{k}" for k in range(3, 15)]
+    key, x, y = lines[0]
+    assert x.tolist() == [0, 10, 10, 20]
+    np.testing.assert_allclose(y, [3.0, 3.1, 6.0, 6.1])
+
+    lines, total = teacher_score_lines(scores[:8], round_steps)
+    assert total == 2 and [key for key, _, _ in lines] == ["s:0", "s:1"]
+
+
+def test_curriculum_plots_write_pngs_for_records_and_for_empty_input(tmp_path: Path) -> None:
+    curriculum, results, scores, round_steps = _curriculum_records()
+    _assert_png(plot_sampling_share(curriculum, round_steps, tmp_path / "share.png"))
+    _assert_png(plot_skill_success(results, round_steps, tmp_path / "success.png"))
+    _assert_png(plot_teacher_scores(scores, round_steps, tmp_path / "scores.png"))
+    many = [
+        {"round": 0, "step": s, "key": f"skill{k}:{d}", "value": k + d + s}
+        for k in range(5)
+        for d in range(4)
+        for s in range(3)
+    ]
+    _assert_png(plot_teacher_scores(many, {0: 3}, tmp_path / "many.png"))
+
+    _assert_png(plot_sampling_share([], {}, tmp_path / "share_empty.png"))
+    _assert_png(plot_skill_success([], {}, tmp_path / "success_empty.png"))
+    _assert_png(plot_teacher_scores([], {}, tmp_path / "scores_empty.png"))
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_large_success_heatmap_and_long_curriculum_draw_without_error(tmp_path: Path) -> None:
+    round_steps = {r: 50 for r in range(30)}
+    results = [
+        {
+            "round": r,
+            "step": s,
+            "kind": "slice",
+            "skill": f"k{k}",
+            "difficulty": d,
+            "successes": (r + d) % 9,
+            "trials": 8,
+        }
+        for r in range(30)
+        for s in range(0, 50, 10)
+        for k in range(3)
+        for d in range(15)
+    ]
+    curriculum = [
+        {"round": r, "step": s, "skill": f"k{k}", "difficulty": 1, "count": 1 + (r + k) % 3}
+        for r in range(30)
+        for s in range(0, 50, 25)
+        for k in range(12)
+    ]
+    _assert_png(plot_skill_success(results, round_steps, tmp_path / "big.png"))
+    _assert_png(plot_sampling_share(curriculum, round_steps, tmp_path / "long.png"))
+
+
+def test_write_report_shows_the_curriculum_plots(tmp_path: Path) -> None:
+    data = _synthetic()
+    data.curriculum, data.skill_results, data.teacher_scores, data.round_steps = _curriculum_records()
+    page = write_report(data, tmp_path).read_text(encoding="utf-8")
+    for name in PNGS + CURRICULUM_PNGS:
+        _assert_png(tmp_path / name)
+        assert f'src="{name}"' in page
+    assert "<h2>Curriculum</h2>" in page
+    assert page.index("<h2>Curriculum</h2>") < page.index(f'src="{SAMPLING_PNG}"')
+    assert page.index(f'src="{SAMPLING_PNG}"') < page.index(f'src="{SUCCESS_PNG}"') < page.index(f'src="{TEACHER_PNG}"')
+    assert not list(tmp_path.glob("*.tmp"))
+
+    # Existing callers that do not pass the new fields still get the section, with placeholder images.
+    empty = ReportData(run_id="empty", config_text="", complete=False, stop_reason=None)
+    page = write_report(empty, tmp_path / "empty").read_text(encoding="utf-8")
+    for name in CURRICULUM_PNGS:
+        _assert_png(tmp_path / "empty" / name)
+        assert f'src="{name}"' in page
+
+
+def test_report_data_reads_the_curriculum_records(tmp_path: Path) -> None:
+    from selftaught.status import report_data
+    from selftaught.store import Store
+
+    store = Store.create(tmp_path / "run.db", "run-1", {}, "")
+    try:
+        with store.transaction():
+            store.add_train_metrics(0, 0, [1.0, 0.9, 0.8], [1e-3, 1e-3, 1e-3])
+            store.add_curriculum(0, 0, {("add", 1): 3, ("sort", 2): 1})
+            store.add_skill_results(0, 3, "evaluation", [("add", 1, 2, 4)])
+            store.add_teacher_scores(0, 3, {"add:1": 0.25})
+        data = report_data(store)
+    finally:
+        store.close()
+    assert data.round_steps == {0: 3}
+    assert {(row["skill"], row["difficulty"], row["count"]) for row in data.curriculum} == {
+        ("add", 1, 3),
+        ("sort", 2, 1),
+    }
+    assert [(row["kind"], row["successes"], row["trials"]) for row in data.skill_results] == [("evaluation", 2, 4)]
+    assert [(row["key"], row["value"]) for row in data.teacher_scores] == [("add:1", 0.25)]

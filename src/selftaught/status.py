@@ -7,6 +7,8 @@ from typing import Any
 from .report import ReportData
 from .store import Store
 
+MASTERED = 0.95  # held-out accuracy at which status calls a difficulty mastered
+
 
 def run_status(store: Store) -> dict[str, Any]:
     """What ``selftaught status --json`` prints: run id, completeness, and per round its phases, counts, accuracy."""
@@ -37,7 +39,44 @@ def run_status(store: Store) -> dict[str, Any]:
         "stop_reason": store.meta("stop_reason") or None,
         "elapsed_seconds": round(store.elapsed_seconds(), 3),
         "rounds": rounds,
+        "skills": skill_progress(store),
     }
+
+
+def skill_progress(store: Store) -> dict[str, dict[str, Any]]:
+    """Per skill: the newest held-out accuracy at each difficulty (the latest evaluation or teacher slice that
+    measured it), the highest difficulty practised, the highest ``mastered`` one (every difficulty from the skill's
+    lowest measured up to it at >= MASTERED), and its share of the training samples so far."""
+    latest: dict[str, dict[int, tuple[tuple[int, int], float]]] = {}
+    for row in store.skill_results():
+        if row["kind"] == "attempts" or not row["trials"]:
+            continue
+        when = (row["round"], row["step"])
+        cells = latest.setdefault(row["skill"], {})
+        if row["difficulty"] not in cells or cells[row["difficulty"]][0] <= when:
+            cells[row["difficulty"]] = (when, row["successes"] / row["trials"])
+    samples: dict[str, int] = {}
+    for row in store.curriculum():
+        samples[row["skill"]] = samples.get(row["skill"], 0) + row["count"]
+    total = sum(samples.values())
+    rounds = store.rounds()
+    frontiers = store.frontiers(rounds[-1]["round"]) if rounds else {}
+    out = {}
+    for skill in sorted(set(latest) | set(samples) | set(frontiers)):
+        accuracy = {d: acc for d, (_, acc) in sorted(latest.get(skill, {}).items())}
+        mastered = None
+        for d, acc in accuracy.items():  # in increasing difficulty; stops at the first gap or miss
+            if acc < MASTERED or (mastered is not None and d != mastered + 1):
+                break
+            mastered = d
+        out[skill] = {
+            "frontier": frontiers.get(skill),
+            "mastered": mastered,
+            "accuracy": {str(d): acc for d, acc in accuracy.items()},
+            "samples": samples.get(skill, 0),
+            "share": samples.get(skill, 0) / total if total else 0.0,
+        }
+    return out
 
 
 def report_data(store: Store) -> ReportData:
@@ -49,4 +88,8 @@ def report_data(store: Store) -> ReportData:
         rounds=store.round_summaries(),
         evaluations=store.evaluations(),
         train_metrics=store.train_metrics(),
+        curriculum=store.curriculum(),
+        skill_results=store.skill_results(),
+        teacher_scores=store.teacher_scores(),
+        round_steps=store.round_steps(),
     )

@@ -1,4 +1,4 @@
-"""The run report: three PNG plots and one self-contained ``report.html`` beside them.
+"""The run report: six PNG plots and one self-contained ``report.html`` beside them.
 
 The report is built from plain records (lists of dicts) rather than from the store, so it can be regenerated from any
 source (a live run, a finished database, a test) and never holds a database connection while matplotlib draws.
@@ -12,11 +12,23 @@ from pathlib import Path
 from selftaught.report import html as _html
 from selftaught.report import plots
 
-__all__ = ["ACCEPTED_PNG", "HEATMAP_PNG", "LOSS_PNG", "ReportData", "write_report"]
+__all__ = [
+    "ACCEPTED_PNG",
+    "HEATMAP_PNG",
+    "LOSS_PNG",
+    "SAMPLING_PNG",
+    "SUCCESS_PNG",
+    "TEACHER_PNG",
+    "ReportData",
+    "write_report",
+]
 
 HEATMAP_PNG = "accuracy_heatmap.png"
 LOSS_PNG = "training_loss.png"
 ACCEPTED_PNG = "accepted_vs_proposed.png"
+SAMPLING_PNG = "sampling_share.png"
+SUCCESS_PNG = "skill_success.png"
+TEACHER_PNG = "teacher_scores.png"
 
 
 @dataclass
@@ -31,6 +43,18 @@ class ReportData:
     ``ci_low``, ``ci_high`` and optionally ``task``; rows without a task count as one task.
 
     ``train_metrics``: one dict per logged step with ``round``, ``step`` (within the round), ``loss`` and ``lr``.
+
+    ``curriculum``: one dict per (round, step, skill, difficulty) with ``count``, the training samples that cell got
+    from ``step`` of the round on (``Store.curriculum``).
+
+    ``skill_results``: one dict per measurement with ``round``, ``step``, ``kind`` ("evaluation", "slice" or
+    "attempts"), ``skill``, ``difficulty``, ``successes`` and ``trials`` (``Store.skill_results``).
+
+    ``teacher_scores``: one dict per teacher score with ``round``, ``step``, ``key`` ("skill:difficulty" or a skill)
+    and ``value`` (``Store.teacher_scores``).
+
+    ``round_steps``: training steps per round, which lays within-round steps on one global axis: a round's global
+    steps start after the summed steps of all earlier rounds (``Store.round_steps``).
     """
 
     run_id: str
@@ -40,10 +64,14 @@ class ReportData:
     rounds: list[dict] = field(default_factory=list)
     evaluations: list[dict] = field(default_factory=list)
     train_metrics: list[dict] = field(default_factory=list)
+    curriculum: list[dict] = field(default_factory=list)
+    skill_results: list[dict] = field(default_factory=list)
+    teacher_scores: list[dict] = field(default_factory=list)
+    round_steps: dict[int, int] = field(default_factory=dict)
 
 
 def write_report(data: ReportData, out_dir: Path) -> Path:
-    """Write the three plots and ``report.html`` into ``out_dir`` (created if needed); return the HTML path.
+    """Write the six plots and ``report.html`` into ``out_dir`` (created if needed); return the HTML path.
 
     Files are replaced atomically, so a browser refreshing the report mid-run never sees a half-written file.
     """
@@ -52,7 +80,18 @@ def write_report(data: ReportData, out_dir: Path) -> Path:
     plots.plot_accuracy_heatmap(data.evaluations, out_dir / HEATMAP_PNG)
     plots.plot_training_loss(data.train_metrics, out_dir / LOSS_PNG)
     plots.plot_accepted_vs_proposed(data.rounds, out_dir / ACCEPTED_PNG)
-    page = _html.render_html(data, images={"heatmap": HEATMAP_PNG, "loss": LOSS_PNG, "accepted": ACCEPTED_PNG})
+    plots.plot_sampling_share(data.curriculum, data.round_steps, out_dir / SAMPLING_PNG)
+    plots.plot_skill_success(data.skill_results, data.round_steps, out_dir / SUCCESS_PNG)
+    plots.plot_teacher_scores(data.teacher_scores, data.round_steps, out_dir / TEACHER_PNG)
+    images = {
+        "heatmap": HEATMAP_PNG,
+        "loss": LOSS_PNG,
+        "accepted": ACCEPTED_PNG,
+        "sampling": SAMPLING_PNG,
+        "success": SUCCESS_PNG,
+        "teacher": TEACHER_PNG,
+    }
+    page = _html.render_html(data, images=images)
     path = out_dir / "report.html"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")

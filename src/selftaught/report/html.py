@@ -23,6 +23,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
        padding: 0 1em; color: #222; line-height: 1.4; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+h3 { font-size: 1.05em; margin: 1.2em 0 0.2em; }
 .status { font-size: 1.05em; margin: 0.3em 0 1em; }
 .complete { color: #1a7f37; font-weight: bold; }
 .running { color: #9a6700; font-weight: bold; }
@@ -127,7 +128,8 @@ def _image(src: str, alt: str) -> str:
 
 
 def render_html(data: ReportData, images: dict[str, str]) -> str:
-    """The full report page for ``data``; ``images`` maps ``heatmap``, ``loss`` and ``accepted`` to relative paths."""
+    """The full report page for ``data``; ``images`` maps ``heatmap``, ``loss``, ``accepted``, ``sampling``,
+    ``success`` and ``teacher`` to relative paths."""
     title = f"selftaught run {data.run_id}"
     parts = [
         "<!DOCTYPE html>",
@@ -151,6 +153,13 @@ def render_html(data: ReportData, images: dict[str, str]) -> str:
         _image(images["loss"], "training loss and learning rate over the global step"),
         "<h2>Proposed and accepted problems</h2>",
         _image(images["accepted"], "proposed and accepted problems per round, with label accuracy"),
+        "<h2>Curriculum</h2>",
+        "<h3>Sampling share per skill</h3>",
+        _image(images["sampling"], "share of training samples per skill over the global training step"),
+        "<h3>Success per skill and difficulty</h3>",
+        _image(images["success"], "success rate heatmap, skill and difficulty by global training step"),
+        "<h3>Teacher scores</h3>",
+        _image(images["teacher"], "teacher scores per skill or cell over the global training step"),
         "<h2>Config</h2>",
         f"<pre>{escape(data.config_text)}</pre>",
         "</body>",

@@ -1,0 +1,269 @@
+"""Curricula: how many training steps each teacher needs until every skill x difficulty is learned.
+
+Labelled setting: a mix of 5 skills x 6 difficulties (reversed addition, multiplication, copy, reversal, sorting at
+lengths 1..6), trained from scratch on labelled problems (oracle answers). The teacher chooses every batch's cells
+and updates every K steps from its own held-out slice. Every K steps the benchmark measures greedy accuracy on its own
+held-out set (100 problems per cell); the metric is the first step at which every cell is >= 95 %. Each teacher runs
+with 3 seeds, teachers alternating within a seed (A B C .. A B C ..); medians, spreads, and the ratio of the best
+adaptive teacher's median to uniform's are printed.
+
+Self-labelled setting: the full loop from labels at lengths 1..4, then rounds where the model labels its own answers
+(vote + length filter). With a fixed budget of rounds, how far each skill's frontier (the highest difficulty mastered
+at >= 90 %, every lower one too) moves, with the learning-progress teacher vs the fixed ladder.
+
+    python benchmarks/curriculum.py [--quick] [--teachers uniform,progress] [--seeds 3]
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import check_idle, environment, log, parser, set_threads
+
+from selftaught.build import build_parts
+from selftaught.config import Experiment
+from selftaught.loop import Loop
+from selftaught.picking import TeacherBatches
+from selftaught.seeding import derive_seed, rng_for
+from selftaught.store import Store
+from selftaught.teachers import Outcome
+from selftaught.training.schedules import Constant
+from selftaught.types import Example, Problem
+
+TASKS = ["reversed-addition", "multiplication", "copy", "reversal", "sorting"]
+TEACHERS = ["uniform", "ladder", "progress", "ucb", "alp-gmm", "skill-it"]
+MASTERED = 0.95
+FRONTIER = 0.9
+
+
+class Mastered(Exception):
+    """Raised from inside training when every cell reaches the threshold; carries the step."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+
+def labelled_experiment(teacher: str, seed: int, top: int, every: int, quick: bool) -> Experiment:
+    tasks = TASKS[:3] if quick else TASKS
+    return Experiment.model_validate(
+        {
+            "name": "curriculum",
+            "seed": seed,
+            "skills": [{"task": t, "low": 1, "high": top, "labelled_max": top} for t in tasks],
+            "teacher": {"kind": teacher, "labelled": True, "every": every, "slice": 16},
+            "student": {"n_layer": 2, "n_embd": 64},
+            "train": {"lr": 3e-3, "batch_size": 64, "schedule": "constant", "warmup": 0.0},
+            "loop": {"labelled_max": top, "max_rounds": 0},
+        }
+    )
+
+
+def held_out(parts, seed: int, per_cell: int, tag: str) -> list[Problem]:
+    out = []
+    for skill in parts.skills.skills:
+        task = parts.skills.tasks[skill.name]
+        for d in skill.difficulties:
+            seen: set[str] = set()
+            for i in range(per_cell):
+                p = task.sample(rng_for(seed, tag, skill.name, d, i), d)
+                if p.prompt not in seen:
+                    seen.add(p.prompt)
+                    out.append(Problem(skill.name, d, p.prompt, p.target, 0))
+    return out
+
+
+def accuracy(student, tasks, problems: list[Problem]) -> dict[tuple[str, int], tuple[int, int]]:
+    groups: dict[tuple[str, int], list[Problem]] = {}
+    for p in problems:
+        groups.setdefault((p.task, p.difficulty), []).append(p)
+    out = {}
+    for (skill, d), group in groups.items():
+        answers = student.generate([p.prompt for p in group], max_new_tokens=tasks[skill].max_answer_len(d) + 1)
+        out[(skill, d)] = (sum(a[0] == p.target for a, p in zip(answers, group)), len(group))
+    return out
+
+
+def steps_to_master(teacher: str, seed: int, args) -> dict:
+    """Train one teacher from scratch; the first step (a multiple of K) at which every cell is >= MASTERED."""
+    exp = labelled_experiment(teacher, seed, args.top, args.every, args.quick)
+    parts = build_parts(exp)
+    tasks, student = parts.skills.tasks, parts.students[0]
+    test = held_out(parts, derive_seed(seed, "bench"), args.per_cell, "test")
+    slice_ = held_out(parts, derive_seed(seed, "bench"), 16, "slice")
+    avoid = {p.prompt for p in test + slice_}
+    examples = []
+    for skill in parts.skills.skills:  # a labelled pool per cell, clear of held-out prompts where the space allows
+        for d in skill.difficulties:
+            for i in range(args.pool):
+                p = tasks[skill.name].sample(rng_for(seed, "pool", skill.name, d, i), d)
+                for k in range(10):
+                    if p.prompt not in avoid:
+                        break
+                    p = tasks[skill.name].sample(rng_for(seed, "pool", skill.name, d, i, k), d)
+                examples.append(Example(p.prompt, p.target, d, "labelled", 0, skill.name))
+    history = []
+    t0 = time.perf_counter()
+
+    def measure(step: int) -> list[Outcome]:
+        scores = accuracy(student, tasks, test)
+        cell = min(scores, key=lambda c: scores[c][0] / scores[c][1])
+        worst = scores[cell][0] / scores[cell][1]
+        history.append((step, f"{cell[0]}:{cell[1]}", round(worst, 3)))
+        if worst >= MASTERED:
+            raise Mastered(step)
+        return [Outcome(s, d, k, n, "slice") for (s, d), (k, n) in accuracy(student, tasks, slice_).items()]
+
+    rng = rng_for(seed, "bench", "teacher")
+    batches = TeacherBatches(examples, parts.teacher, rng, args.max_steps, args.every, measure)
+    try:
+        student.fit(examples, Constant(), args.max_steps, seed=derive_seed(seed, "train"), pick=batches)
+        measure(args.max_steps)
+        step, reached = args.max_steps, False
+    except Mastered as m:
+        step, reached = m.step, True
+    shares: dict[str, int] = {}
+    for counts in batches.counts.values():
+        for (s, _), n in counts.items():
+            shares[s] = shares.get(s, 0) + n
+    total = sum(shares.values()) or 1
+    return {
+        "steps": step,
+        "reached": reached,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "share": {s: round(n / total, 3) for s, n in shares.items()},
+        "worst_curve": history[-5:],
+    }
+
+
+def frontier_run(teacher: str, seed: int, args) -> dict:
+    """The loop, self-labelled, for a fixed budget of rounds; each skill's mastered frontier before and after."""
+    top = 3 if args.quick else 4
+    tasks = TASKS[:3] if args.quick else TASKS
+    rounds = 1 if args.quick else args.rounds
+    exp = Experiment.model_validate(
+        {
+            "name": "curriculum-frontier",
+            "seed": seed,
+            "skills": [{"task": t, "labelled_max": top, "high": top + 2 * rounds} for t in tasks],
+            "teacher": {"kind": teacher, "params": {"advance_at": FRONTIER} if teacher == "ladder" else {}},
+            "student": {"n_layer": 2, "n_embd": 64},
+            "train": {
+                "lr": 3e-3,
+                "batch_size": 64,
+                "labelled_steps": 600 if args.quick else 3000,
+                "round_steps": 100 if args.quick else 400,
+            },
+            "loop": {
+                "labelled_max": top,
+                "labelled_problems": 3000 if args.quick else 15000,
+                "problems_per_round": 300 if args.quick else 1500,
+                "max_rounds": rounds,
+                "stop_accuracy": 0.0,
+                "min_accepted": 0.0,
+            },
+            "eval": {"problems": 50 if args.quick else 200, "ahead": 2, "bootstrap": 100},
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        Loop.create(Path(tmp) / "run", exp, "").run()
+        store = Store.open(Path(tmp) / "run" / "run.db")
+        evaluations = store.evaluations()
+        samples: dict[str, int] = {}
+        for row in store.curriculum():
+            if row["round"] > 0:
+                samples[row["skill"]] = samples.get(row["skill"], 0) + row["count"]
+        store.close()
+    last = max(e["round"] for e in evaluations)
+    out = {}
+    for skill in tasks:
+        mastered = {}
+        for r in (0, last):
+            acc = {e["difficulty"]: e["accuracy"] for e in evaluations if e["round"] == r and e["task"] == skill}
+            d = 0
+            while acc.get(d + 1, 0.0) >= FRONTIER:
+                d += 1
+            mastered[r] = d
+        out[skill] = {"start": mastered[0], "end": mastered[last], "moved": mastered[last] - mastered[0]}
+    return {"skills": out, "seconds": round(time.perf_counter() - t0, 1), "self_samples": samples}
+
+
+def spread(xs: list[float]) -> list[float]:
+    return [min(xs), max(xs)]
+
+
+def main() -> None:
+    ap = parser(__doc__)
+    ap.add_argument("--teachers", default=None, help="comma-separated teachers (default: all; quick: uniform,progress)")
+    ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument("--skip-frontier", action="store_true")
+    ap.add_argument("--skip-labelled", action="store_true")
+    args = ap.parse_args()
+    threads = set_threads()
+    load = check_idle()
+    q = args.quick
+    teachers = args.teachers.split(",") if args.teachers else (["uniform", "progress"] if q else TEACHERS)
+    seeds = args.seeds or (1 if q else 3)
+    args.top, args.every, args.per_cell = (4, 100, 40) if q else (6, 100, 100)
+    args.pool, args.max_steps, args.rounds = (300, 1500, 1) if q else (1500, 12000, 4)
+
+    results: dict[str, list[dict]] = {t: [] for t in teachers}
+    if not args.skip_labelled:
+        for seed in range(seeds):
+            for t in teachers:
+                res = steps_to_master(t, seed, args)
+                results[t].append(res)
+                log(f"seed {seed} {t}: {res}")
+    summary = {}
+    for t, runs in results.items():
+        if runs:
+            steps = [r["steps"] for r in runs]
+            summary[t] = {
+                "median_steps": statistics.median(steps),
+                "spread": spread(steps),
+                "all_reached": all(r["reached"] for r in runs),
+                "steps": steps,
+            }
+    adaptive = {t: s["median_steps"] for t, s in summary.items() if t not in ("uniform", "ladder")}
+    best = min(adaptive, key=adaptive.get) if adaptive else None
+    ratio = adaptive[best] / summary["uniform"]["median_steps"] if best and "uniform" in summary else None
+
+    frontier = {}
+    if not args.skip_frontier:
+        for t in ("ladder", "progress"):
+            frontier[t] = frontier_run(t, 0, args)
+            log(f"frontier {t}: {frontier[t]}")
+    moved = {t: sum(s["moved"] for s in f["skills"].values()) for t, f in frontier.items()}
+    print(
+        json.dumps(
+            {
+                "benchmark": "curriculum",
+                "metric": "best_adaptive_over_uniform_steps",
+                "value": round(ratio, 3) if ratio is not None else None,
+                "unit": "ratio",
+                "target": 0.6,
+                "meets_target": ratio is not None and ratio <= 0.6,
+                "best_adaptive": best,
+                "threshold": MASTERED,
+                "skills": len(TASKS[:3] if q else TASKS),
+                "difficulties": args.top,
+                "seeds": seeds,
+                "every": args.every,
+                "teachers": summary,
+                "frontier_moved_total": moved,
+                "frontier": {t: {s: v["moved"] for s, v in f["skills"].items()} for t, f in frontier.items()},
+                "frontier_detail": frontier,
+                "quick": q,
+                **environment(threads, load),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
