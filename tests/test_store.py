@@ -318,10 +318,12 @@ def test_skill_results_curriculum_and_scores_round_trip(store: Store) -> None:
 
 
 def test_problem_params_and_frontiers(store: Store) -> None:
-    store.add_problems(0, "train", [replace(problem("a"), difficulty=3)])
     store.add_problems(1, "train", [replace(problem("b"), difficulty=5, params=(5.2, 3.0)), problem("c")])
     store.add_problems(-1, "slice", [replace(problem("d"), difficulty=9)])
     assert [p.params for _, p in store.problems(1, "train")] == [(5.2, 3.0), None]
-    assert store.frontiers(0) == {"reversed-addition": 3}
-    assert store.frontiers(1) == {"reversed-addition": 5}
     assert "d" in store.eval_prompts()
+    # Frontiers count what was trained on, not what was proposed.
+    store.add_examples(0, [Example("x", "1", 3, "labelled", 0, "add"), Example("y", "1", 2, "labelled", 0, "copy")])
+    store.add_examples(1, [Example("z", "1", 4, "self", 1, "add"), Example("x", "1", 3, "replay", 0, "add")])
+    assert store.frontiers(0) == {"add": 3, "copy": 2}
+    assert store.frontiers(1) == {"add": 4, "copy": 2}

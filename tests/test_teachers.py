@@ -202,7 +202,7 @@ def skill_mass(t: SkillItTeacher, skill: str) -> float:
 
 def test_skill_it_trains_prerequisites_first_then_moves_on():
     skills = [Skill("a", 1, 3), Skill("b", 1, 3)]
-    t = SkillItTeacher(skills=skills, graph={"b": ["a"]})
+    t = SkillItTeacher(skills=skills, graph={"b": ["a"]}, window=0)  # every update accumulates
     assert skill_mass(t, "a") == pytest.approx(0.5)
     unsolved = [Outcome(s.name, d, 0, 10) for s in skills for d in s.difficulties]
     for _ in range(3):
@@ -220,6 +220,25 @@ def test_skill_it_trains_prerequisites_first_then_moves_on():
     assert sum(t.scores().values()) == pytest.approx(1.0)
     asks = t.propose(2000, random.Random(0))
     assert share(asks, lambda x: x.skill == "b") > 0.85
+
+
+def test_skill_it_window_forgets_old_losses():
+    """With a window of 2 updates the weights depend on the last two loss vectors only."""
+    skills = [Skill("a", 1, 2), Skill("b", 1, 2)]
+    t = SkillItTeacher(skills=skills, graph={"b": ["a"]}, window=2)
+    unsolved = [Outcome(s.name, d, 0, 10) for s in skills for d in s.difficulties]
+    a_solved = [Outcome("a", d, 10, 10) for d in (1, 2)] + [Outcome("b", d, 0, 10) for d in (1, 2)]
+    for _ in range(5):
+        t.observe(unsolved)
+    for _ in range(2):
+        t.observe(a_solved)
+    fresh = SkillItTeacher(skills=skills, graph={"b": ["a"]}, window=2)
+    for _ in range(2):
+        fresh.observe(a_solved)
+    assert t.scores() == pytest.approx(fresh.scores())
+    # Once a is solved: a1 gets eta * (chain * L_a2 + L_b1) = 0.5, b1 gets eta * (1 + chain) = 0.75, b2 eta = 0.5.
+    weights = fresh.scores()
+    assert weights["b:1"] / weights["a:1"] == pytest.approx(math.exp(2 * (0.75 - 0.5)))
 
 
 def test_skill_it_chain_favours_the_difficulty_before_an_unsolved_one():

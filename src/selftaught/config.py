@@ -136,7 +136,8 @@ class Experiment(_Strict):
 
     @model_validator(mode="after")
     def _one_way_to_name_tasks(self) -> Experiment:
-        if self.skills and "task" in self.model_fields_set:
+        # A stored config holds every field; only a [task] that differs from the default is a second way of naming.
+        if self.skills and "task" in self.model_fields_set and self.task != TaskConfig():
             raise ValueError("give either [task] or [[skills]], not both")
         names = [s.name or s.task for s in self.skills]
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -170,6 +171,15 @@ def _parse_toml(text: str, where: str) -> dict[str, Any]:
         raise SelftaughtError(f"{where} is not valid TOML: {e}") from None
 
 
+def _layer(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``; a layer naming its tasks one way (``task`` or ``skills``) replaces the other."""
+    base = dict(base)
+    for mine, other in (("skills", "task"), ("task", "skills")):
+        if mine in over and other not in over:
+            base.pop(other, None)
+    return _merge(base, over)
+
+
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in over.items():
@@ -192,7 +202,7 @@ def parse_override(item: str) -> dict[str, Any]:
     return value
 
 
-def _one_line(err: ValidationError) -> str:
+def one_line(err: ValidationError) -> str:
     e = err.errors()[0]
     key = ".".join(str(p) for p in e["loc"]) or "config"
     if e["type"] == "extra_forbidden":
@@ -218,13 +228,13 @@ def load_experiment(
         if not path.is_file():
             raise SelftaughtError(f"config file {path} does not exist")
         text = path.read_text()
-        data = _merge(data, _parse_toml(text, str(path)))
+        data = _layer(data, _parse_toml(text, str(path)))
         texts.append(f"# file: {path}\n{text}")
     for item in overrides or []:
-        data = _merge(data, parse_override(item))
+        data = _layer(data, parse_override(item))
         texts.append(f"# --set {item}")
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as e:
-        raise SelftaughtError(f"config error: {_one_line(e)}") from None
+        raise SelftaughtError(f"config error: {one_line(e)}") from None
     return exp, "\n".join(texts)

@@ -19,8 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from .build import Parts, build_parts
-from .config import Experiment
+from .config import Experiment, one_line
 from .errors import SelftaughtError
 from .evaluation import accuracy_table
 from .picking import TeacherBatches
@@ -93,8 +95,10 @@ class Loop:
         store = Store.open(run_dir / DB_NAME)
         try:
             exp = Experiment.model_validate(store.config())
-        except ValueError as e:
-            raise SelftaughtError(f"the config stored in {run_dir / DB_NAME} no longer validates: {e}") from None
+        except ValidationError as e:
+            raise SelftaughtError(
+                f"the config stored in {run_dir / DB_NAME} no longer validates: {one_line(e)}"
+            ) from None
         loop = cls(run_dir, exp, store, build_parts(exp), callbacks)
         loop._setup()
         state = store.last_teacher_state()
@@ -138,10 +142,6 @@ class Loop:
         return Problem(skill, p.difficulty, p.prompt, p.target, seed, params)
 
     # ------------------------------------------------------------------------------------------------- driving
-    def _last_decided_round(self) -> int | None:
-        decided = [r["round"] for r in self.store.rounds() if r["decision"] is not None]
-        return max(decided) if decided else None
-
     def current_round(self) -> int | None:
         """The round to work on next, or None when the run is complete."""
         if self.store.complete:
@@ -179,11 +179,18 @@ class Loop:
             asks = [Ask(*cells[rng.randrange(len(cells))]) for _ in range(lp.labelled_problems)]
         else:
             asks = self.parts.teacher.propose(lp.problems_per_round, rng)
+        if not asks:
+            raise SelftaughtError(f"the teacher proposed nothing for round {r}")
         held_out = self._held_out()
         problems = []
         for i, a in enumerate(asks):
             if a.skill not in skills.tasks:
                 raise SelftaughtError(f"the teacher asked for skill {a.skill!r}, which is not in this experiment")
+            s = skills.skill(a.skill)
+            if not s.low <= a.difficulty <= s.high:
+                raise SelftaughtError(
+                    f"the teacher asked for difficulty {a.difficulty} of skill {a.skill!r}, outside {s.low}..{s.high}"
+                )
             p = self._sample(derive_seed(seed, r, "PROPOSE", i), a.skill, a.difficulty, a.params)
             for k in range(1, 11):  # steer clear of held-out problems where the problem space allows
                 if p.prompt not in held_out:

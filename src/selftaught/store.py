@@ -307,9 +307,12 @@ class Store:
         return [(p, bool(accepted.get(pid, 0))) for pid, p in problems]
 
     def frontiers(self, round_: int) -> dict[str, int]:
-        """Per skill, the highest difficulty practised (labelled or proposed) up to ``round_``."""
+        """Per skill, the highest difficulty trained on (labelled or accepted) up to ``round_``.
+
+        A teacher may propose far beyond what the model can label; only what it trained on counts as reached.
+        """
         rows = self._db.execute(
-            "SELECT task, MAX(difficulty) FROM problems WHERE purpose = 'train' AND round <= ? GROUP BY task",
+            "SELECT task, MAX(difficulty) FROM examples WHERE round <= ? GROUP BY task",
             (round_,),
         )
         return dict(rows.fetchall())

@@ -11,9 +11,11 @@ from .base import Outcome, Skill, Teacher, cell_key
 
 
 class SkillItTeacher(Teacher):
-    """Online mixture weights over cells: ``log w_i += eta * sum_j A[i][j] * L_j``, then normalised.
+    """Online mixture weights over cells: ``w_i ∝ exp(eta * sum over the last `window` updates of sum_j A[i][j] L_j)``.
 
-    ``L_j = 1 - latest rate of cell j`` (1 when never observed). The influence ``A[i][j]`` of training cell i on
+    ``L_j = 1 - latest rate of cell j`` (1 when never observed). Skill-it's online algorithm looks back over a window
+    of updates, so a cell mastered long ago is not starved for ever; ``window = 0`` accumulates every update
+    (``log w_i += eta * sum_j A[i][j] L_j`` after each). The influence ``A[i][j]`` of training cell i on
     cell j is 1 when i = j, ``chain`` from (s, d) to (s, d + 1), and 1 from (s, d) to (t, d) when ``graph`` lists
     s among the prerequisites of t (``graph`` maps a skill to the skills it needs first). Cells are sampled with
     ``(1 - epsilon) * w + epsilon * uniform``.
@@ -26,9 +28,12 @@ class SkillItTeacher(Teacher):
         eta: float = 0.5,
         chain: float = 0.5,
         epsilon: float = 0.05,
+        window: int = 3,
         kinds: list[str] | None = None,
     ) -> None:
         self.skills = check_skills(skills)
+        check(window >= 0, f"window={window} must be >= 0 (0: accumulate every update)")
+        self.window = window
         check(eta > 0, f"eta={eta} must be > 0")
         check(chain >= 0, f"chain={chain} must be >= 0")
         check(0.0 <= epsilon <= 1.0, f"epsilon={epsilon} must be in [0, 1]")
@@ -57,6 +62,7 @@ class SkillItTeacher(Teacher):
             self.influence[cell_key(s, d)] = helps
         self.log_weights_: dict[str, float] = {cell_key(s, d): -math.log(len(self.cells)) for s, d in self.cells}
         self.latest_: dict[str, float] = {}  # cell key -> latest observed rate
+        self.recent_: list[dict[str, float]] = []  # the last `window` steps sum_j A[i][j] L_j, per cell i
 
     def _weights(self) -> list[float]:
         return [math.exp(self.log_weights_[cell_key(s, d)]) for s, d in self.cells]
@@ -70,8 +76,14 @@ class SkillItTeacher(Teacher):
             return
         self.latest_.update(rates)
         loss = {key: 1.0 - self.latest_.get(key, 0.0) for key in self.log_weights_}  # L_j, 1 when never observed
-        for i, helps in self.influence.items():  # exponentiated-gradient step: log w_i += eta * sum_j A_ij L_j
-            self.log_weights_[i] += self.eta * sum(a * loss[j] for j, a in helps)
+        step = {i: sum(a * loss[j] for j, a in helps) for i, helps in self.influence.items()}  # sum_j A_ij L_j
+        if self.window:
+            self.recent_ = [*self.recent_, step][-self.window :]
+            for i in self.log_weights_:
+                self.log_weights_[i] = self.eta * sum(g[i] for g in self.recent_)
+        else:  # exponentiated-gradient step on the running weights
+            for i in self.log_weights_:
+                self.log_weights_[i] += self.eta * step[i]
         top = max(self.log_weights_.values())  # normalise: log w_i -= log sum_k exp(log w_k)
         norm = top + math.log(sum(math.exp(v - top) for v in self.log_weights_.values()))
         for i in self.log_weights_:
