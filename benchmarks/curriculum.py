@@ -41,7 +41,8 @@ from selftaught.types import Example, Problem
 TASKS = ["reversed-addition", "multiplication", "copy", "reversal", "sorting"]
 TEACHERS = ["uniform", "ladder", "progress", "ucb", "alp-gmm", "skill-it"]
 MASTERED = 0.95
-LR, BATCH = 1e-2, 128
+MOST = 0.9  # a second, always measurable mark: the step at which 90 % of the cells are mastered
+LR, BATCH = 3e-3, 128
 FRONTIER = 0.9
 
 
@@ -100,6 +101,7 @@ def steps_to_master(teacher: str, seed: int, args) -> dict:
     test = held_out(parts, derive_seed(seed, "bench"), args.per_cell, "test")
     slice_ = held_out(parts, derive_seed(seed, "bench"), 16, "slice")
     avoid = {p.prompt for p in test + slice_}
+    test_cells = {(p.task, p.difficulty) for p in test}
     examples = []
     for skill in parts.skills.skills:  # a labelled pool per cell, clear of held-out prompts where the space allows
         for d in skill.difficulties:
@@ -110,7 +112,7 @@ def steps_to_master(teacher: str, seed: int, args) -> dict:
                         break
                     p = tasks[skill.name].sample(rng_for(seed, "pool", skill.name, d, i, k), d)
                 examples.append(Example(p.prompt, p.target, d, "labelled", 0, skill.name))
-    history = []
+    history, curve, most = [], [], [None]  # most: the first step with MOST of the cells mastered
     t0 = time.perf_counter()
 
     def measure(step: int) -> list[Outcome]:
@@ -123,8 +125,11 @@ def steps_to_master(teacher: str, seed: int, args) -> dict:
         cell = min(scores, key=lambda c: scores[c][0] / scores[c][1])
         worst = scores[cell][0] / scores[cell][1]
         history.append((step, f"{cell[0]}:{cell[1]}", round(worst, 3)))
+        solved = sum(k / n >= MASTERED for k, n in scores.values())
+        curve.append((step, solved))
+        if most[0] is None and solved >= MOST * len(scores):
+            most[0] = step
         if step % 1000 == 0:
-            solved = sum(k / n >= MASTERED for k, n in scores.values())
             log(
                 f"    {teacher} step {step}: {solved}/{len(scores)} cells mastered, worst {history[-1][1:]}, "
                 f"{time.perf_counter() - t0:.0f}s"
@@ -148,6 +153,9 @@ def steps_to_master(teacher: str, seed: int, args) -> dict:
     return {
         "steps": step,
         "reached": reached,
+        "steps_to_most": most[0] if most[0] is not None else args.max_steps,
+        "mastered_at_end": curve[-1][1],
+        "cells": len(test_cells),
         "seconds": round(time.perf_counter() - t0, 1),
         "share": {s: round(n / total, 3) for s, n in shares.items()},
         "worst_curve": history[-5:],
@@ -221,44 +229,59 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--skip-frontier", action="store_true")
     ap.add_argument("--skip-labelled", action="store_true")
-    ap.add_argument("--workers", type=int, default=2, help="processes for the labelled runs (1 thread each)")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes (1 thread each)")
+    ap.add_argument("--budget", type=int, default=5000, help="most training steps per labelled run")
     args = ap.parse_args()
     threads = set_threads()
     load = check_idle()
     q = args.quick
     teachers = args.teachers.split(",") if args.teachers else (["uniform", "progress"] if q else TEACHERS)
     seeds = args.seeds or (1 if q else 3)
-    args.top, args.every, args.per_cell, args.measure_every = (4, 100, 40, 100) if q else (6, 100, 60, 200)
-    args.pool, args.max_steps, args.rounds = (300, 1500, 1) if q else (1500, 10000, 4)
+    args.top, args.every, args.per_cell, args.measure_every = (4, 100, 40, 100) if q else (6, 100, 60, 250)
+    args.pool, args.max_steps, args.rounds = (300, 800, 1) if q else (1500, args.budget, 4)
 
     results: dict[str, list[dict]] = {t: [] for t in teachers}
+    frontier = {}
+    # Every run counts steps, not seconds, so they share two single-threaded worker processes: the two long
+    # self-labelled runs first, then teachers alternating within each seed (A B C .. A B C ..).
+    jobs = [] if args.skip_frontier else [("frontier", t, 0) for t in ("ladder", "progress")]
     if not args.skip_labelled:
-        jobs = [(t, seed) for seed in range(seeds) for t in teachers]  # A B C .. A B C .., two at a time
-        with ProcessPoolExecutor(max_workers=args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            futures = [pool.submit(steps_to_master, t, seed, args) for t, seed in jobs]
-            for (t, seed), future in zip(jobs, futures):
-                res = future.result()
+        jobs += [("labelled", t, seed) for seed in range(seeds) for t in teachers]
+    with ProcessPoolExecutor(max_workers=args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        futures = [
+            pool.submit(frontier_run if kind == "frontier" else steps_to_master, t, seed, args)
+            for kind, t, seed in jobs
+        ]
+        for (kind, t, seed), future in zip(jobs, futures):
+            res = future.result()
+            if kind == "frontier":
+                frontier[t] = res
+            else:
                 results[t].append(res)
-                log(f"seed {seed} {t}: {res}")
+            log(f"{kind} seed {seed} {t}: {res}")
     summary = {}
     for t, runs in results.items():
         if runs:
             steps = [r["steps"] for r in runs]
+            most = [r["steps_to_most"] for r in runs]
             summary[t] = {
                 "median_steps": statistics.median(steps),
                 "spread": spread(steps),
                 "all_reached": all(r["reached"] for r in runs),
                 "steps": steps,
+                "median_steps_to_90pct_cells": statistics.median(most),
+                "mastered_at_end": [r["mastered_at_end"] for r in runs],
             }
     adaptive = {t: s["median_steps"] for t, s in summary.items() if t not in ("uniform", "ladder")}
-    best = min(adaptive, key=adaptive.get) if adaptive else None
+    best = min(adaptive, key=lambda t: (adaptive[t], summary[t]["median_steps_to_90pct_cells"])) if adaptive else None
     ratio = adaptive[best] / summary["uniform"]["median_steps"] if best and "uniform" in summary else None
-
-    frontier = {}
-    if not args.skip_frontier:
-        for t in ("ladder", "progress"):
-            frontier[t] = frontier_run(t, 0, args)
-            log(f"frontier {t}: {frontier[t]}")
+    most = {t: s["median_steps_to_90pct_cells"] for t, s in summary.items() if t not in ("uniform", "ladder")}
+    best_most = min(most, key=most.get) if most else None
+    ratio_most = (
+        most[best_most] / summary["uniform"]["median_steps_to_90pct_cells"]
+        if best_most and "uniform" in summary
+        else None
+    )
     moved = {t: sum(s["moved"] for s in f["skills"].values()) for t, f in frontier.items()}
     print(
         json.dumps(
@@ -270,6 +293,10 @@ def main() -> None:
                 "target": 0.6,
                 "meets_target": ratio is not None and ratio <= 0.6,
                 "best_adaptive": best,
+                "censored": bool(summary) and not all(v["all_reached"] for v in summary.values()),
+                "budget_steps": args.max_steps,
+                "ratio_steps_to_90pct_cells": round(ratio_most, 3) if ratio_most is not None else None,
+                "best_adaptive_90pct_cells": best_most,
                 "threshold": MASTERED,
                 "skills": len(TASKS[:3] if q else TASKS),
                 "difficulties": args.top,

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from selftaught.cli import main
 from selftaught.store import PHASES
@@ -121,15 +120,15 @@ def _phase_done(run_dir: Path, r: int, phase: str) -> bool:
 
 
 @pytest.mark.parametrize("kill_after", [(1, "CURATE"), (1, "ATTEMPT")])
-def test_kill_and_resume_matches_uninterrupted(tmp_path, kill_after):
+def test_kill_and_resume_matches_uninterrupted(tmp_path, kill_after, single_thread):
     """SIGKILL a run mid-phase, resume it, and compare every record with an uninterrupted run of the same seed."""
     args = ["--preset", "smoke", *SMOKE_SET, "--set", "train.round_steps=150", "--set", "verifier.samples=3"]
     ref = tmp_path / "ref"
     assert main(["run", "--out", str(ref), *args]) == 0
 
     killed = tmp_path / "killed"
-    # The same thread count as this process, so both halves of the killed run compute exactly as the reference did.
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(torch.get_num_threads()))
+    # One thread, as in this process, so both halves of the killed run compute exactly as the reference did.
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "selftaught", "run", "--out", str(killed), *args],
         stdout=subprocess.DEVNULL,
