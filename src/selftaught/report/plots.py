@@ -95,6 +95,19 @@ def _tick_positions(count: int) -> list[int]:
 # --- accuracy heatmap -------------------------------------------------------------------------------------------
 
 
+def _annotate_percentages(ax, grid: np.ndarray) -> None:
+    """Write each measured cell's value as a percentage, when the grid is small enough to read them."""
+    n_rows, n_cols = grid.shape
+    if n_cols > MAX_ANNOTATED_COLUMNS or n_rows > MAX_ANNOTATED_ROWS:
+        return
+    fontsize = 8 if n_cols <= 15 and n_rows <= 20 else 6
+    for i, j in zip(*np.nonzero(np.isfinite(grid)), strict=True):
+        value = float(grid[i, j])
+        # viridis is dark below the middle, light above it.
+        color = "white" if value < 0.6 else "black"
+        ax.text(j, i, f"{value * 100:.0f}%", ha="center", va="center", fontsize=fontsize, color=color)
+
+
 def accuracy_grid(evaluations: Iterable[dict]) -> tuple[list[int], list[int], np.ndarray]:
     """Arrange evaluation rows as a (difficulty x round) grid of accuracies.
 
@@ -177,20 +190,7 @@ def plot_accuracy_heatmap(evaluations: list[dict], path: Path) -> Path:
             ax.set_title(f"{title}\ntask: {'(unnamed)' if task is None else task}", fontsize=10)
         else:
             ax.set_title(title, fontsize=10)
-        if len(rounds) <= MAX_ANNOTATED_COLUMNS and len(difficulties) <= MAX_ANNOTATED_ROWS:
-            fontsize = 8 if len(rounds) <= 15 and len(difficulties) <= 20 else 6
-            for i, j in zip(*np.nonzero(np.isfinite(grid)), strict=True):
-                value = float(grid[i, j])
-                # viridis is dark below the middle, light above it.
-                ax.text(
-                    j,
-                    i,
-                    f"{value * 100:.0f}%",
-                    ha="center",
-                    va="center",
-                    fontsize=fontsize,
-                    color="white" if value < 0.6 else "black",
-                )
+        _annotate_percentages(ax, grid)
     fig.colorbar(image, ax=list(axes), label="accuracy", fraction=0.05)
     return _save(fig, path)
 
@@ -552,19 +552,7 @@ def plot_skill_success(skill_results: list[dict], round_steps: dict[int, int], p
         j = bisect_right(steps, boundary) - 1
         if 0 <= j < n_cols - 1:
             ax.axvline(j + 0.5, color="0.3", linestyle=":", linewidth=1.0)
-    if n_cols <= MAX_ANNOTATED_COLUMNS and n_rows <= MAX_ANNOTATED_ROWS:
-        fontsize = 8 if n_cols <= 15 and n_rows <= 20 else 6
-        for i, j in zip(*np.nonzero(np.isfinite(grid)), strict=True):
-            value = float(grid[i, j])
-            ax.text(
-                j,
-                i,
-                f"{value * 100:.0f}%",
-                ha="center",
-                va="center",
-                fontsize=fontsize,
-                color="white" if value < 0.6 else "black",
-            )
+    _annotate_percentages(ax, grid)
     fig.colorbar(image, ax=ax, label="success rate", fraction=0.05)
     return _save(fig, path)
 
