@@ -137,6 +137,10 @@ def test_tasks_and_presets_listed(capsys):
     assert code == 0
     for name in ("smoke", "quickstart", "length-gen"):
         assert name in out
+    code, out, _ = run_cli(capsys, "teachers")
+    assert code == 0
+    for name in ("uniform", "ladder", "progress", "ucb", "alp-gmm", "skill-it"):
+        assert name in out
 
 
 def test_user_task_from_file_runs(tmp_path, capsys):

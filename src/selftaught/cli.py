@@ -20,6 +20,7 @@ from .report import write_report
 from .status import report_data, run_status
 from .store import Store
 from .tasks import BUILTIN_TASKS
+from .teachers import BUILTIN_TEACHERS
 
 app = typer.Typer(
     help="selftaught: a model that teaches itself harder problems, round after round.",
@@ -154,6 +155,15 @@ def tasks() -> None:
     table = Table("task", "description")
     for name, cls in BUILTIN_TASKS.items():
         table.add_row(name, cls.description)
+    out.print(table)
+
+
+@app.command()
+def teachers() -> None:
+    """List the built-in teachers."""
+    table = Table("teacher", "description")
+    for name, cls in BUILTIN_TEACHERS.items():
+        table.add_row(name, (cls.__doc__ or "").strip().splitlines()[0])
     out.print(table)
 
 
