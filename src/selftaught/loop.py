@@ -109,15 +109,14 @@ class Loop:
     def _setup(self) -> None:
         """Draw the held-out sets once, before any training problem, so training can avoid them.
 
-        ``eval`` problems are measured after each round; ``slice`` problems (when the teacher updates within a round)
-        during training. A single-skill experiment's seeds do not depend on the skill's name.
+        ``eval`` problems are measured after each round; ``slice`` problems during training, when the teacher
+        updates within a round. A single-skill experiment's seeds do not depend on the skill's name.
         """
         if self.store.meta("setup_done") == "1":
             return
-        e, t = self.exp.eval, self.exp.teacher
-        sets = {"eval": (e.problems, self.exp.eval.ahead)}
-        if t.every:
-            sets["slice"] = (t.slice, 0)
+        # The slice is drawn whatever the teacher, so experiments that differ only in their teacher hold out the
+        # same problems and so train on the same ones.
+        sets = {"eval": (self.exp.eval.problems, self.exp.eval.ahead), "slice": (self.exp.teacher.slice, 0)}
         with self.store.transaction():
             for purpose, (count, ahead) in sets.items():
                 problems = []
