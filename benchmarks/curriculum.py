@@ -60,7 +60,16 @@ def labelled_experiment(teacher: str, seed: int, top: int, every: int, quick: bo
             "name": "curriculum",
             "seed": seed,
             "skills": [{"task": t, "low": 1, "high": top, "labelled_max": top} for t in tasks],
-            "teacher": {"kind": teacher, "labelled": True, "every": every, "slice": 16},
+            # The ladder climbs a skill once its slice reaches 90 % at the current difficulty and keeps half of each
+            # batch on the difficulties below (its defaults, made for self-labelled rounds, would climb every update
+            # and train on the newest difficulty alone); the other teachers run with their defaults.
+            "teacher": {
+                "kind": teacher,
+                "labelled": True,
+                "every": every,
+                "slice": 16,
+                "params": {"advance_at": 0.9, "review": 0.5} if teacher == "ladder" else {},
+            },
             "student": {"n_layer": 2, "n_embd": 64},
             "train": {"lr": LR, "batch_size": BATCH, "schedule": "constant", "warmup": 0.0},
             "loop": {"labelled_max": top, "max_rounds": 0},
