@@ -151,10 +151,7 @@ def test_status_json_reports_progress_per_skill(mix_run, capsys):
     for name, s in skills.items():
         samples = rows(mix_run, f"SELECT SUM(count) FROM curriculum WHERE task = '{name}'")[0][0]
         assert s["samples"] == samples and s["share"] == pytest.approx(samples / total)
-        assert (
-            s["frontier"]
-            == rows(mix_run, f"SELECT MAX(difficulty) FROM examples WHERE task = '{name}'")[0][0]
-        )
+        assert s["frontier"] == rows(mix_run, f"SELECT MAX(difficulty) FROM examples WHERE task = '{name}'")[0][0]
         assert all(0.0 <= a <= 1.0 for a in s["accuracy"].values())
     assert sum(s["share"] for s in skills.values()) == pytest.approx(1.0)
 
@@ -164,6 +161,27 @@ def test_report_shows_where_the_practice_went(mix_run, capsys):
     html = (mix_run / "report" / "report.html").read_text()
     for png in ("sampling_share.png", "skill_success.png", "teacher_scores.png"):
         assert png in html and (mix_run / "report" / png).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("kind", ["uniform", "ladder", "ucb", "alp-gmm", "skill-it"])
+def test_every_teacher_steers_labelled_and_self_labelled_training(tmp_path, kind):
+    """Each built-in teacher (progress is the fixture's) chooses round 0's labelled batches, updates from slices
+    within every round and proposes the self-labelled rounds; its state is recorded after each phase it changed."""
+    out = tmp_path / "run"
+    params = "{ advance_at = 0.5, review = 0.5 }" if kind == "ladder" else "{}"  # lower difficulties get labelled
+    assert main(["run", str(write_mix(tmp_path, kind, params)), "--out", str(out)]) == 0
+    blocks = rows(out, "SELECT DISTINCT round, step FROM curriculum ORDER BY 1, 2")
+    assert blocks == [(0, 0), (0, 20), (0, 40), (1, 0), (1, 20), (2, 0), (2, 20)]
+    assert rows(out, "SELECT COUNT(DISTINCT round) FROM skill_results WHERE kind = 'slice'") == [(3,)]
+    assert rows(out, "SELECT COUNT(*) FROM problems WHERE round = 2 AND purpose = 'train'") == [(90,)]
+    phases = {p for (p,) in rows(out, "SELECT DISTINCT phase FROM teacher_state")}
+    assert phases == {"PROPOSE", "TRAIN", "DECIDE"}
+    if kind == "alp-gmm":  # sorting has a 2-D box (length, distinct digits); the problems were drawn at its points
+        points = [json.loads(p) for (p,) in rows(out, "SELECT params FROM problems WHERE task = 'sort' AND round > 0")]
+        assert points and all(len(p) == 2 and 1 <= p[0] <= 4 and 2 <= p[1] <= 10 for p in points)
+        prompts = rows(out, "SELECT prompt, params FROM problems WHERE task = 'sort' AND round > 0")
+        for prompt, params in prompts:  # no more distinct digits than the point allows
+            assert len(set(prompt[2:-1])) <= round(json.loads(params)[1])
 
 
 # ------------------------------------------------------------------------------------------------- kill -9
