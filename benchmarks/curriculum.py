@@ -188,9 +188,9 @@ def frontier_run(teacher: str, seed: int, args) -> dict:
             else {"kind": teacher, "every": 100, "slice": 16},
             "student": {"n_layer": 2, "n_embd": 64},
             "train": {
-                "lr": 3e-3,
-                "batch_size": 64,
-                "labelled_steps": 600 if args.quick else 3000,
+                "lr": LR,
+                "batch_size": 64 if args.quick else BATCH,
+                "labelled_steps": 600 if args.quick else 5000,
                 "round_steps": 100 if args.quick else 400,
             },
             "loop": {

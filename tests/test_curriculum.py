@@ -145,8 +145,14 @@ def test_the_teacher_updates_within_rounds_and_its_records_are_kept(mix_run):
 def test_status_json_reports_progress_per_skill(mix_run, capsys):
     capsys.readouterr()
     assert main(["status", str(mix_run), "--json"]) == 0
-    skills = json.loads(capsys.readouterr().out)["skills"]
+    st = json.loads(capsys.readouterr().out)
+    skills = st["skills"]
     assert set(skills) == {"copy", "reversal", "sort"}
+    # In a mix, per-round accuracy is keyed by skill and difficulty.
+    evaluated = rows(mix_run, "SELECT task, difficulty, accuracy FROM evaluations WHERE round = 2")
+    assert st["rounds"][2]["accuracy"] == {f"{t}:{d}": a for t, d, a in evaluated}
+    assert main(["status", str(mix_run)]) == 0
+    assert "mastered up to" in capsys.readouterr().out
     total = sum(rows(mix_run, "SELECT SUM(count) FROM curriculum")[0])
     for name, s in skills.items():
         samples = rows(mix_run, f"SELECT SUM(count) FROM curriculum WHERE task = '{name}'")[0][0]

@@ -68,9 +68,15 @@ class RichProgress(LoopCallback):
 
     def on_round_end(self, round_: int, decision: str) -> None:
         s = self.store.round_summary(round_)
-        acc = {e["difficulty"]: e["accuracy"] for e in self.store.evaluations(round_)}
-        near = sorted(d for d in acc if d >= s["difficulty"] - 1)  # the frontier and beyond; the rest is in status
-        shown = "  ".join(f"{d}:{acc[d]:.0%}" for d in near)
+        evaluations = self.store.evaluations(round_)
+        frontiers = self.store.frontiers(round_)
+        parts = []
+        for task in sorted({e["task"] for e in evaluations}):  # each skill at its frontier and beyond; the rest: status
+            top = s["difficulty"] if len(frontiers) == 1 else frontiers.get(task, 0)
+            near = [e for e in evaluations if e["task"] == task and e["difficulty"] >= top - 1]
+            shown = "  ".join(f"{e['difficulty']}:{e['accuracy']:.0%}" for e in near)
+            parts.append(shown if len(frontiers) == 1 else f"{task} {shown}")
+        shown = "  |  ".join(parts)
         accepted = f"accepted {s['accepted']}/{s['proposed']}" if round_ else f"labelled {s['proposed']}"
         self.console.print(f"[bold]round {round_}[/] difficulty {s['difficulty']}  {accepted}  accuracy {shown}")
         if decision != "continue":
@@ -140,6 +146,12 @@ def status(
             str(r["round"]), str(r["difficulty"]), f"{done}/7", str(r["proposed"]), str(r["accepted"]), la, acc
         )
     out.print(table)
+    if len(st["skills"]) > 1:
+        skills = Table("skill", "frontier", "mastered up to", "share of training", "accuracy by difficulty")
+        for name, p in st["skills"].items():
+            acc = " ".join(f"{d}:{a:.0%}" for d, a in p["accuracy"].items())
+            skills.add_row(name, str(p["frontier"]), str(p["mastered"]), f"{p['share']:.1%}", acc)
+        out.print(skills)
 
 
 @app.command()

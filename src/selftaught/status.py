@@ -13,10 +13,15 @@ MASTERED = 0.95  # held-out accuracy at which status calls a difficulty mastered
 def run_status(store: Store) -> dict[str, Any]:
     """What ``selftaught status --json`` prints: run id, completeness, and per round its phases, counts, accuracy."""
     evaluations = store.evaluations()
+    single = len({e["task"] for e in evaluations}) <= 1
+
+    def key(e: dict[str, Any]) -> str:  # "difficulty", or "skill:difficulty" in a mix of skills
+        return str(e["difficulty"]) if single else f"{e['task']}:{e['difficulty']}"
+
     rounds = []
     for s in store.round_summaries():
-        acc = {str(e["difficulty"]): e["accuracy"] for e in evaluations if e["round"] == s["round"]}
-        ci = {str(e["difficulty"]): [e["ci_low"], e["ci_high"]] for e in evaluations if e["round"] == s["round"]}
+        acc = {key(e): e["accuracy"] for e in evaluations if e["round"] == s["round"]}
+        ci = {key(e): [e["ci_low"], e["ci_high"]] for e in evaluations if e["round"] == s["round"]}
         rounds.append(
             {
                 "round": s["round"],
