@@ -37,11 +37,6 @@ def _build_task(name: str, params: dict[str, Any]) -> Task:
     return task
 
 
-def build_task(exp: Experiment) -> Task:
-    """The task of a single-task experiment (``[task]``)."""
-    return _build_task(exp.task.name, exp.task.params)
-
-
 @dataclass
 class SkillSet:
     """The skills of an experiment with their tasks and labelled ranges, all keyed by skill name."""
