@@ -281,16 +281,20 @@ def main() -> None:
                 "median_steps_to_90pct_cells": statistics.median(most),
                 "mastered_at_end": [r["mastered_at_end"] for r in runs],
             }
-    adaptive = {t: s["median_steps"] for t, s in summary.items() if t not in ("uniform", "ladder")}
-    best = min(adaptive, key=lambda t: (adaptive[t], summary[t]["median_steps_to_90pct_cells"])) if adaptive else None
-    ratio = adaptive[best] / summary["uniform"]["median_steps"] if best and "uniform" in summary else None
-    most = {t: s["median_steps_to_90pct_cells"] for t, s in summary.items() if t not in ("uniform", "ladder")}
-    best_most = min(most, key=most.get) if most else None
-    ratio_most = (
-        most[best_most] / summary["uniform"]["median_steps_to_90pct_cells"]
-        if best_most and "uniform" in summary
-        else None
-    )
+
+    def ranked(key: str) -> tuple[str | None, float | None]:
+        """The best adaptive teacher by the median of ``key`` (ties: more cells mastered at the end), and its
+        ratio to uniform's; no ratio when both hit the budget, since then it says nothing."""
+        adaptive = [t for t in summary if t not in ("uniform", "ladder")]
+        if not adaptive or "uniform" not in summary:
+            return None, None
+        best = min(adaptive, key=lambda t: (summary[t][key], -statistics.median(summary[t]["mastered_at_end"])))
+        if summary[best][key] >= args.max_steps and summary["uniform"][key] >= args.max_steps:
+            return best, None
+        return best, summary[best][key] / summary["uniform"][key]
+
+    best, ratio = ranked("median_steps")
+    best_most, ratio_most = ranked("median_steps_to_90pct_cells")
     moved = {t: sum(s["moved"] for s in f["skills"].values()) for t, f in frontier.items()}
     print(
         json.dumps(
