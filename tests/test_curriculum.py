@@ -202,8 +202,15 @@ TEACHER_TABLES = {
 
 
 def _done(run_dir: Path, r: int, phase: str) -> bool:
+    """Whether the run has marked ``phase`` of round ``r`` done. Read-only: a plain connect would create run.db
+    before the run does, and the run refuses to start on an existing store."""
+    db = run_dir / "run.db"
+    if not db.exists():
+        return False
     try:
-        return bool(rows(run_dir, f"SELECT 1 FROM phases WHERE round = {r} AND phase = '{phase}' AND done = 1"))
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:
+            sql = f"SELECT 1 FROM phases WHERE round = {r} AND phase = '{phase}' AND done = 1"
+            return bool(conn.execute(sql).fetchall())
     except sqlite3.Error:
         return False
 
