@@ -1,4 +1,6 @@
 import os
+import sqlite3
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,3 +26,23 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def _phase_done(run_dir: Path, r: int, phase: str) -> bool:
+    """Whether the run has marked ``phase`` of round ``r`` done. Read-only: a plain connect would create run.db
+    before the run does, and the run refuses to start on an existing store."""
+    db = run_dir / "run.db"
+    if not db.exists():
+        return False
+    try:
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:
+            sql = f"SELECT 1 FROM phases WHERE round = {r} AND phase = '{phase}' AND done = 1"
+            return bool(conn.execute(sql).fetchall())
+    except sqlite3.Error:
+        return False
+
+
+@pytest.fixture
+def phase_done():
+    """``phase_done(run_dir, round, phase)``: poll another process's run without disturbing it."""
+    return _phase_done

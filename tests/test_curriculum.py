@@ -201,22 +201,8 @@ TEACHER_TABLES = {
 }
 
 
-def _done(run_dir: Path, r: int, phase: str) -> bool:
-    """Whether the run has marked ``phase`` of round ``r`` done. Read-only: a plain connect would create run.db
-    before the run does, and the run refuses to start on an existing store."""
-    db = run_dir / "run.db"
-    if not db.exists():
-        return False
-    try:
-        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:
-            sql = f"SELECT 1 FROM phases WHERE round = {r} AND phase = '{phase}' AND done = 1"
-            return bool(conn.execute(sql).fetchall())
-    except sqlite3.Error:
-        return False
-
-
 @pytest.mark.parametrize(("kind", "params"), [("progress", "{}"), ("alp-gmm", "{ fit_every = 10 }")])
-def test_teacher_state_survives_kill_and_resume(tmp_path, kind, params, single_thread):
+def test_teacher_state_survives_kill_and_resume(tmp_path, kind, params, single_thread, phase_done):
     """SIGKILL while a teacher-steered TRAIN runs; after resume every teacher record equals an uninterrupted run's."""
     cfg = write_mix(tmp_path, kind, params)
     ref = tmp_path / "ref"
@@ -230,7 +216,7 @@ def test_teacher_state_survives_kill_and_resume(tmp_path, kind, params, single_t
         env=env,
     )
     deadline = time.time() + 120
-    while not _done(killed, 1, "CURATE"):
+    while not phase_done(killed, 1, "CURATE"):
         assert proc.poll() is None, "the run ended before it could be killed"
         assert time.time() < deadline
         time.sleep(0.01)

@@ -112,22 +112,8 @@ def _fingerprint(run_dir: Path) -> dict:
     return out
 
 
-def _phase_done(run_dir: Path, r: int, phase: str) -> bool:
-    """Whether the run has marked ``phase`` of round ``r`` done. Read-only: a plain connect would create run.db
-    before the run does, and the run refuses to start on an existing store."""
-    db = run_dir / "run.db"
-    if not db.exists():
-        return False
-    try:
-        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:
-            sql = f"SELECT 1 FROM phases WHERE round = {r} AND phase = '{phase}' AND done = 1"
-            return bool(conn.execute(sql).fetchall())
-    except sqlite3.Error:
-        return False
-
-
 @pytest.mark.parametrize("kill_after", [(1, "CURATE"), (1, "ATTEMPT")])
-def test_kill_and_resume_matches_uninterrupted(tmp_path, kill_after, single_thread):
+def test_kill_and_resume_matches_uninterrupted(tmp_path, kill_after, single_thread, phase_done):
     """SIGKILL a run mid-phase, resume it, and compare every record with an uninterrupted run of the same seed."""
     args = ["--preset", "smoke", *SMOKE_SET, "--set", "train.round_steps=150", "--set", "verifier.samples=3"]
     ref = tmp_path / "ref"
@@ -144,7 +130,7 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, kill_after, single_thre
     )
     r, phase = kill_after
     deadline = time.time() + 120
-    while not _phase_done(killed, r, phase):
+    while not phase_done(killed, r, phase):
         assert proc.poll() is None, "the run ended before it could be killed"
         assert time.time() < deadline
         time.sleep(0.02)

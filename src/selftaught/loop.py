@@ -290,8 +290,7 @@ class Loop:
 
     def _train(self, r: int) -> None:
         examples = self.store.examples(r)
-        t = self.exp.train
-        steps = t.labelled_steps if r == 0 else t.round_steps
+        steps = self._steps(r)
         final = self.run_dir / "checkpoints" / f"round-{r:03d}"
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -333,6 +332,10 @@ class Loop:
                 for step, scores in batches.scores.items():
                     self.store.add_teacher_scores(r, step, scores)
                 self.store.set_teacher_state(r, "TRAIN", self.parts.teacher.state_dict())
+
+    def _steps(self, r: int) -> int:
+        """Training steps in round ``r``."""
+        return self.exp.train.labelled_steps if r == 0 else self.exp.train.round_steps
 
     def _teacher_batches(self, r: int, examples: list[Example], steps: int) -> TeacherBatches | None:
         """The teacher's batch picker for this round's training, or None when batches are drawn uniformly."""
@@ -399,7 +402,7 @@ class Loop:
             b=e.bootstrap,
             seed=derive_seed(self.exp.seed, r, "EVALUATE") % 2**32,
         )
-        steps = self.exp.train.labelled_steps if r == 0 else self.exp.train.round_steps
+        steps = self._steps(r)
         with self.store.phase(r, "EVALUATE", self._phase_started):
             self.store.add_eval_results(r, [(pid, ans, ok) for pid, _, ans, ok in records])
             self.store.add_evaluations(r, table)
@@ -446,7 +449,7 @@ class Loop:
         teacher = self.parts.teacher
         if r > 0 or self.exp.teacher.labelled:
             teacher.observe(self._outcomes(r, evaluations))
-        steps = self.exp.train.labelled_steps if r == 0 else self.exp.train.round_steps
+        steps = self._steps(r)
         with self.store.phase(r, "DECIDE", self._phase_started):
             self.store.set_teacher_state(r, "DECIDE", teacher.state_dict())
             self.store.add_teacher_scores(r, steps, teacher.scores())
