@@ -107,3 +107,38 @@ class Stopwatch:
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self.t0
+
+
+def run_experiment(run_dir, overrides: list[str], preset: str = "quickstart"):
+    """Run the loop on ``preset`` with ``--set`` style ``overrides`` into ``run_dir``; return the open store."""
+    from selftaught.config import load_experiment
+    from selftaught.loop import Loop
+
+    exp, text = load_experiment(preset=preset, overrides=overrides)
+    loop = Loop.create(run_dir, exp, text)
+    loop.run()
+    return loop.store
+
+
+def held_out_loss(run_dir, store, difficulties: range) -> float:
+    """Mean cross-entropy per answer token of the run's newest model 0 on its held-out problems at
+    ``difficulties`` (teacher forcing on the true answers)."""
+    from selftaught.students.builtin import GPTStudent
+    from selftaught.types import Example
+
+    last = max(r["round"] for r in store.rounds())
+    student = GPTStudent.load(run_dir / store.checkpoints(last)[0], device="cpu")
+    examples = [
+        Example(p.prompt, p.target, p.difficulty, "labelled", 0, p.task)
+        for _, p in store.eval_problems()
+        if p.difficulty in difficulties and p.target is not None
+    ]
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(examples), 256):
+            inputs, targets, _ = student.encode_examples(examples[i : i + 256])
+            _, loss = student.model(inputs, targets)
+            n = int((targets != -100).sum())
+            total += float(loss) * n
+            tokens += n
+    return total / tokens

@@ -44,7 +44,6 @@ labelled_max = 2
 kind = "{kind}"
 labelled = true
 every = 20
-slice = 4
 params = {params}
 
 [student]
@@ -72,6 +71,7 @@ samples = 2
 problems = 12
 ahead = 1
 bootstrap = 50
+slice = 4
 """
 
 

@@ -107,7 +107,7 @@ def test_open_a_foreign_sqlite_file_raises_and_leaves_it_unchanged(path: Path) -
 def test_start_round_creates_every_phase_not_done(store: Store) -> None:
     store.start_round(1, 4)
     assert store.rounds()[0]["round"] == 1 and store.rounds()[0]["difficulty"] == 4
-    assert store.phase_states(1) == {p: {"done": False, "seconds": None} for p in PHASES}
+    assert store.phase_states(1) == {p: {"done": False, "seconds": None, "cpu_seconds": None} for p in PHASES}
     store.start_round(1, 9)  # idempotent: a resumed round keeps its first record
     assert [r["difficulty"] for r in store.rounds()] == [4]
 
@@ -130,7 +130,7 @@ def test_failing_phase_rolls_back_every_row_and_stays_not_done(store: Store) -> 
     assert store.count("train_metrics") == 0
     assert store.last_teacher_state() is None
     assert store.attempts(1) == {}
-    assert store.phase_states(1)["ATTEMPT"] == {"done": False, "seconds": None}
+    assert store.phase_states(1)["ATTEMPT"] == {"done": False, "seconds": None, "cpu_seconds": None}
     # The store is usable afterwards and the phase can be re-run.
     with store.phase(1, "ATTEMPT"):
         store.add_attempts([(ids[0], 0, 0, "15", 1)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .config import Experiment, SkillConfig
@@ -17,7 +18,7 @@ from .students.gpt import GPTConfig
 from .tasks import BUILTIN_TASKS, Task
 from .tasks.base import provides
 from .teachers import BUILTIN_TEACHERS, Skill, Teacher
-from .training.schedules import SCHEDULES, WSD, Schedule
+from .training.schedules import SCHEDULES, LinearDecay, Schedule
 from .training.trainer import OptimConfig
 from .verifiers import BUILTIN_VERIFIERS, AllOf, LengthFilter, OracleVerifier, Verifier, VoteVerifier
 
@@ -131,11 +132,23 @@ def build_teacher(exp: Experiment, skills: SkillSet) -> Teacher:
     return _construct(cls, "teacher", **{**_accepted(cls, offered), **t.params})
 
 
-def build_schedule(exp: Experiment) -> Schedule:
+def build_schedule(exp: Experiment, warmup: float | None = None, norms: list[float] | None = None) -> Schedule:
+    """The configured schedule (``warmup`` overrides the config's, e.g. 0 for a round that continues).
+
+    ``refined`` is computed from ``norms``, the gradient norms logged in the previous round; without them (round 0)
+    it is a linear decay, the schedule the refinement starts from.
+    """
     t = exp.train
+    kwargs: dict[str, Any] = {"warmup": t.warmup if warmup is None else warmup}
     if t.schedule == "wsd":
-        return _construct(WSD, "schedule", warmup=t.warmup, decay=t.decay)
-    return _construct(SCHEDULES[t.schedule], "schedule", warmup=t.warmup)
+        kwargs |= {"decay": t.decay, "floor": t.floor, "form": t.decay_form}
+    elif t.schedule == "step":
+        kwargs |= {"gamma": t.gamma, "every": t.step_every}
+    elif t.schedule == "refined":
+        if not norms or len(norms) < 2:
+            return _construct(LinearDecay, "schedule", **kwargs)
+        kwargs |= {"norms": norms, "form": t.refined_form, "smooth": t.refined_smooth}
+    return _construct(SCHEDULES[t.schedule], "schedule", **kwargs)
 
 
 @dataclass
@@ -165,6 +178,17 @@ def build_parts(exp: Experiment) -> Parts:
                     f"teacher.every / teacher.labelled: student {type(s).__name__}.fit takes no 'pick' argument, "
                     "so the teacher cannot choose its batches"
                 )
+    if exp.train.refined_from and not (Path(exp.train.refined_from) / "run.db").is_file():
+        raise SelftaughtError(f"train.refined_from: {exp.train.refined_from} holds no run store (run.db)")
+    for s in students:
+        if exp.stop.every and "stop" not in inspect.signature(s.fit).parameters:
+            raise SelftaughtError(
+                f"stop.every: student {type(s).__name__}.fit takes no 'stop' argument, so rounds cannot stop early"
+            )
+        if exp.train.warm_start in ("shrink-perturb", "fresh") and type(s).restart is Student.restart:
+            raise SelftaughtError(
+                f"train.warm_start = {exp.train.warm_start!r}: student {type(s).__name__} has no 'restart' for it"
+            )
     return Parts(
         skills=skills,
         students=students,

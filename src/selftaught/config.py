@@ -47,9 +47,32 @@ class TrainConfig(_Strict):
     lr: float = Field(1e-2, gt=0.0)
     weight_decay: float = Field(0.1, ge=0.0)
     grad_clip: float = Field(1.0, ge=0.0)
-    schedule: Literal["constant", "linear", "cosine", "wsd"] = "wsd"
+    schedule: Literal["constant", "linear", "cosine", "wsd", "rex", "step", "refined"] = Field(
+        "wsd", description="the learning-rate factor over a round ('selftaught schedules' lists them)"
+    )
     warmup: float = Field(0.05, ge=0.0, lt=1.0, description="fraction of each round's steps")
-    decay: float = Field(0.3, gt=0.0, le=1.0, description="WSD only: fraction of the round spent decaying")
+    decay: float = Field(0.3, gt=0.0, le=1.0, description="wsd: fraction of the round spent decaying")
+    decay_form: Literal["linear", "sqrt"] = Field("linear", description="wsd: linear or 1 - sqrt decay")
+    floor: float = Field(0.0, ge=0.0, lt=1.0, description="wsd: the factor the decay ends at")
+    gamma: float = Field(0.5, gt=0.0, le=1.0, description="step: the factor of each drop")
+    step_every: float = Field(0.25, gt=0.0, le=1.0, description="step: fraction of the round between drops")
+    refined_form: Literal["adam", "sgd"] = Field(
+        "adam", description="refined: from the l1 gradient norms (Adam-like optimisers) or the l2 norms (SGD)"
+    )
+    refined_smooth: float = Field(
+        0.05, ge=0.0, lt=1.0, description="refined: median-filter window over the norms, as a fraction of the round"
+    )
+    refined_from: str = Field(
+        "", description="refined: a finished run directory whose same round's norms to use; default the previous round"
+    )
+    warm_start: Literal["continue", "re-warm", "shrink-perturb", "fresh"] = Field(
+        "re-warm",
+        description="how each self-labelled round starts: 'continue' (the weights, no warmup), 're-warm' (the "
+        "weights, warmup again), 'shrink-perturb' (shrink * weights + perturb * fresh initialisation, warmup again) "
+        "or 'fresh' (a new initialisation)",
+    )
+    shrink: float = Field(0.5, ge=0.0, le=1.0, description="shrink-perturb: lambda, the weights' share")
+    perturb: float = Field(0.01, ge=0.0, description="shrink-perturb: sigma, the fresh initialisation's scale")
     labelled_steps: int = Field(2000, ge=1, description="steps in round 0")
     round_steps: int = Field(400, ge=1, description="steps in each self-labelled round")
     replay_share: float = Field(
@@ -60,6 +83,8 @@ class TrainConfig(_Strict):
     def _wsd_fits(self) -> TrainConfig:
         if self.schedule == "wsd" and self.warmup + self.decay > 1.0:
             raise ValueError(f"warmup ({self.warmup}) + decay ({self.decay}) exceed the whole round")
+        if self.schedule == "step" and self.warmup >= self.step_every:
+            raise ValueError(f"warmup ({self.warmup}) lasts past the first drop (step_every = {self.step_every})")
         return self
 
 
@@ -102,7 +127,6 @@ class TeacherConfig(_Strict):
     every: int = Field(
         0, ge=0, description="update every this many training steps from an evaluation slice; 0 = between rounds"
     )
-    slice: int = Field(16, ge=1, description="held-out problems per skill x difficulty in each slice")
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the teacher")
 
 
@@ -118,6 +142,35 @@ class EvalConfig(_Strict):
     ahead: int = Field(3, ge=0, description="also evaluate this many difficulties past the newest")
     window: int = Field(0, ge=0, description="evaluate only this many difficulties up to the newest; 0 = all")
     bootstrap: int = Field(1000, ge=10)
+    slice: int = Field(
+        16, ge=1, description="held-out problems per skill x difficulty measured during training (teacher.every, stop)"
+    )
+    targets: list[float] = Field(
+        default_factory=lambda: [0.5, 0.9], description="accuracies whose time to first reach is recorded per cell"
+    )
+
+    @model_validator(mode="after")
+    def _targets_are_accuracies(self) -> EvalConfig:
+        bad = [t for t in self.targets if not 0.0 < t <= 1.0]
+        if bad:
+            raise ValueError(f"targets must be accuracies in (0, 1]; got {bad[0]}")
+        return self
+
+
+class StopConfig(_Strict):
+    """The stopping rule inside TRAIN and the round budget planner."""
+
+    every: int = Field(0, ge=0, description="measure the slice every this many steps and decide; 0 = off")
+    target: float = Field(1.0, gt=0.0, le=1.0, description="stop once the slice accuracy reaches this")
+    epsilon: float = Field(0.01, ge=0.0, description="stop when the predicted gain to the budget's end is below this")
+    confidence: float = Field(0.9, gt=0.0, lt=1.0, description="of the predicted gain's interval")
+    min_fraction: float = Field(0.25, ge=0.0, le=1.0, description="no prediction before this share of the budget")
+    min_points: int = Field(4, ge=2, description="no prediction from fewer measurements")
+    bootstrap: int = Field(100, ge=10, description="residual-bootstrap refits for the interval")
+    shadow: bool = Field(False, description="decide and record, but let every round run its whole budget")
+    carry: float = Field(
+        1.0, ge=0.0, description="a round may add up to this times its budget from steps earlier rounds saved"
+    )
 
 
 class Experiment(_Strict):
@@ -133,6 +186,7 @@ class Experiment(_Strict):
     loop: LoopConfig = Field(default_factory=LoopConfig)
     verifier: VerifierConfig = Field(default_factory=VerifierConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    stop: StopConfig = Field(default_factory=StopConfig)
 
     @model_validator(mode="after")
     def _one_way_to_name_tasks(self) -> Experiment:

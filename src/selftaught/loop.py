@@ -14,15 +14,16 @@ import secrets
 import shutil
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from .build import Parts, build_parts
+from .build import Parts, build_parts, build_schedule
 from .config import Experiment, one_line
+from .curves import StopRule
 from .errors import SelftaughtError
 from .evaluation import accuracy_table
 from .picking import TeacherBatches
@@ -30,6 +31,8 @@ from .seeding import derive_seed, rng_for
 from .store import PHASES, Store
 from .students.base import Student
 from .teachers import Outcome
+from .training.schedules import Schedule
+from .training.warmstart import warmup_applies
 from .types import Ask, Example, Problem
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class Loop:
         self._weights_round = -1  # which round's checkpoint the students hold; -1 = fresh initialisation
         self._eval_prompts: set[str] | None = None
         self._phase_started = 0.0  # wall clock at the start of the running phase's work
+        self._cpu_started = 0.0  # the process's CPU time then
         self._slice_problems: list[tuple[int, Problem]] | None = None
 
     # ------------------------------------------------------------------------------------------- construction
@@ -116,7 +120,7 @@ class Loop:
             return
         # The slice is drawn whatever the teacher, so experiments that differ only in their teacher hold out the
         # same problems and so train on the same ones.
-        sets = {"eval": (self.exp.eval.problems, self.exp.eval.ahead), "slice": (self.exp.teacher.slice, 0)}
+        sets = {"eval": (self.exp.eval.problems, self.exp.eval.ahead), "slice": (self.exp.eval.slice, 0)}
         with self.store.transaction():
             for purpose, (count, ahead) in sets.items():
                 problems = []
@@ -163,13 +167,17 @@ class Loop:
                 for cb in self.callbacks:
                     cb.on_phase_start(r, phase)
                 t0 = time.perf_counter()
-                self._phase_started = time.time()
+                self._phase_started, self._cpu_started = time.time(), time.process_time()
                 getattr(self, f"_{phase.lower()}")(r)
                 for cb in self.callbacks:
                     cb.on_phase_end(r, phase, time.perf_counter() - t0)
         return self.store.meta("stop_reason") or ""
 
     # -------------------------------------------------------------------------------------------------- phases
+    def _phase(self, r: int, phase: str) -> Any:
+        """The store transaction that records ``phase`` of round ``r`` as done, timed from when its work began."""
+        return self.store.phase(r, phase, self._phase_started, self._cpu_started)
+
     def _propose(self, r: int) -> None:
         lp, seed, skills = self.exp.loop, self.exp.seed, self.parts.skills
         rng = rng_for(seed, r, "PROPOSE")
@@ -196,7 +204,7 @@ class Loop:
                     break
                 p = self._sample(derive_seed(seed, r, "PROPOSE", i, k), a.skill, a.difficulty, a.params)
             problems.append(p)
-        with self.store.phase(r, "PROPOSE", self._phase_started):
+        with self._phase(r, "PROPOSE"):
             self.store.add_problems(r, "train", problems)
             self.store.set_round_difficulty(r, max(p.difficulty for p in problems))
             if r > 0:
@@ -219,7 +227,7 @@ class Loop:
                     answers = self._answers(r, m, problems)
                 for pid, p in problems:
                     rows.extend((pid, m, s, text, self._correct(p, text)) for s, text in enumerate(answers[pid]))
-        with self.store.phase(r, "ATTEMPT", self._phase_started):
+        with self._phase(r, "ATTEMPT"):
             self.store.add_attempts(rows)
 
     def _answers(self, r: int, m: int, problems: list[tuple[int, Problem]], *seed_tag: str) -> dict[int, list[str]]:
@@ -277,7 +285,7 @@ class Loop:
                 verdict = self.parts.verifiers[p.task].judge(p, attempts.get(pid, []))
                 rows.append((pid, verdict, self._correct(p, verdict.answer) if verdict.accepted else None))
         accepted = _tally((p, verdict.accepted) for (_, p), (_, verdict, _) in zip(problems, rows))
-        with self.store.phase(r, "VERIFY", self._phase_started):
+        with self._phase(r, "VERIFY"):
             self.store.add_verdicts(r, rows)
             if r > 0:
                 self.store.add_skill_results(r, 0, "attempts", _result_rows(accepted))
@@ -285,30 +293,42 @@ class Loop:
     def _curate(self, r: int) -> None:
         fresh = self.store.accepted(r, source="labelled" if r == 0 else "self")
         examples = self.parts.curator.build(fresh, self.store.replay_pool(r), rng_for(self.exp.seed, r, "CURATE"))
-        with self.store.phase(r, "CURATE", self._phase_started):
+        with self._phase(r, "CURATE"):
             self.store.add_examples(r, examples)
 
     def _train(self, r: int) -> None:
         examples = self.store.examples(r)
-        steps = self._steps(r)
+        budget = self._budget(r)
+        t = self.exp.train
         final = self.run_dir / "checkpoints" / f"round-{r:03d}"
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         self._load_weights(r - 1)
-        batches = self._teacher_batches(r, examples, steps)
+        if r > 0:
+            for m, student in enumerate(self.parts.students):
+                student.restart(t.warm_start, t.shrink, t.perturb, seed=derive_seed(self.exp.seed, r, "WARM", m))
+            self._weights_round = -2  # the students hold neither a checkpoint's weights nor fresh ones now
+        schedule = self._schedule(r)
+        measure = _SliceCache(lambda step: self._slice(r, examples))
+        batches = self._teacher_batches(r, examples, budget, measure)
+        stopper = self._stopper(r, budget, measure) if self.exp.stop.every and examples else None
         stats = []
         for m, student in enumerate(self.parts.students):
             if examples:
                 progress = _StepRelay(self.callbacks, r) if m == 0 else None
-                pick = {} if batches is None else {"pick": batches if m == 0 else batches.replayer()}
+                extra: dict[str, Any] = {}
+                if batches is not None:
+                    extra["pick"] = batches if m == 0 else batches.replayer()
+                if stopper is not None:  # the other members stop where model 0 stopped
+                    extra["stop"] = stopper if m == 0 else _stop_at(stats[0].steps)
                 stats.append(
                     student.fit(
                         examples,
-                        self.parts.schedule,
-                        steps,
+                        schedule,
+                        budget,
                         seed=derive_seed(self.exp.seed, r, "TRAIN", m),
                         callbacks=[progress] if progress else [],
-                        **pick,
+                        **extra,
                     )
                 )
             student.save(tmp / f"model-{m}")  # nothing accepted: the weights carry over unchanged
@@ -317,11 +337,14 @@ class Loop:
             shutil.rmtree(final)
         os.replace(tmp, final)
         self._weights_round = r
-        with self.store.phase(r, "TRAIN", self._phase_started):
-            for m, s in enumerate(stats):
-                self.store.add_train_metrics(r, m, s.losses, s.lrs)
+        with self._phase(r, "TRAIN"):
+            self.store.set_round_budget(r, budget)
+            for m, st in enumerate(stats):
+                self.store.add_train_metrics(r, m, st.losses, st.lrs, st.grad_norms, st.grad_l1s)
             for m in range(len(self.parts.students)):
                 self.store.add_checkpoint(r, m, str((final / f"model-{m}").relative_to(self.run_dir)))
+            if stopper is not None:
+                self.store.add_stop_decisions(r, budget, stopper.records)
             if batches is None:  # the sampling share is the make-up of the round's examples
                 self.store.add_curriculum(r, 0, Counter((e.task, e.difficulty) for e in examples))
             else:
@@ -332,19 +355,66 @@ class Loop:
                 for step, scores in batches.scores.items():
                     self.store.add_teacher_scores(r, step, scores)
                 self.store.set_teacher_state(r, "TRAIN", self.parts.teacher.state_dict())
+            if stopper is not None:  # the stopping rule's slices, where the teacher did not already record them
+                for step, outcomes in measure.taken.items():
+                    if batches is None or step not in batches.slices:
+                        self.store.add_skill_results(r, step, "slice", _result_rows(outcomes))
+
+    def _schedule(self, r: int) -> Schedule:
+        """Round ``r``'s schedule: without warmup when the round continues; ``refined`` from the gradient norms of
+        the previous round, or of the same round of the run named by ``train.refined_from``."""
+        t = self.exp.train
+        warmup = None if warmup_applies(t.warm_start, r) else 0.0
+        if t.schedule != "refined":
+            return build_schedule(self.exp, warmup)
+        l1 = t.refined_form == "adam"
+        if t.refined_from:
+            source = Store.open(Path(t.refined_from) / DB_NAME)
+            try:
+                norms = source.grad_norms(r, l1)
+            finally:
+                source.close()
+        else:
+            norms = self.store.grad_norms(r - 1, l1) if r else []
+        return build_schedule(self.exp, warmup, norms)
+
+    def _budget(self, r: int) -> int:
+        """Round ``r``'s training steps: its own, plus (with the stopping rule on) up to ``stop.carry`` times as
+        many from the steps earlier rounds left unused. Recomputed from the store, so resume plans the same."""
+        own = self._steps(r)
+        st = self.exp.stop
+        if not st.every or not st.carry or r == 0:
+            return own
+        used = self.store.round_steps()
+        saved = sum(self._steps(q) - used.get(q, self._steps(q)) for q in range(r))
+        return own + min(max(saved, 0), int(st.carry * own))
+
+    def _stopper(self, r: int, budget: int, measure: _SliceCache) -> _Stopper:
+        st = self.exp.stop
+        rule = StopRule(
+            target=st.target,
+            epsilon=st.epsilon,
+            confidence=st.confidence,
+            min_points=st.min_points,
+            min_fraction=st.min_fraction,
+            bootstrap=st.bootstrap,
+            seed=derive_seed(self.exp.seed, r, "STOP") % 2**32,
+        )
+        return _Stopper(rule, measure, st.every, budget, st.shadow)
 
     def _steps(self, r: int) -> int:
         """Training steps in round ``r``."""
         return self.exp.train.labelled_steps if r == 0 else self.exp.train.round_steps
 
-    def _teacher_batches(self, r: int, examples: list[Example], steps: int) -> TeacherBatches | None:
+    def _teacher_batches(
+        self, r: int, examples: list[Example], steps: int, measure: _SliceCache
+    ) -> TeacherBatches | None:
         """The teacher's batch picker for this round's training, or None when batches are drawn uniformly."""
         t = self.exp.teacher
         if not (t.labelled if r == 0 else t.every) or not any(e.source != "replay" for e in examples):
             return None
-        measure = (lambda step: self._slice(r, examples)) if t.every else None
         rng = rng_for(self.exp.seed, r, "TRAIN", "teacher")
-        return TeacherBatches(examples, self.parts.teacher, rng, steps, t.every, measure)
+        return TeacherBatches(examples, self.parts.teacher, rng, steps, t.every, measure if t.every else None)
 
     def _slice(self, r: int, examples: list[Example]) -> list[Outcome]:
         """Greedy accuracy of model 0 on the held-out slice, at the cells this round's fresh examples cover."""
@@ -402,12 +472,34 @@ class Loop:
             b=e.bootstrap,
             seed=derive_seed(self.exp.seed, r, "EVALUATE") % 2**32,
         )
-        steps = self._steps(r)
-        with self.store.phase(r, "EVALUATE", self._phase_started):
+        steps = sum(self.store.round_steps().values())  # on the run's step axis: every round's steps so far
+        wall, cpu = self.store.elapsed()
+        wall += time.time() - self._phase_started
+        cpu += time.process_time() - self._cpu_started
+        reached = [
+            {
+                "task": t["task"],
+                "difficulty": t["difficulty"],
+                "target": target,
+                "round": r,
+                "steps": steps,
+                "seconds": wall,
+                "cpu_seconds": cpu,
+                "accuracy": t["accuracy"],
+            }
+            for t in table
+            for target in e.targets
+            if t["accuracy"] >= target
+        ]
+        with self._phase(r, "EVALUATE"):
+            self.store.add_results_reached(reached)
             self.store.add_eval_results(r, [(pid, ans, ok) for pid, _, ans, ok in records])
             self.store.add_evaluations(r, table)
             self.store.add_skill_results(
-                r, steps, "evaluation", [(t["task"], t["difficulty"], t["correct"], t["n"]) for t in table]
+                r,
+                self.store.round_steps().get(r, 0),
+                "evaluation",
+                [(t["task"], t["difficulty"], t["correct"], t["n"]) for t in table],
             )
 
     def _stuck(self, r: int, frontiers: dict[str, int], accuracy: dict[tuple[str, int], float]) -> dict[str, float]:
@@ -449,8 +541,8 @@ class Loop:
         teacher = self.parts.teacher
         if r > 0 or self.exp.teacher.labelled:
             teacher.observe(self._outcomes(r, evaluations))
-        steps = self._steps(r)
-        with self.store.phase(r, "DECIDE", self._phase_started):
+        steps = self.store.round_steps().get(r, 0)
+        with self._phase(r, "DECIDE"):
             self.store.set_teacher_state(r, "DECIDE", teacher.state_dict())
             self.store.add_teacher_scores(r, steps, teacher.scores())
             self.store.end_round(r, decision)
@@ -470,6 +562,59 @@ class Loop:
                 Outcome(p.task, p.difficulty, int(ok), 1, "attempts", p.params) for p, ok in accepted if p.params
             )
         return out
+
+
+class _SliceCache:
+    """Slice measurements by step (the model's state after that many steps), taken once however many ask."""
+
+    def __init__(self, measure: Callable[[int], list[Outcome]]) -> None:
+        self.measure = measure
+        self.taken: dict[int, list[Outcome]] = {}
+
+    def __call__(self, step: int) -> list[Outcome]:
+        if step not in self.taken:
+            self.taken[step] = self.measure(step)
+        return self.taken[step]
+
+
+class _Stopper:
+    """The stopping rule as a ``Student.fit`` ``stop`` check: every ``every`` steps it measures the slice's accuracy
+    and asks the rule; ``records`` keeps each decision for the store. In ``shadow`` mode it never stops."""
+
+    def __init__(self, rule: StopRule, measure: _SliceCache, every: int, budget: int, shadow: bool) -> None:
+        self.rule, self.measure, self.every, self.budget, self.shadow = rule, measure, every, budget, shadow
+        self.steps: list[int] = []
+        self.values: list[float] = []
+        self.records: list[dict[str, Any]] = []
+
+    def __call__(self, done: int) -> bool:
+        if done % self.every and done != self.budget:
+            return False
+        outcomes = self.measure(done)
+        trials = sum(o.trials for o in outcomes)
+        if not trials:
+            return False
+        self.steps.append(done)
+        self.values.append(sum(o.successes for o in outcomes) / trials)
+        decision = self.rule.decide(self.steps, self.values, self.budget)
+        stop = decision.stop and done < self.budget
+        self.records.append(
+            {
+                "step": done,
+                "value": self.values[-1],
+                "current": decision.current,
+                "mean": decision.mean,
+                "low": decision.low,
+                "high": decision.high,
+                "stop": stop,
+                "reason": decision.reason,
+            }
+        )
+        return stop and not self.shadow
+
+
+def _stop_at(steps: int) -> Callable[[int], bool]:
+    return lambda done: done >= steps
 
 
 class _StepRelay:

@@ -18,6 +18,7 @@ def run_status(store: Store) -> dict[str, Any]:
     def key(e: dict[str, Any]) -> str:  # "difficulty", or "skill:difficulty" in a mix of skills
         return str(e["difficulty"]) if single else f"{e['task']}:{e['difficulty']}"
 
+    wall, cpu = store.elapsed()
     rounds = []
     for s in store.round_summaries():
         acc = {key(e): e["accuracy"] for e in evaluations if e["round"] == s["round"]}
@@ -31,7 +32,16 @@ def run_status(store: Store) -> dict[str, Any]:
                 "accepted": s["accepted"],
                 "label_accuracy": s["label_accuracy"],
                 "train_steps": s["train_steps"],
+                "budget": s["budget"],
+                "stopped_at": s["stopped_at"],
+                "stop_reason": s["stop_reason"],
                 "seconds": round(s["seconds"], 3),
+                "cpu_seconds": round(s["cpu_seconds"], 3),
+                "phase_seconds": {
+                    p: {"wall": _rounded(v["seconds"]), "cpu": _rounded(v["cpu_seconds"])}
+                    for p, v in s["phases"].items()
+                    if v["done"]
+                },
                 "decision": s["decision"],
                 "accuracy": acc,
                 "accuracy_ci": ci,
@@ -42,10 +52,19 @@ def run_status(store: Store) -> dict[str, Any]:
         "name": store.config().get("name"),
         "complete": store.complete,
         "stop_reason": store.meta("stop_reason") or None,
-        "elapsed_seconds": round(store.elapsed_seconds(), 3),
+        "elapsed_seconds": round(wall, 3),
+        "elapsed_cpu_seconds": round(cpu, 3),
         "rounds": rounds,
         "skills": skill_progress(store),
+        "time_to_result": [
+            {**row, "seconds": round(row["seconds"], 3), "cpu_seconds": round(row["cpu_seconds"], 3)}
+            for row in store.results_reached()
+        ],
     }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def skill_progress(store: Store) -> dict[str, dict[str, Any]]:
@@ -97,4 +116,6 @@ def report_data(store: Store) -> ReportData:
         skill_results=store.skill_results(),
         teacher_scores=store.teacher_scores(),
         round_steps=store.round_steps(),
+        stop_decisions=store.stop_decisions(),
+        results_reached=store.results_reached(),
     )

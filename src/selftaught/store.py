@@ -18,16 +18,17 @@ from typing import Any
 from .errors import SelftaughtError
 from .types import Example, Problem, Verdict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PHASES = ("PROPOSE", "ATTEMPT", "VERIFY", "CURATE", "TRAIN", "EVALUATE", "DECIDE")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rounds (
-    round INTEGER PRIMARY KEY, difficulty INTEGER, started REAL NOT NULL, finished REAL, decision TEXT);
+    round INTEGER PRIMARY KEY, difficulty INTEGER, started REAL NOT NULL, finished REAL, decision TEXT,
+    budget INTEGER);
 CREATE TABLE IF NOT EXISTS phases (
     round INTEGER NOT NULL, phase TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0,
-    started REAL, finished REAL, seconds REAL, PRIMARY KEY (round, phase));
+    started REAL, finished REAL, seconds REAL, cpu_seconds REAL, PRIMARY KEY (round, phase));
 CREATE TABLE IF NOT EXISTS problems (
     id INTEGER PRIMARY KEY, round INTEGER NOT NULL, purpose TEXT NOT NULL, idx INTEGER NOT NULL,
     task TEXT NOT NULL, difficulty INTEGER NOT NULL, prompt TEXT NOT NULL, target TEXT, seed INTEGER NOT NULL,
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS examples (
     prompt TEXT NOT NULL, answer TEXT NOT NULL, source TEXT NOT NULL, origin_round INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS train_metrics (
     round INTEGER NOT NULL, model INTEGER NOT NULL, step INTEGER NOT NULL, loss REAL NOT NULL, lr REAL NOT NULL,
-    PRIMARY KEY (round, model, step));
+    grad_norm REAL, grad_l1 REAL, PRIMARY KEY (round, model, step));
 CREATE TABLE IF NOT EXISTS eval_results (
     round INTEGER NOT NULL, problem_id INTEGER NOT NULL REFERENCES problems(id), answer TEXT NOT NULL,
     correct INTEGER NOT NULL, PRIMARY KEY (round, problem_id));
@@ -66,6 +67,14 @@ CREATE TABLE IF NOT EXISTS curriculum (
 CREATE TABLE IF NOT EXISTS teacher_scores (
     round INTEGER NOT NULL, step INTEGER NOT NULL, key TEXT NOT NULL, value REAL NOT NULL,
     PRIMARY KEY (round, step, key));
+CREATE TABLE IF NOT EXISTS stop_decisions (
+    round INTEGER NOT NULL, step INTEGER NOT NULL, budget INTEGER NOT NULL, value REAL NOT NULL,
+    current REAL NOT NULL, mean REAL, low REAL, high REAL, stop INTEGER NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (round, step));
+CREATE TABLE IF NOT EXISTS results_reached (
+    task TEXT NOT NULL, difficulty INTEGER NOT NULL, target REAL NOT NULL, round INTEGER NOT NULL,
+    steps INTEGER NOT NULL, seconds REAL NOT NULL, cpu_seconds REAL NOT NULL, accuracy REAL NOT NULL,
+    PRIMARY KEY (task, difficulty, target));
 CREATE INDEX IF NOT EXISTS problems_round ON problems (round, purpose);
 CREATE INDEX IF NOT EXISTS examples_round ON examples (round);
 """
@@ -190,21 +199,26 @@ class Store:
         return bool(row and row[0])
 
     @contextmanager
-    def phase(self, round_: int, phase: str, started: float | None = None) -> Iterator[None]:
+    def phase(
+        self, round_: int, phase: str, started: float | None = None, cpu_started: float | None = None
+    ) -> Iterator[None]:
         """Run a phase's writes in one transaction that also marks the phase done.
 
-        ``started`` is when the phase's work began (``time.time()``); the work usually happens before its writes,
-        so without it only the writing would be timed.
+        ``started`` is when the phase's work began (``time.time()``) and ``cpu_started`` the process's CPU time then
+        (``time.process_time()``); the work usually happens before its writes, so without them only the writing
+        would be timed.
         """
         if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}")
         started = time.time() if started is None else started
+        cpu_started = time.process_time() if cpu_started is None else cpu_started
         with self.transaction():
             yield
             finished = time.time()
             marked = self._db.execute(
-                "UPDATE phases SET done = 1, started = ?, finished = ?, seconds = ? WHERE round = ? AND phase = ?",
-                (started, finished, finished - started, round_, phase),
+                "UPDATE phases SET done = 1, started = ?, finished = ?, seconds = ?, cpu_seconds = ? "
+                "WHERE round = ? AND phase = ?",
+                (started, finished, finished - started, time.process_time() - cpu_started, round_, phase),
             ).rowcount
             if marked != 1:
                 raise RuntimeError(f"round {round_} was never started, so {phase} cannot be marked done")
@@ -214,7 +228,21 @@ class Store:
 
     def elapsed_seconds(self) -> float:
         """Time spent in completed phases over the whole run (so a resumed run keeps its clock)."""
-        return float(self._db.execute("SELECT COALESCE(SUM(seconds), 0) FROM phases WHERE done = 1").fetchone()[0])
+        return self.elapsed()[0]
+
+    def elapsed(self) -> tuple[float, float]:
+        """(wall, CPU) seconds spent in completed phases over the whole run."""
+        wall, cpu = self._db.execute(
+            "SELECT COALESCE(SUM(seconds), 0), COALESCE(SUM(cpu_seconds), 0) FROM phases WHERE done = 1"
+        ).fetchone()
+        return float(wall), float(cpu)
+
+    def set_round_budget(self, round_: int, budget: int) -> None:
+        self._db.execute("UPDATE rounds SET budget = ? WHERE round = ?", (budget, round_))
+
+    def round_budgets(self) -> dict[int, int]:
+        """The training-step budget each trained round was given (the planner may add saved steps)."""
+        return dict(self._db.execute("SELECT round, budget FROM rounds WHERE budget IS NOT NULL").fetchall())
 
     def end_round(self, round_: int, decision: str) -> None:
         """Called inside the DECIDE phase's transaction."""
@@ -223,12 +251,13 @@ class Store:
         )
 
     def rounds(self) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT round, difficulty, started, finished, decision FROM rounds ORDER BY round")
-        return [dict(zip(("round", "difficulty", "started", "finished", "decision"), r)) for r in rows]
+        keys = ("round", "difficulty", "started", "finished", "decision", "budget")
+        rows = self._db.execute(f"SELECT {', '.join(keys)} FROM rounds ORDER BY round")
+        return [dict(zip(keys, r)) for r in rows]
 
     def phase_states(self, round_: int) -> dict[str, dict[str, Any]]:
-        rows = self._db.execute("SELECT phase, done, seconds FROM phases WHERE round = ?", (round_,))
-        return {p: {"done": bool(d), "seconds": s} for p, d, s in rows}
+        rows = self._db.execute("SELECT phase, done, seconds, cpu_seconds FROM phases WHERE round = ?", (round_,))
+        return {p: {"done": bool(d), "seconds": s, "cpu_seconds": c} for p, d, s, c in rows}
 
     # ------------------------------------------------------------------------------------------------ problems
     def add_problems(self, round_: int, purpose: str, problems: Iterable[Problem]) -> None:
@@ -348,15 +377,70 @@ class Store:
         )
 
     # ------------------------------------------------------------------------------------------------- metrics
-    def add_train_metrics(self, round_: int, model: int, losses: list[float], lrs: list[float]) -> None:
+    def add_train_metrics(
+        self,
+        round_: int,
+        model: int,
+        losses: list[float],
+        lrs: list[float],
+        grad_norms: list[float] | None = None,
+        grad_l1s: list[float] | None = None,
+    ) -> None:
+        """Per step: loss, learning rate and, when the student reports them, the gradient's l2 and l1 norms."""
+        n = len(losses)
+        norms = grad_norms if grad_norms and len(grad_norms) == n else [None] * n
+        l1s = grad_l1s if grad_l1s and len(grad_l1s) == n else [None] * n
         self._db.executemany(
-            "INSERT INTO train_metrics (round, model, step, loss, lr) VALUES (?, ?, ?, ?, ?)",
-            [(round_, model, i, float(l), float(r)) for i, (l, r) in enumerate(zip(losses, lrs))],
+            "INSERT INTO train_metrics (round, model, step, loss, lr, grad_norm, grad_l1) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (round_, model, i, float(l), float(r), g, a)
+                for i, (l, r, g, a) in enumerate(zip(losses, lrs, norms, l1s))
+            ],
         )
 
     def train_metrics(self) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT round, step, loss, lr FROM train_metrics WHERE model = 0 ORDER BY round, step")
-        return [{"round": r, "step": s, "loss": l, "lr": lr} for r, s, l, lr in rows]
+        keys = ("round", "step", "loss", "lr", "grad_norm", "grad_l1")
+        rows = self._db.execute(f"SELECT {', '.join(keys)} FROM train_metrics WHERE model = 0 ORDER BY round, step")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def grad_norms(self, round_: int, l1: bool = False) -> list[float]:
+        """Model 0's per-step gradient norms in ``round_`` (l2, or l1 with ``l1``); empty when not recorded."""
+        column = "grad_l1" if l1 else "grad_norm"
+        rows = self._db.execute(
+            f"SELECT {column} FROM train_metrics WHERE round = ? AND model = 0 ORDER BY step", (round_,)
+        ).fetchall()
+        return [r[0] for r in rows] if rows and all(r[0] is not None for r in rows) else []
+
+    # ---------------------------------------------------------------------------------------------- stopping
+    def add_stop_decisions(self, round_: int, budget: int, rows: Iterable[dict[str, Any]]) -> None:
+        """The stopping rule's decisions in ``round_``: step, measured value, prediction, stop, reason."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO stop_decisions (round, step, budget, value, current, mean, low, high, stop, "
+            "reason) VALUES (:round, :step, :budget, :value, :current, :mean, :low, :high, :stop, :reason)",
+            [dict(r, round=round_, budget=budget, stop=int(r["stop"])) for r in rows],
+        )
+
+    def stop_decisions(self, round_: int | None = None) -> list[dict[str, Any]]:
+        keys = ("round", "step", "budget", "value", "current", "mean", "low", "high", "stop", "reason")
+        sql, args = f"SELECT {', '.join(keys)} FROM stop_decisions", ()
+        if round_ is not None:
+            sql, args = sql + " WHERE round = ?", (round_,)
+        rows = self._db.execute(sql + " ORDER BY round, step", args)
+        return [dict(zip(keys, r), stop=bool(r[8])) for r in rows]
+
+    # ---------------------------------------------------------------------------------------- time to result
+    def add_results_reached(self, rows: Iterable[dict[str, Any]]) -> None:
+        """First times a (skill, difficulty) reached an accuracy target; a later reach never replaces the first."""
+        self._db.executemany(
+            "INSERT OR IGNORE INTO results_reached (task, difficulty, target, round, steps, seconds, cpu_seconds, "
+            "accuracy) VALUES (:task, :difficulty, :target, :round, :steps, :seconds, :cpu_seconds, :accuracy)",
+            list(rows),
+        )
+
+    def results_reached(self) -> list[dict[str, Any]]:
+        keys = ("task", "difficulty", "target", "round", "steps", "seconds", "cpu_seconds", "accuracy")
+        rows = self._db.execute(f"SELECT {', '.join(keys)} FROM results_reached ORDER BY target, task, difficulty")
+        return [dict(zip(keys, r)) for r in rows]
 
     def add_eval_results(self, round_: int, rows: Iterable[tuple[int, str, bool]]) -> None:
         self._db.executemany(
@@ -455,7 +539,7 @@ class Store:
         return [self.round_summary(r["round"]) for r in self.rounds()]
 
     def round_summary(self, n: int) -> dict[str, Any]:
-        r = self._db.execute("SELECT difficulty, decision FROM rounds WHERE round = ?", (n,)).fetchone()
+        r = self._db.execute("SELECT difficulty, decision, budget FROM rounds WHERE round = ?", (n,)).fetchone()
         if r is None:
             raise KeyError(f"no round {n}")
         proposed, accepted, right, known = self._db.execute(
@@ -464,7 +548,12 @@ class Store:
             (n,),
         ).fetchone()
         steps = self._db.execute("SELECT COUNT(*) FROM train_metrics WHERE round = ? AND model = 0", (n,)).fetchone()
-        seconds = self._db.execute("SELECT COALESCE(SUM(seconds), 0) FROM phases WHERE round = ?", (n,)).fetchone()
+        seconds = self._db.execute(
+            "SELECT COALESCE(SUM(seconds), 0), COALESCE(SUM(cpu_seconds), 0) FROM phases WHERE round = ?", (n,)
+        ).fetchone()
+        stop = self._db.execute(
+            "SELECT MIN(step), reason FROM stop_decisions WHERE round = ? AND stop = 1", (n,)
+        ).fetchone()
         return {
             "round": n,
             "difficulty": r[0],
@@ -472,7 +561,11 @@ class Store:
             "accepted": accepted,
             "label_accuracy": (right / known) if known else None,
             "train_steps": steps[0],
+            "budget": r[2],
+            "stopped_at": stop[0],  # where the stopping rule first said stop (None: it never did or was off)
+            "stop_reason": stop[1],
             "seconds": seconds[0],
+            "cpu_seconds": seconds[1],
             "decision": r[1],
             "phases": self.phase_states(n),
         }
@@ -489,6 +582,8 @@ class Store:
             "skill_results",
             "curriculum",
             "teacher_scores",
+            "stop_decisions",
+            "results_reached",
         }:
             raise ValueError(f"unknown table {table!r}")
         return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

@@ -78,3 +78,5 @@ class TrainStats:
     final_loss: float
     losses: list[float] = field(default_factory=list)
     lrs: list[float] = field(default_factory=list)
+    grad_norms: list[float] = field(default_factory=list)  # l2 norm of each step's gradient, before clipping
+    grad_l1s: list[float] = field(default_factory=list)  # l1 norm of the same gradient

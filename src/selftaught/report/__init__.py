@@ -55,6 +55,15 @@ class ReportData:
 
     ``round_steps``: training steps per round, which lays within-round steps on one global axis: a round's global
     steps start after the summed steps of all earlier rounds (``Store.round_steps``).
+
+    ``stop_decisions``: one dict per slice measurement of the stopping rule with ``round``, ``step`` (within the
+    round), ``budget``, ``value`` (measured slice accuracy), ``current`` (the fitted value there), ``mean``/``low``/
+    ``high`` (predicted accuracy at the budget's end, None before the rule predicts), ``stop`` and ``reason``
+    (``Store.stop_decisions``).
+
+    ``results_reached``: one dict per (task, difficulty, target) first reached, with ``round``, ``steps`` (global
+    training steps by then), ``seconds`` and ``cpu_seconds`` (run time by then) and ``accuracy``
+    (``Store.results_reached``).
     """
 
     run_id: str
@@ -68,6 +77,8 @@ class ReportData:
     skill_results: list[dict] = field(default_factory=list)
     teacher_scores: list[dict] = field(default_factory=list)
     round_steps: dict[int, int] = field(default_factory=dict)
+    stop_decisions: list[dict] = field(default_factory=list)
+    results_reached: list[dict] = field(default_factory=list)
 
 
 def write_report(data: ReportData, out_dir: Path) -> Path:

@@ -11,7 +11,8 @@ import torch
 
 from ..errors import SelftaughtError
 from ..training.schedules import Schedule
-from ..training.trainer import OptimConfig, StepCallback, train
+from ..training.trainer import OptimConfig, StepCallback, StopCheck, train
+from ..training.warmstart import shrink_perturb
 from ..types import Example, TrainStats
 from .base import Pick, Student
 from .gpt import GPT, GPTConfig
@@ -51,10 +52,21 @@ class GPTStudent(Student):
         self.gen_batch = gen_batch
         self.device_name = device
         self.device = resolve_device(device)
-        torch.manual_seed(init_seed)
-        self.model = GPT(self.model_cfg)
-        self.model.set_run_tokens(self.tok.alnum_ids())
-        self.model.to(self.device).eval()
+        self.model = self._initialised(init_seed).to(self.device).eval()
+
+    def _initialised(self, seed: int) -> GPT:
+        torch.manual_seed(seed)
+        model = GPT(self.model_cfg)
+        model.set_run_tokens(self.tok.alnum_ids())
+        return model
+
+    def restart(self, how: str, shrink: float = 1.0, perturb: float = 0.0, seed: int = 0) -> None:
+        if how == "fresh":
+            self.model = self._initialised(seed).to(self.device).eval()
+        elif how == "shrink-perturb":
+            shrink_perturb(self.model, self._initialised(seed), shrink, perturb)
+        else:
+            super().restart(how, shrink, perturb, seed)
 
     # ------------------------------------------------------------------------------------------------ encoding
     def encode_examples(self, examples: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -122,6 +134,7 @@ class GPTStudent(Student):
         seed: int = 0,
         callbacks: Sequence[StepCallback] = (),
         pick: Pick | None = None,
+        stop: StopCheck | None = None,
     ) -> TrainStats:
         if not examples:
             raise ValueError("fit needs at least one example")
@@ -138,7 +151,7 @@ class GPTStudent(Student):
             width = int(lengths[rows].max())  # trim the padding columns no row in this batch uses
             return inputs[rows, :width].to(self.device), targets[rows, :width].to(self.device)
 
-        return train(self.model, next_batch, steps, schedule, self.optim, callbacks)
+        return train(self.model, next_batch, steps, schedule, self.optim, callbacks, stop)
 
     # ------------------------------------------------------------------------------------------- persistence
     def save(self, directory: Path) -> None:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.ndimage import median_filter
 
 
 class Schedule(ABC):
@@ -32,6 +36,8 @@ class Schedule(ABC):
 
 
 class Constant(Schedule):
+    """The base learning rate throughout."""
+
     name = "constant"
 
     def shape(self, z: float) -> float:
@@ -39,6 +45,8 @@ class Constant(Schedule):
 
 
 class LinearDecay(Schedule):
+    """Straight down from the base learning rate to 0 at the end of the round."""
+
     name = "linear"
 
     def shape(self, z: float) -> float:
@@ -46,6 +54,8 @@ class LinearDecay(Schedule):
 
 
 class Cosine(Schedule):
+    """Half a cosine wave from the base learning rate down to 0 at the end of the round."""
+
     name = "cosine"
 
     def shape(self, z: float) -> float:
@@ -78,4 +88,109 @@ class WSD(Schedule):
         return self.floor + (1.0 - self.floor) * (1.0 - down)
 
 
-SCHEDULES: dict[str, type[Schedule]] = {s.name: s for s in (Constant, LinearDecay, Cosine, WSD)}
+class Rex(Schedule):
+    """REX: (1 - z) / (1/2 + (1 - z)/2), high for longer than linear decay, then down to 0 at the end."""
+
+    name = "rex"
+
+    def shape(self, z: float) -> float:
+        left = 1.0 - z
+        return left / (0.5 + 0.5 * left)
+
+
+# Progress within this (relative) distance of a multiple of ``every`` counts as on it, so that z = 0.3 with
+# every = 0.1 (0.3 / 0.1 = 2.9999999999999996 in floating point) is past the third drop, as intended.
+_STEP_TOLERANCE = 1e-9
+
+
+class StepDecay(Schedule):
+    """Step decay: the learning rate is multiplied by ``gamma`` after every ``every`` of the round."""
+
+    name = "step"
+
+    def __init__(self, warmup: float = 0.0, gamma: float = 0.5, every: float = 0.25) -> None:
+        super().__init__(warmup)
+        if not 0.0 < gamma <= 1.0:
+            raise ValueError(f"gamma={gamma}: the factor applied at each drop must be in (0, 1]")
+        if not 0.0 < every <= 1.0:
+            raise ValueError(f"every={every}: the interval between drops must be a fraction of the round in (0, 1]")
+        self.gamma, self.every = gamma, every
+
+    def shape(self, z: float) -> float:
+        q = z / self.every
+        nearest = round(q)
+        drops = nearest if abs(q - nearest) <= _STEP_TOLERANCE * max(1.0, abs(q)) else math.floor(q)
+        return self.gamma ** max(0, drops)
+
+
+REFINE_FORMS = ("sgd", "adam")
+
+
+def refine(norms: Sequence[float], form: str = "adam", smooth: float = 0.05) -> np.ndarray:
+    """Per-step learning-rate weights refined from the gradient norms ``g_1..g_n`` logged during an earlier run.
+
+    The norms are first median-smoothed over a window of ``max(1, round(smooth * n))`` steps (made odd; the ends
+    repeat the nearest value), so a few outlying steps do not carve holes in the schedule.  Then, after Defazio,
+    Cutkosky, Mehta and Mishchenko ("When, Why and How Much? Adaptive Learning Rate Scheduling by Refinement"):
+
+    - ``form="sgd"`` (``norms`` are l2 norms): ``w_t = g_t^-2 * sum_{p > t} g_p^-2``;
+    - ``form="adam"`` (``norms`` are l1 norms, for Adam-like optimisers): ``w_t = g_t^-1 * sum_{p > t} g_p^-1``.
+
+    Returns ``w / max(w)``: values in [0, 1] whose last entry is 0 (an empty sum).  Constant norms give linear
+    decay; norms that fall over the run give a warmup followed by a fast final decay.
+    """
+    if form not in REFINE_FORMS:
+        raise ValueError(f"form={form!r}: expected 'sgd' (l2 norms) or 'adam' (l1 norms)")
+    if not 0.0 <= smooth < 1.0:
+        raise ValueError(f"smooth={smooth}: the smoothing window must be a fraction of the run in [0, 1)")
+    try:
+        g = np.array(norms, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"norms: expected a sequence of numbers ({e})") from None
+    if g.ndim != 1:
+        raise ValueError(f"norms: expected a flat sequence of numbers, got an array of shape {g.shape}")
+    if g.size < 2:
+        raise ValueError(f"norms: need at least 2 gradient norms to refine a schedule, got {g.size}")
+    bad = np.flatnonzero(~np.isfinite(g) | (g <= 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"norms[{i}]={g[i]}: gradient norms must be finite and positive ({bad.size} are not)")
+
+    window = max(1, round(smooth * g.size))
+    window += 1 - window % 2  # odd, so the window is centred on its step
+    if window > 1:
+        g = median_filter(g, size=window, mode="nearest")
+    # The weights do not depend on the norms' scale (it cancels in w / max(w)); dividing by the largest norm keeps
+    # the powers below away from overflow for norms that are merely large or small.
+    inverse = (g / g.max()) ** (-2.0 if form == "sgd" else -1.0)
+    tail = np.zeros_like(inverse)  # tail[t] = sum of inverse[p] for p > t; the last one is an empty sum
+    tail[:-1] = np.cumsum(inverse[:0:-1])[::-1]
+    w = inverse * tail
+    top = w.max()
+    if not (np.isfinite(top) and top > 0):
+        raise ValueError("norms: the gradient norms span too wide a range to refine a schedule from")
+    return w / top
+
+
+class Refined(Schedule):
+    """Refined from an earlier run's gradient norms: warmup and decay follow how the gradients behaved."""
+
+    name = "refined"
+
+    def __init__(self, norms: Sequence[float], form: str = "adam", smooth: float = 0.05, warmup: float = 0.0) -> None:
+        super().__init__(warmup)
+        weights = refine(norms, form=form, smooth=smooth)
+        weights.flags.writeable = False
+        self.weights = weights
+        self.form, self.smooth = form, smooth
+        # The n weights sit at progress 0, 1/(n-1), ..., 1, so norms logged over a round of one length can
+        # schedule a round of any other length.
+        self._at = np.linspace(0.0, 1.0, weights.size)
+
+    def shape(self, z: float) -> float:
+        return float(np.interp(z, self._at, self.weights))
+
+
+SCHEDULES: dict[str, type[Schedule]] = {
+    s.name: s for s in (Constant, LinearDecay, Cosine, WSD, Rex, StepDecay, Refined)
+}

@@ -16,6 +16,7 @@ from ..types import TrainStats
 from .schedules import Schedule
 
 StepCallback = Callable[[int, int, float], None]  # (step done, total steps, loss)
+StopCheck = Callable[[int], bool]  # (steps done) -> end training now
 
 
 @dataclass
@@ -42,12 +43,20 @@ def train(
     schedule: Schedule,
     optim: OptimConfig,
     callbacks: Sequence[StepCallback] = (),
+    stop: StopCheck | None = None,
 ) -> TrainStats:
-    """Run ``steps`` optimiser steps; ``next_batch(step)`` gives the batch for that step."""
+    """Run up to ``steps`` optimiser steps; ``next_batch(step)`` gives the batch for that step.
+
+    The schedule is laid over all ``steps``; ``stop(done)``, asked after each step, may end training early.
+    Each step's gradient norms (l2 and l1, before clipping) are recorded for the refined schedule and the report.
+    """
     opt = make_optimizer(model, optim)
+    params = [p for p in model.parameters() if p.requires_grad]
     model.train()
     losses: list[float] = []
     lrs: list[float] = []
+    norms: list[float] = []
+    l1s: list[float] = []
     tokens = 0
     t0 = time.perf_counter()
     for step in range(steps):
@@ -58,21 +67,29 @@ def train(
         _, loss = model(idx, targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
+        grads = [p.grad for p in params if p.grad is not None]
+        l1 = torch.stack([g.abs().sum() for g in grads]).sum()
+        # With clipping off, an infinite threshold still returns the norm and changes nothing.
+        norm = torch.nn.utils.clip_grad_norm_(params, optim.grad_clip if optim.grad_clip > 0 else float("inf"))
         opt.step()
         value = loss.item()
         losses.append(value)
         lrs.append(lr)
+        norms.append(float(norm))
+        l1s.append(float(l1))
         tokens += idx.numel()
         for cb in callbacks:
             cb(step + 1, steps, value)
+        if stop is not None and stop(step + 1):
+            break
     model.eval()
     return TrainStats(
-        steps=steps,
+        steps=len(losses),
         tokens=tokens,
         seconds=time.perf_counter() - t0,
         final_loss=losses[-1] if losses else float("nan"),
         losses=losses,
         lrs=lrs,
+        grad_norms=norms,
+        grad_l1s=l1s,
     )
