@@ -35,9 +35,10 @@ EARLY = 0.25  # the share of a round the prediction may see
 def _sizes(quick: bool) -> dict[str, int]:
     if quick:
         return {
-            "labelled": 200,
+            "labelled": 300,
+            "labelled_max": 3,
             "round": 80,
-            "rounds": 1,
+            "rounds": 2,
             "problems": 4000,
             "per_round": 150,
             "every": 10,
@@ -46,6 +47,7 @@ def _sizes(quick: bool) -> dict[str, int]:
         }
     return {
         "labelled": 1000,
+        "labelled_max": 5,
         "round": 400,
         "rounds": 4,
         "problems": 20000,
@@ -65,6 +67,7 @@ def run(seed: int, stop: bool, quick: bool, every: int | None = None) -> dict:
         f"train.labelled_steps={size['labelled']}",
         f"train.round_steps={size['round']}",
         f"loop.max_rounds={size['rounds']}",
+        f"loop.labelled_max={size['labelled_max']}",
         f"loop.labelled_problems={size['problems']}",
         f"loop.problems_per_round={size['per_round']}",
         "loop.stop_accuracy=0.0",
@@ -81,7 +84,7 @@ def run(seed: int, stop: bool, quick: bool, every: int | None = None) -> dict:
         decisions = store.stop_decisions()
         rounds = store.round_summaries()
         last = rounds[-1]["round"]
-        top = 5 + size["rounds"]
+        top = size["labelled_max"] + size["rounds"]
         final = [e["accuracy"] for e in store.evaluations(last) if e["difficulty"] <= top]
         store.close()
     curves: dict[int, list[tuple[int, float]]] = {}

@@ -295,9 +295,23 @@ def test_keeps_going_on_a_rising_curve():
     for seed in range(3):
         y = 1 - np.exp(-t / 1000) + np.random.default_rng(seed).normal(0, 0.01, t.size)
         d = StopRule(bootstrap=50).decide(t, y, 1000)
-        assert not d.stop and d.reason == "still gaining"
+        assert not d.stop and d.reason == "still rising"
         assert d.mean > d.current + 0.1
         assert d.low <= d.mean <= d.high
+
+
+def test_keeps_going_on_a_curve_that_has_only_begun_to_rise():
+    # An S-shaped start fits as a curve about to level off at 0.08; the recent rise keeps the round going.
+    d = StopRule(min_fraction=0.0).decide([10, 20, 30, 40], [0.0, 0.0, 0.04, 0.08], 100)
+    assert not d.stop and d.reason == "still rising"
+
+
+def test_keeps_going_when_the_interval_still_allows_a_gain():
+    # Levelled off over the last measurements, but so few and so noisy that the interval's top end is far above.
+    t = np.arange(10, 130, 10)
+    y = np.array([0.1, 0.3, 0.42, 0.5, 0.55, 0.57, 0.62, 0.57, 0.6, 0.64, 0.58, 0.62])
+    d = StopRule(bootstrap=50).decide(t, y, 1000)
+    assert not d.stop and d.reason == "still gaining" and d.high - d.current >= 0.01
 
 
 def test_stops_on_target():
@@ -310,7 +324,7 @@ def test_too_early():
     assert rule.decide([50, 100, 150, 200], [0.1, 0.2, 0.3, 0.4], 1000).reason == "too early"  # 20 % of the budget
     d = rule.decide([100, 300], [0.1, 0.4], 1000)  # two points only
     assert (d.stop, d.reason, d.current, d.mean) == (False, "too early", 0.4, None)
-    assert rule.decide([100, 200, 300, 400], [0.1, 0.2, 0.3, 0.4], 1000).reason == "still gaining"
+    assert rule.decide([100, 200, 300, 400], [0.1, 0.2, 0.3, 0.4], 1000).reason == "still rising"
 
 
 @pytest.mark.parametrize(

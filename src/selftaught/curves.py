@@ -541,7 +541,7 @@ class AnnealingLaw:
 class StopDecision:
     step: int  # last measured step
     stop: bool
-    reason: str  # "target reached", "predicted gain below epsilon", "too early", "still gaining"
+    reason: str  # "target reached", "predicted gain below epsilon", "too early", "still rising", "still gaining"
     current: float  # the value at `step` (the ensemble's fitted value there once fitted, else the last value)
     mean: float | None  # predicted value at the budget's end (None when not fitted)
     low: float | None
@@ -551,7 +551,11 @@ class StopDecision:
 class StopRule:
     """Stop training when the target is reached, or when even the optimistic end of the predicted interval at the
     budget gains less than ``epsilon`` over the current value. Predicts only once ``min_points`` points and
-    ``min_fraction`` of the budget have been seen. Values are accuracies in [0, 1]."""
+    ``min_fraction`` of the budget have been seen. Values are accuracies in [0, 1].
+
+    A curve that is still rising is never stopped on a prediction: when the fitted curve gained ``epsilon`` or more
+    over the last ``min_points`` measurements, the round goes on ("still rising"). A curve that has only begun to
+    rise (an S-shaped start) fits as one about to level off, and the interval is too sure of it."""
 
     def __init__(
         self,
@@ -593,8 +597,11 @@ class StopRule:
         if t.size < self.min_points or t[-1] < self.min_fraction * budget:
             return StopDecision(step, False, "too early", last, None, None, None)
         ens = CurveEnsemble(bootstrap=self.bootstrap, confidence=self.confidence, seed=self.seed).fit(t, y)
-        current = float(ens.predict_many([t[-1]])[0][0])
+        fitted = ens.predict_many([t[-self.min_points], t[-1]])[0]
+        current = float(fitted[1])
         mean, low, high = ens.predict(budget)
+        if current - float(fitted[0]) >= self.epsilon:
+            return StopDecision(step, False, "still rising", current, mean, low, high)
         if high - current < self.epsilon:
             return StopDecision(step, True, "predicted gain below epsilon", current, mean, low, high)
         return StopDecision(step, False, "still gaining", current, mean, low, high)
