@@ -46,7 +46,7 @@ def _sizes(quick: bool) -> dict[str, int]:
             "eval": 40,
         }
     return {
-        "labelled": 1000,
+        "labelled": 2000,
         "labelled_max": 5,
         "round": 400,
         "rounds": 4,

@@ -8,6 +8,9 @@ held-out problems (mean over difficulties 1..5) and the held-out loss per answer
 Warm starts: the quickstart loop cut short (a labelled round, then self-labelled rounds of fixed length) with each
 warm start; measured after the last round on difficulties 1..5 + rounds.
 
+The LR-annealing loss law, fitted on the cosine run's training-loss curve, predicts every other schedule's final
+training loss from its learning rates alone (mean absolute error reported).
+
 Every (setting, seed) is a separate run, executed by two single-threaded worker processes side by side; seeds are
 the outer loop, so settings alternate. Medians and spreads over seeds; the best schedule and warm start are named by
 median accuracy (ties broken by loss).
@@ -23,8 +26,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
 from _common import check_idle, emit, environment, held_out_loss, log, parser, run_experiment
+
+from selftaught.curves import AnnealingLaw
 
 SCHEDULES: dict[str, list[str]] = {
     "constant": ["train.schedule=constant"],
@@ -43,7 +49,7 @@ LABELLED_MAX = 5
 def _sizes(quick: bool) -> dict[str, int]:
     if quick:
         return {"steps": 120, "problems": 3000, "eval": 40, "warm_labelled": 150, "round": 40, "rounds": 1}
-    return {"steps": 800, "problems": 20000, "eval": 200, "warm_labelled": 1000, "round": 300, "rounds": 2}
+    return {"steps": 800, "problems": 20000, "eval": 200, "warm_labelled": 2000, "round": 300, "rounds": 2}
 
 
 def _common(seed: int, size: dict[str, int]) -> list[str]:
@@ -81,8 +87,10 @@ def schedule_job(seed: int, quick: bool) -> dict[str, dict[str, float]]:
                 [*_common(seed, size), "loop.max_rounds=0", f"train.labelled_steps={size['steps']}", *sets, *extra],
             )
             out[name] = _measure(run_dir, store, LABELLED_MAX) | {"seconds": time.perf_counter() - t0}
+            metrics = store.train_metrics()
+            out[name]["train"] = ([m["lr"] for m in metrics], [m["loss"] for m in metrics])
             store.close()
-            log(f"  seed {seed} schedule {name}: {out[name]}")
+            log(f"  seed {seed} schedule {name}: accuracy {out[name]['accuracy']:.4f}, loss {out[name]['loss']:.4f}")
     return out
 
 
@@ -124,6 +132,28 @@ def _summary(values: list[dict[str, float]]) -> dict:
     }
 
 
+def annealing_law(per_seed: dict[int, dict], fit_on: str = "cosine") -> dict:
+    """Fit the LR-annealing loss law on one schedule's training-loss curve and predict every other schedule's
+    final training loss (the mean over the last 5 % of steps) from its learning rates alone."""
+    errors: dict[str, list[float]] = {}
+    for runs in per_seed.values():
+        lrs, losses = runs[fit_on]["train"]
+        law = AnnealingLaw().fit(lrs, losses)
+        for name, run in runs.items():
+            if name == fit_on:
+                continue
+            other_lrs, other_losses = run["train"]
+            tail = max(1, len(other_losses) // 20)
+            predicted = float(np.mean(law.predict(other_lrs)[-tail:]))
+            errors.setdefault(name, []).append(abs(predicted - float(np.mean(other_losses[-tail:]))))
+    flat = [e for es in errors.values() for e in es]
+    return {
+        "fit_on": fit_on,
+        "mae_final_train_loss": round(float(np.mean(flat)), 4),
+        "per_schedule_mae": {k: round(float(np.mean(v)), 4) for k, v in errors.items()},
+    }
+
+
 def _best(table: dict[str, dict]) -> str:
     return max(table, key=lambda k: (table[k]["median_accuracy"], -table[k]["median_loss"]))
 
@@ -160,6 +190,7 @@ def main() -> None:
             "best_warm_start": _best(warm_starts) if warm_starts else None,
             "schedules": schedules,
             "warm_starts": warm_starts,
+            "annealing_law": annealing_law(per_seed),
             "seeds": len(seeds),
             "schedule_steps": size["steps"],
             "warm_start_rounds": {

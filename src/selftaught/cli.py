@@ -144,15 +144,31 @@ def status(
         f"run {st['run_id']}: {'complete' if st['complete'] else 'not complete'}"
         + (f" ({st['stop_reason']})" if st["stop_reason"] else "")
     )
-    table = Table("round", "difficulty", "phases done", "proposed", "accepted", "label acc.", "accuracy by difficulty")
+    table = Table(
+        "round", "difficulty", "phases done", "proposed", "accepted", "label acc.", "steps", "accuracy by difficulty"
+    )
     for r in st["rounds"]:
         done = sum(r["phases"].values())
         la = "-" if r["label_accuracy"] is None else f"{r['label_accuracy']:.1%}"
         acc = " ".join(f"{d}:{a:.0%}" for d, a in r["accuracy"].items())
+        steps = str(r["train_steps"]) + (f"/{r['budget']}" if r["budget"] and r["budget"] != r["train_steps"] else "")
         table.add_row(
-            str(r["round"]), str(r["difficulty"]), f"{done}/7", str(r["proposed"]), str(r["accepted"]), la, acc
+            str(r["round"]), str(r["difficulty"]), f"{done}/7", str(r["proposed"]), str(r["accepted"]), la, steps, acc
         )
     out.print(table)
+    if st["time_to_result"]:
+        reached = Table("target", "skill", "difficulty", "round", "steps", "wall", "CPU")
+        for t in st["time_to_result"]:
+            reached.add_row(
+                f"{t['target']:.0%}",
+                t["task"],
+                str(t["difficulty"]),
+                str(t["round"]),
+                str(t["steps"]),
+                f"{t['seconds']:.1f}s",
+                f"{t['cpu_seconds']:.1f}s",
+            )
+        out.print(reached)
     if len(st["skills"]) > 1:
         skills = Table("skill", "frontier", "mastered up to", "share of training", "accuracy by difficulty")
         for name, p in st["skills"].items():

@@ -1,4 +1,4 @@
-"""The run report: six PNG plots and one self-contained ``report.html`` beside them.
+"""The run report: eight PNG plots and one self-contained ``report.html`` beside them.
 
 The report is built from plain records (lists of dicts) rather than from the store, so it can be regenerated from any
 source (a live run, a finished database, a test) and never holds a database connection while matplotlib draws.
@@ -14,8 +14,10 @@ from selftaught.report import plots
 
 __all__ = [
     "ACCEPTED_PNG",
+    "CURVES_PNG",
     "HEATMAP_PNG",
     "LOSS_PNG",
+    "LR_PNG",
     "SAMPLING_PNG",
     "SUCCESS_PNG",
     "TEACHER_PNG",
@@ -29,6 +31,8 @@ ACCEPTED_PNG = "accepted_vs_proposed.png"
 SAMPLING_PNG = "sampling_share.png"
 SUCCESS_PNG = "skill_success.png"
 TEACHER_PNG = "teacher_scores.png"
+CURVES_PNG = "learning_curves.png"
+LR_PNG = "lr_schedule.png"
 
 
 @dataclass
@@ -37,12 +41,15 @@ class ReportData:
 
     ``rounds``: one dict per round with ``round``, ``difficulty`` (the frontier difficulty proposed that round,
     ``None`` for round 0), ``proposed``, ``accepted``, ``label_accuracy`` (share of accepted labels that were correct,
-    ``None`` when unknown), ``train_steps`` and ``seconds``.
+    ``None`` when unknown), ``train_steps`` and ``seconds``; optionally ``budget`` (the round's planned steps),
+    ``stopped_at`` and ``stop_reason`` (where and why the stopping rule first said stop, None if it never did),
+    ``cpu_seconds`` and ``phases`` (phase -> ``done``, ``seconds``, ``cpu_seconds``) (``Store.round_summary``).
 
     ``evaluations``: one dict per (round, difficulty[, task]) with ``round``, ``difficulty``, ``n``, ``accuracy``,
     ``ci_low``, ``ci_high`` and optionally ``task``; rows without a task count as one task.
 
-    ``train_metrics``: one dict per logged step with ``round``, ``step`` (within the round), ``loss`` and ``lr``.
+    ``train_metrics``: one dict per logged step with ``round``, ``step`` (within the round), ``loss`` and ``lr``, and
+    optionally ``grad_norm`` and ``grad_l1`` (the gradient's l2 and l1 norms, None when not logged).
 
     ``curriculum``: one dict per (round, step, skill, difficulty) with ``count``, the training samples that cell got
     from ``step`` of the round on (``Store.curriculum``).
@@ -82,7 +89,7 @@ class ReportData:
 
 
 def write_report(data: ReportData, out_dir: Path) -> Path:
-    """Write the six plots and ``report.html`` into ``out_dir`` (created if needed); return the HTML path.
+    """Write the eight plots and ``report.html`` into ``out_dir`` (created if needed); return the HTML path.
 
     Files are replaced atomically, so a browser refreshing the report mid-run never sees a half-written file.
     """
@@ -94,6 +101,8 @@ def write_report(data: ReportData, out_dir: Path) -> Path:
     plots.plot_sampling_share(data.curriculum, data.round_steps, out_dir / SAMPLING_PNG)
     plots.plot_skill_success(data.skill_results, data.round_steps, out_dir / SUCCESS_PNG)
     plots.plot_teacher_scores(data.teacher_scores, data.round_steps, out_dir / TEACHER_PNG)
+    plots.plot_learning_curves(data.stop_decisions, out_dir / CURVES_PNG)
+    plots.plot_lr_schedule(data.train_metrics, data.round_steps, out_dir / LR_PNG)
     images = {
         "heatmap": HEATMAP_PNG,
         "loss": LOSS_PNG,
@@ -101,6 +110,8 @@ def write_report(data: ReportData, out_dir: Path) -> Path:
         "sampling": SAMPLING_PNG,
         "success": SUCCESS_PNG,
         "teacher": TEACHER_PNG,
+        "curves": CURVES_PNG,
+        "lr": LR_PNG,
     }
     page = _html.render_html(data, images=images)
     path = out_dir / "report.html"

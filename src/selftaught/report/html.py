@@ -6,8 +6,11 @@ Every piece of text that comes from data (the run id, the config, a stop reason,
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import TYPE_CHECKING
+
+from selftaught.store import PHASES
 
 from .plots import finite_number
 
@@ -123,13 +126,104 @@ def _final_accuracy_table(evaluations: list[dict]) -> str:
     return f"<p>Round {final_round}, held-out problems, exact match.</p>\n{table}"
 
 
+def _target(value: object) -> str:
+    """An accuracy target as a percentage without trailing zeros: 0.9 -> "90%", 0.925 -> "92.5%"."""
+    number = finite_number(value)
+    return _DASH if number is None else f"{round(number * 100, 2):g}%"
+
+
+def _text(value: object) -> str:
+    return _DASH if value is None or value == "" else escape(str(value))
+
+
+def _round_key(row: dict) -> tuple[bool, int]:
+    return row.get("round") is None, int(row.get("round") or 0)
+
+
+def _stopping_table(rounds: list[dict]) -> str:
+    """Per round: its planned steps, the steps it trained, and where and why the stopping rule first said stop."""
+    if not rounds:
+        return '<p class="empty">No round budgets recorded yet.</p>'
+    rows = [
+        [
+            _integer(row.get("round")),
+            _integer(row.get("budget")),
+            _integer(row.get("train_steps")),
+            _integer(row.get("stopped_at")),
+            _text(row.get("stop_reason")),
+        ]
+        for row in sorted(rounds, key=_round_key)
+    ]
+    headers = ["round", "budget", "steps trained", "stopped at", "reason"]
+    return _table(headers, rows, text_columns=frozenset({4}))
+
+
+def _time_to_result_table(results_reached: list[dict]) -> str:
+    """When each (task, difficulty) first reached each accuracy target, on the run's step axis and clocks."""
+    if not results_reached:
+        return '<p class="empty">No accuracy target reached yet.</p>'
+
+    def order(row: dict) -> tuple[float, str, float]:
+        target, difficulty = finite_number(row.get("target")), finite_number(row.get("difficulty"))
+        return (
+            math.inf if target is None else target,
+            str(row.get("task") or ""),
+            math.inf if difficulty is None else difficulty,
+        )
+
+    rows = [
+        [
+            _target(row.get("target")),
+            _text(row.get("task")),
+            _integer(row.get("difficulty")),
+            _integer(row.get("round")),
+            _integer(row.get("steps")),
+            _seconds(row.get("seconds")),
+            _seconds(row.get("cpu_seconds")),
+        ]
+        for row in sorted(results_reached, key=order)
+    ]
+    headers = ["target", "skill", "difficulty", "round", "global steps", "wall seconds", "CPU seconds"]
+    table = _table(headers, rows, text_columns=frozenset({1}))
+    return f"<p>The first held-out evaluation at or over each accuracy target; times since the run began.</p>\n{table}"
+
+
+def _phase_times_table(rounds: list[dict]) -> str:
+    """Wall and CPU seconds per phase, summed over the rounds, in loop order, with a total row."""
+    totals: dict[str, list[float | None]] = {}
+    for row in rounds:
+        phases = row.get("phases")
+        if not isinstance(phases, dict):
+            continue
+        for phase, state in phases.items():
+            if not isinstance(state, dict):
+                continue
+            sums = totals.setdefault(str(phase), [None, None])
+            for k, key in enumerate(("seconds", "cpu_seconds")):
+                number = finite_number(state.get(key))
+                if number is not None:
+                    sums[k] = (sums[k] or 0.0) + number
+    totals = {phase: sums for phase, sums in totals.items() if sums != [None, None]}
+    if not totals:
+        return '<p class="empty">No phase times recorded yet.</p>'
+    known = [phase for phase in PHASES if phase in totals]
+    order = known + sorted(phase for phase in totals if phase not in PHASES)
+    rows = [[escape(phase), _seconds(totals[phase][0]), _seconds(totals[phase][1])] for phase in order]
+    overall = []
+    for k in range(2):
+        numbers = [totals[phase][k] for phase in order if totals[phase][k] is not None]
+        overall.append(sum(numbers) if numbers else None)
+    rows.append(["total", *(_seconds(value) for value in overall)])
+    return _table(["phase", "wall seconds", "CPU seconds"], rows, text_columns=frozenset({0}))
+
+
 def _image(src: str, alt: str) -> str:
     return f'<p><img src="{escape(src)}" alt="{escape(alt)}"></p>'
 
 
 def render_html(data: ReportData, images: dict[str, str]) -> str:
     """The full report page for ``data``; ``images`` maps ``heatmap``, ``loss``, ``accepted``, ``sampling``,
-    ``success`` and ``teacher`` to relative paths."""
+    ``success``, ``teacher``, ``curves`` and ``lr`` to relative paths."""
     title = f"selftaught run {data.run_id}"
     parts = [
         "<!DOCTYPE html>",
@@ -160,6 +254,17 @@ def render_html(data: ReportData, images: dict[str, str]) -> str:
         _image(images["success"], "success rate heatmap, skill and difficulty by global training step"),
         "<h3>Teacher scores</h3>",
         _image(images["teacher"], "teacher scores per skill or cell over the global training step"),
+        "<h2>Step control</h2>",
+        "<h3>Learning curves inside rounds</h3>",
+        _image(images["curves"], "held-out slice accuracy per round, the stopping rule's stop and its prediction"),
+        "<h3>Budget and stop per round</h3>",
+        _stopping_table(data.rounds),
+        "<h3>Learning rate and gradient norm</h3>",
+        _image(images["lr"], "learning rate and gradient l2 norm per step over the global training step"),
+        "<h3>Time to result</h3>",
+        _time_to_result_table(data.results_reached),
+        "<h3>Time per phase</h3>",
+        _phase_times_table(data.rounds),
         "<h2>Config</h2>",
         f"<pre>{escape(data.config_text)}</pre>",
         "</body>",
