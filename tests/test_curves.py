@@ -306,11 +306,17 @@ def test_keeps_going_on_a_curve_that_has_only_begun_to_rise():
     assert not d.stop and d.reason == "still rising"
 
 
+def test_keeps_going_while_the_curve_has_not_moved():
+    # Nothing learned yet (a plateau before the rise): flat, but not a reason to stop.
+    d = StopRule().decide([10, 20, 30, 40, 50], [0.0] * 5, 100)
+    assert (d.stop, d.reason, d.mean) == (False, "nothing learned yet", None)
+
+
 def test_keeps_going_when_the_interval_still_allows_a_gain():
     # Levelled off over the last measurements, but so few and so noisy that the interval's top end is far above.
     t = np.arange(10, 130, 10)
     y = np.array([0.1, 0.3, 0.42, 0.5, 0.55, 0.57, 0.62, 0.57, 0.6, 0.64, 0.58, 0.62])
-    d = StopRule(bootstrap=50).decide(t, y, 1000)
+    d = StopRule(bootstrap=50, min_points=2).decide(t, y, 400)  # the rise over one interval is under epsilon
     assert not d.stop and d.reason == "still gaining" and d.high - d.current >= 0.01
 
 
@@ -338,6 +344,7 @@ def test_too_early():
         ({"min_fraction": 1.5}, "min_fraction"),
         ({"target": 1.2}, "target"),
         ({"target": -0.1}, "target"),
+        ({"min_accuracy": 1.5}, "min_accuracy"),
     ],
 )
 def test_bad_rule_arguments_raise(kwargs, name):

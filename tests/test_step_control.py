@@ -110,7 +110,14 @@ def test_a_fresh_warm_start_forgets_the_previous_round(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- stopping rule
-STOP_EARLY = ["stop.every=5", "stop.min_points=2", "stop.min_fraction=0.0", "stop.epsilon=1.0", "stop.target=1.0"]
+STOP_EARLY = [
+    "stop.every=5",
+    "stop.min_points=2",
+    "stop.min_fraction=0.0",
+    "stop.min_accuracy=0.0",
+    "stop.epsilon=1.0",
+    "stop.target=1.0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -235,6 +242,7 @@ def test_time_to_result_is_recorded_and_reported(stopped_run, capsys):
         ("train.schedule=triangle", "train.schedule"),
         ("stop.confidence=1.0", "stop.confidence"),
         ("stop.epsilon=-0.1", "stop.epsilon"),
+        ("stop.min_accuracy=2", "stop.min_accuracy"),
         ("eval.targets=[0.5, 1.5]", "targets"),
         ("train.refined_from=/no/such/run", "refined_from"),
     ],

@@ -166,6 +166,9 @@ class StopConfig(_Strict):
     confidence: float = Field(0.9, gt=0.0, lt=1.0, description="of the predicted gain's interval")
     min_fraction: float = Field(0.25, ge=0.0, le=1.0, description="no prediction before this share of the budget")
     min_points: int = Field(4, ge=2, description="no prediction from fewer measurements")
+    min_accuracy: float = Field(
+        0.05, ge=0.0, le=1.0, description="no prediction before some measurement reaches this accuracy"
+    )
     bootstrap: int = Field(100, ge=10, description="residual-bootstrap refits for the interval")
     shadow: bool = Field(False, description="decide and record, but let every round run its whole budget")
     carry: float = Field(

@@ -541,7 +541,8 @@ class AnnealingLaw:
 class StopDecision:
     step: int  # last measured step
     stop: bool
-    reason: str  # "target reached", "predicted gain below epsilon", "too early", "still rising", "still gaining"
+    reason: str  # "target reached", "too early", "nothing learned yet", "still rising", "still gaining",
+    # or "predicted gain below epsilon"
     current: float  # the value at `step` (the ensemble's fitted value there once fitted, else the last value)
     mean: float | None  # predicted value at the budget's end (None when not fitted)
     low: float | None
@@ -555,7 +556,9 @@ class StopRule:
 
     A curve that is still rising is never stopped on a prediction: when the fitted curve gained ``epsilon`` or more
     over the last ``min_points`` measurements, the round goes on ("still rising"). A curve that has only begun to
-    rise (an S-shaped start) fits as one about to level off, and the interval is too sure of it."""
+    rise (an S-shaped start) fits as one about to level off, and the interval is too sure of it. Nor is a curve that
+    has learned nothing yet (every measurement under ``min_accuracy``, typically all zero before learning begins):
+    no curve model can tell a plateau before the rise from the end of training, so it says "nothing learned yet"."""
 
     def __init__(
         self,
@@ -566,6 +569,7 @@ class StopRule:
         min_fraction: float = 0.25,
         bootstrap: int = 100,
         seed: int = 0,
+        min_accuracy: float = 0.05,
     ) -> None:
         if target is not None and not 0.0 <= target <= 1.0:
             raise ValueError(f"target={target}: must be in [0, 1]")
@@ -577,6 +581,8 @@ class StopRule:
             raise ValueError(f"min_points={min_points}: must be >= 2")
         if not 0.0 <= min_fraction <= 1.0:
             raise ValueError(f"min_fraction={min_fraction}: must be in [0, 1]")
+        if not 0.0 <= min_accuracy <= 1.0:
+            raise ValueError(f"min_accuracy={min_accuracy}: must be in [0, 1]")
         if bootstrap < 0:
             raise ValueError(f"bootstrap={bootstrap}: must be >= 0")
         self.target = target
@@ -586,6 +592,7 @@ class StopRule:
         self.min_fraction = min_fraction
         self.bootstrap = bootstrap
         self.seed = seed
+        self.min_accuracy = min_accuracy
 
     def decide(self, steps: Sequence[int], values: Sequence[float], budget: int) -> StopDecision:
         t, y = _as_data(steps, values)
@@ -596,6 +603,8 @@ class StopRule:
             return StopDecision(step, True, "target reached", last, None, None, None)
         if t.size < self.min_points or t[-1] < self.min_fraction * budget:
             return StopDecision(step, False, "too early", last, None, None, None)
+        if float(y.max()) < self.min_accuracy:  # e.g. all zero: learning has not begun
+            return StopDecision(step, False, "nothing learned yet", last, None, None, None)
         ens = CurveEnsemble(bootstrap=self.bootstrap, confidence=self.confidence, seed=self.seed).fit(t, y)
         fitted = ens.predict_many([t[-self.min_points], t[-1]])[0]
         current = float(fitted[1])

@@ -397,6 +397,7 @@ class Loop:
             confidence=st.confidence,
             min_points=st.min_points,
             min_fraction=st.min_fraction,
+            min_accuracy=st.min_accuracy,
             bootstrap=st.bootstrap,
             seed=derive_seed(self.exp.seed, r, "STOP") % 2**32,
         )
