@@ -13,6 +13,7 @@ from selftaught.training.schedules import (
     SCHEDULES,
     WSD,
     Constant,
+    Cooldown,
     Cosine,
     LinearDecay,
     Refined,
@@ -389,3 +390,19 @@ def test_refined_warmup_multiplies_its_own_warmup() -> None:
     assert warmed.factor(0, 100) == pytest.approx(plain.factor(0, 100) / 10)
     assert warmed.factor(9, 100) == pytest.approx(plain.factor(9, 100))
     assert warmed.factor(60, 100) == plain.factor(60, 100)
+
+
+def test_cooldown_follows_its_base_until_a_stop_then_anneals_to_zero() -> None:
+    s = Cooldown(Cosine(), share=0.25)
+    assert [s.factor(t, 100) for t in range(40)] == [Cosine().factor(t, 100) for t in range(40)]
+    assert s.end is None
+    s.begin(40)  # stop after 40 steps: 10 more steps from the factor of step 39 down towards 0
+    assert s.end == 50
+    start = Cosine().factor(39, 100)
+    assert [s.factor(t, 100) for t in range(40, 50)] == pytest.approx([start * (1 - j / 11) for j in range(1, 11)])
+    assert s.factor(39, 100) == Cosine().factor(39, 100)  # steps before the stop are unchanged
+    none = Cooldown(Constant(), share=0.0)
+    none.begin(7)
+    assert none.end == 7 and none.factor(7, 10) == 0.0
+    with pytest.raises(ValueError, match="share"):
+        Cooldown(Constant(), share=1.5)

@@ -115,6 +115,7 @@ STOP_EARLY = [
     "stop.min_points=2",
     "stop.min_fraction=0.0",
     "stop.min_accuracy=0.0",
+    "stop.cooldown=0.0",
     "stop.epsilon=1.0",
     "stop.target=1.0",
 ]
@@ -167,7 +168,16 @@ def test_a_round_stops_when_the_target_is_reached(tmp_path):
     *before, last = decisions
     assert all(value < 0.05 and not stop for _, value, stop, _ in before)
     assert last[1] >= 0.05 and last[2:] == (1, "target reached") and last[0] < 90
-    assert rows(out, "SELECT COUNT(*) FROM train_metrics WHERE round = 0 AND model = 0") == [(last[0],)]
+    # Then the learning rate cools down over a tenth of the steps taken (the default stop.cooldown), and training ends.
+    cool = max(1, round(0.1 * last[0]))
+    assert rows(out, "SELECT COUNT(*) FROM train_metrics WHERE round = 0 AND model = 0") == [(last[0] + cool,)]
+
+
+def test_a_stop_cools_the_learning_rate_down_before_training_ends(tmp_path):
+    out = run(tmp_path, "cool", *STOP_EARLY, "stop.cooldown=0.5", "train.schedule=constant", "train.warmup=0.0")
+    # The rule says stop at step 10; five more steps anneal the rate linearly towards 0, then the round ends.
+    assert lrs(out, 0) == pytest.approx([0.003] * 10 + [0.003 * (1 - j / 6) for j in range(1, 6)])
+    assert rows(out, "SELECT step, stop FROM stop_decisions WHERE round = 0") == [(5, 0), (10, 1)]
 
 
 def test_stop_decisions_survive_kill_and_resume(tmp_path, single_thread, phase_done):

@@ -170,6 +170,9 @@ class StopConfig(_Strict):
         0.05, ge=0.0, le=1.0, description="no prediction before some measurement reaches this accuracy"
     )
     bootstrap: int = Field(100, ge=10, description="residual-bootstrap refits for the interval")
+    cooldown: float = Field(
+        0.1, ge=0.0, le=1.0, description="on a stop, anneal the learning rate to 0 over this share of the steps taken"
+    )
     shadow: bool = Field(False, description="decide and record, but let every round run its whole budget")
     carry: float = Field(
         1.0, ge=0.0, description="a round may add up to this times its budget from steps earlier rounds saved"

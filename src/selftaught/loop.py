@@ -31,7 +31,7 @@ from .seeding import derive_seed, rng_for
 from .store import PHASES, Store
 from .students.base import Student
 from .teachers import Outcome
-from .training.schedules import Schedule
+from .training.schedules import Cooldown, Schedule
 from .training.warmstart import warmup_applies
 from .types import Ask, Example, Problem
 
@@ -308,10 +308,13 @@ class Loop:
             for m, student in enumerate(self.parts.students):
                 student.restart(t.warm_start, t.shrink, t.perturb, seed=derive_seed(self.exp.seed, r, "WARM", m))
             self._weights_round = -2  # the students hold neither a checkpoint's weights nor fresh ones now
-        schedule = self._schedule(r)
+        schedule: Schedule = self._schedule(r)
         measure = _SliceCache(lambda step: self._slice(r, examples))
         batches = self._teacher_batches(r, examples, budget, measure)
-        stopper = self._stopper(r, budget, measure) if self.exp.stop.every and examples else None
+        stopper = None
+        if self.exp.stop.every and examples:
+            schedule = Cooldown(schedule, self.exp.stop.cooldown)
+            stopper = self._stopper(r, budget, measure, schedule)
         stats = []
         for m, student in enumerate(self.parts.students):
             if examples:
@@ -389,7 +392,7 @@ class Loop:
         saved = sum(self._steps(q) - used.get(q, self._steps(q)) for q in range(r))
         return own + min(max(saved, 0), int(st.carry * own))
 
-    def _stopper(self, r: int, budget: int, measure: _SliceCache) -> _Stopper:
+    def _stopper(self, r: int, budget: int, measure: _SliceCache, schedule: Cooldown) -> _Stopper:
         st = self.exp.stop
         rule = StopRule(
             target=st.target,
@@ -401,7 +404,7 @@ class Loop:
             bootstrap=st.bootstrap,
             seed=derive_seed(self.exp.seed, r, "STOP") % 2**32,
         )
-        return _Stopper(rule, measure, st.every, budget, st.shadow)
+        return _Stopper(rule, measure, st.every, budget, st.shadow, schedule)
 
     def _steps(self, r: int) -> int:
         """Training steps in round ``r``."""
@@ -580,15 +583,21 @@ class _SliceCache:
 
 class _Stopper:
     """The stopping rule as a ``Student.fit`` ``stop`` check: every ``every`` steps it measures the slice's accuracy
-    and asks the rule; ``records`` keeps each decision for the store. In ``shadow`` mode it never stops."""
+    and asks the rule; ``records`` keeps each decision for the store. When the rule says stop, the round's
+    ``schedule`` cools down and training ends after it. In ``shadow`` mode it never stops."""
 
-    def __init__(self, rule: StopRule, measure: _SliceCache, every: int, budget: int, shadow: bool) -> None:
+    def __init__(
+        self, rule: StopRule, measure: _SliceCache, every: int, budget: int, shadow: bool, schedule: Cooldown
+    ) -> None:
         self.rule, self.measure, self.every, self.budget, self.shadow = rule, measure, every, budget, shadow
+        self.schedule = schedule
         self.steps: list[int] = []
         self.values: list[float] = []
         self.records: list[dict[str, Any]] = []
 
     def __call__(self, done: int) -> bool:
+        if self.schedule.end is not None:  # cooling down after a stop
+            return done >= self.schedule.end
         if done % self.every and done != self.budget:
             return False
         outcomes = self.measure(done)
@@ -611,7 +620,10 @@ class _Stopper:
                 "reason": decision.reason,
             }
         )
-        return stop and not self.shadow
+        if stop and not self.shadow:
+            self.schedule.begin(done)
+            return done >= self.schedule.end
+        return False
 
 
 def _stop_at(steps: int) -> Callable[[int], bool]:

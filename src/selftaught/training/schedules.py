@@ -194,3 +194,39 @@ class Refined(Schedule):
 SCHEDULES: dict[str, type[Schedule]] = {
     s.name: s for s in (Constant, LinearDecay, Cosine, WSD, Rex, StepDecay, Refined)
 }
+
+
+class Cooldown(Schedule):
+    """A round's schedule that a stopping rule can end early, WSD-style: until ``begin(s)`` it is ``base``; from
+    step ``s`` on, the factor ``base`` had at step ``s - 1`` falls linearly towards 0 over ``share * s`` steps
+    (at least one), after which ``end`` is reached and training stops. With ``share = 0`` it stops at ``s``."""
+
+    name = "cooldown"
+
+    def __init__(self, base: Schedule, share: float = 0.1) -> None:
+        super().__init__(0.0)
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"share={share}: the cooldown must be a share of the steps taken in [0, 1]")
+        self.base, self.share = base, share
+        self.stop_at: int | None = None
+        self.length = 0
+
+    def begin(self, step: int) -> None:
+        self.stop_at = step
+        self.length = max(1, round(self.share * step)) if self.share > 0 else 0
+
+    @property
+    def end(self) -> int | None:
+        """The step count at which training ends, once a stop has begun."""
+        return None if self.stop_at is None else self.stop_at + self.length
+
+    def factor(self, step: int, total: int) -> float:
+        if self.stop_at is None or step < self.stop_at:
+            return self.base.factor(step, total)
+        if not self.length:
+            return 0.0
+        start = self.base.factor(max(self.stop_at - 1, 0), total)
+        return start * max(0.0, 1.0 - (step - self.stop_at + 1) / (self.length + 1))
+
+    def shape(self, z: float) -> float:
+        return self.base.shape(z)
