@@ -18,6 +18,7 @@ Runs go to two single-threaded worker processes side by side.
 
 from __future__ import annotations
 
+import json
 import statistics
 import tempfile
 import time
@@ -58,8 +59,9 @@ def _sizes(quick: bool) -> dict[str, int]:
     }
 
 
-def run(seed: int, stop: bool, quick: bool, every: int | None = None) -> dict:
-    """One run: every round's slice curve, steps used and budgeted, final held-out accuracy."""
+def run(seed: int, stop: bool, quick: bool, stop_sets: tuple[str, ...] = ()) -> dict:
+    """One run: every round's slice curve, steps used and budgeted, final held-out accuracy. ``stop_sets`` are
+    further ``stop.*`` settings for the runs whose rule stops."""
     torch.set_num_threads(1)
     size = _sizes(quick)
     sets = [
@@ -72,12 +74,13 @@ def run(seed: int, stop: bool, quick: bool, every: int | None = None) -> dict:
         f"loop.problems_per_round={size['per_round']}",
         "loop.stop_accuracy=0.0",
         "loop.min_accepted=0.0",
-        f"stop.every={every or size['every']}",
+        f"stop.every={size['every']}",
         f"stop.shadow={'false' if stop else 'true'}",
         "stop.carry=0",  # steps saved are counted, not spent again by later rounds
         f"eval.slice={size['slice']}",
         f"eval.problems={size['eval']}",
         "eval.bootstrap=10",
+        *(stop_sets if stop else ()),
     ]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,13 +125,27 @@ def main() -> None:
     ap = parser(__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--stop-set", action="append", default=[], help="a stop.* setting for the stopping runs")
+    ap.add_argument("--save-runs", type=Path, help="write every run's record to this JSON file")
+    ap.add_argument("--fixed-from", type=Path, help="take the fixed-length runs from a file --save-runs wrote")
     args = ap.parse_args()
     seeds = list(range(1 if args.quick else args.seeds))
     load = check_idle()
     t0 = time.perf_counter()
+    results: dict[tuple[int, bool], dict] = {}
+    if args.fixed_from:  # the fixed-length runs do not depend on the stop settings
+        for rec in json.loads(args.fixed_from.read_text()):
+            if not rec["stop"] and rec["seed"] in seeds:
+                rec["curves"] = {int(r): [tuple(p) for p in pts] for r, pts in rec["curves"].items()}
+                for key in ("budgets", "steps", "stopped_at"):
+                    rec[key] = {int(r): v for r, v in rec[key].items()}
+                results[(rec["seed"], False)] = rec
+    jobs = [(s, stop) for s in seeds for stop in (False, True) if (s, stop) not in results]
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = [(s, stop, pool.submit(run, s, stop, args.quick)) for s in seeds for stop in (False, True)]
-        results = {(s, stop): f.result() for s, stop, f in futures}
+        futures = [(s, stop, pool.submit(run, s, stop, args.quick, tuple(args.stop_set))) for s, stop in jobs]
+        results |= {(s, stop): f.result() for s, stop, f in futures}
+    if args.save_runs:
+        args.save_runs.write_text(json.dumps(list(results.values())))
 
     errors, details = [], []
     for s in seeds:
@@ -176,6 +193,7 @@ def main() -> None:
                 "stopped_steps": stop_steps,
                 "stopped_at": {s: results[(s, True)]["stopped_at"] for s in seeds},
                 "budgets": {s: results[(s, True)]["budgets"] for s in seeds},
+                "stop_settings": args.stop_set,
                 "target": {"saved": 0.3, "lost_points": 1.0},
                 "meets_target": saved >= 0.3 and statistics.median(change) >= -1.0,
             },

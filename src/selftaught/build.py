@@ -159,7 +159,6 @@ class Parts:
     oracles: dict[str, OracleVerifier]
     teacher: Teacher
     curator: Curator
-    schedule: Schedule
 
 
 def build_parts(exp: Experiment) -> Parts:
@@ -189,6 +188,7 @@ def build_parts(exp: Experiment) -> Parts:
             raise SelftaughtError(
                 f"train.warm_start = {exp.train.warm_start!r}: student {type(s).__name__} has no 'restart' for it"
             )
+    build_schedule(exp)  # each round builds its own; this checks the settings before the run begins
     return Parts(
         skills=skills,
         students=students,
@@ -196,5 +196,4 @@ def build_parts(exp: Experiment) -> Parts:
         oracles={name: OracleVerifier(task) for name, task in skills.tasks.items()},
         teacher=build_teacher(exp, skills),
         curator=ReplayCurator(exp.train.replay_share),
-        schedule=build_schedule(exp),
     )

@@ -304,7 +304,7 @@ class Loop:
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         self._load_weights(r - 1)
-        if r > 0:
+        if r > 0 and examples:  # a round with nothing to train on keeps the weights as they are
             for m, student in enumerate(self.parts.students):
                 student.restart(t.warm_start, t.shrink, t.perturb, seed=derive_seed(self.exp.seed, r, "WARM", m))
             self._weights_round = -2  # the students hold neither a checkpoint's weights nor fresh ones now
