@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from matplotlib.image import imread
 
@@ -295,3 +296,28 @@ def test_lr_schedule_draws_what_was_logged(tmp_path: Path, placeholder) -> None:
     shape, _ = placeholder
     assert _png_shape(plot_lr_schedule(nothing, data.round_steps, tmp_path / "nothing.png")) == shape
     assert _png_shape(plot_lr_schedule([], {}, tmp_path / "empty.png")) == shape
+
+
+def test_the_annealing_law_predicts_round_0_under_every_schedule(tmp_path):
+    from selftaught.curves import AnnealingLaw
+    from selftaught.report.plots import plot_schedule_what_if, schedule_what_if
+    from selftaught.training.schedules import SCHEDULES, Cosine
+
+    total, peak = 400, 0.01
+    lrs = np.array([peak * Cosine(warmup=0.05).factor(t, total) for t in range(total)])
+    s1, s2 = AnnealingLaw().areas(lrs)
+    losses = 1.0 + 0.05 * s1**-0.5 - 0.5 * s2 + np.random.default_rng(0).normal(0, 0.005, total)
+    metrics = [
+        {"round": 0, "step": t, "loss": float(losses[t]), "lr": float(lrs[t]), "grad_l1": 10.0 / (t + 10) ** 0.5}
+        for t in range(total)
+    ]
+    curves = schedule_what_if(metrics)
+    assert set(curves) == {"actual", "fit", *SCHEDULES}
+    after = slice(40, None)  # the fit leaves out the warmup and the next 5 % of the round
+    assert np.abs(curves["fit"][after] - (1.0 + 0.05 * s1**-0.5 - 0.5 * s2)[after]).max() < 0.01  # recovered
+    assert np.abs(curves["cosine"][-1] - curves["fit"][-1]) < 0.005  # the schedule used, rebuilt from the config
+    # Under this law annealing pays at the end: every decaying schedule ends below a constant rate.
+    assert all(curves[name][-1] < curves["constant"][-1] for name in ("linear", "cosine", "wsd", "rex"))
+    png = plot_schedule_what_if(metrics, tmp_path / "what_if.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert schedule_what_if(metrics[:10]) is None  # too short a round to fit

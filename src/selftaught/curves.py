@@ -463,7 +463,8 @@ class AnnealingLaw:
     """Loss as a function of the learning-rate schedule: L(s) = L0 + A * S1(s)^(-alpha) - C * S2(s).
 
     S1 is the forward area (the summed learning rate so far); S2 the annealing area: the sum of a momentum
-    m_i = decay * m_{i-1} + (lr_{i-1} - lr_i) of the learning rate's decreases. Fit on one schedule's losses,
+    m_i = decay * m_{i-1} + max(lr_{i-1} - lr_i, 0) of the learning rate's decreases (a warmup's increases add
+    no annealing area). Fit on one schedule's losses,
     predict another schedule's loss curve. A schedule starting at learning rate 0 predicts an infinite loss at
     its first steps (S1 = 0); those steps are left out of the fit.
     """
@@ -479,7 +480,7 @@ class AnnealingLaw:
         eta = np.atleast_1d(np.asarray(lrs, dtype=np.float64))
         if eta.ndim != 1 or eta.size == 0 or not np.all(np.isfinite(eta)):
             raise ValueError("lrs: need a non-empty 1-D sequence of finite learning rates")
-        drops = np.concatenate([[0.0], eta[:-1] - eta[1:]])
+        drops = np.concatenate([[0.0], np.maximum(eta[:-1] - eta[1:], 0.0)])
         m = np.empty_like(eta)
         acc = 0.0
         for i, d in enumerate(drops):
@@ -492,13 +493,14 @@ class AnnealingLaw:
         with np.errstate(divide="ignore"):
             return l0 + a * s1 ** (-alpha) - c * s2
 
-    def fit(self, lrs: Sequence[float], losses: Sequence[float]) -> AnnealingLaw:
-        """Least squares for L0, A, alpha, C >= 0 over all steps (noisy per-step losses are fine)."""
+    def fit(self, lrs: Sequence[float], losses: Sequence[float], start: int = 0) -> AnnealingLaw:
+        """Least squares for L0, A, alpha, C >= 0 over the steps from ``start`` on (the areas count every step;
+        skipping the warmup and the first steps' fast fall is common); noisy per-step losses are fine."""
         s1, s2 = self.areas(lrs)
         y = np.asarray(losses, dtype=np.float64)
         if y.shape != s1.shape or not np.all(np.isfinite(y)):
             raise ValueError(f"losses: need {s1.size} finite values, one per learning rate")
-        keep = s1 > 0
+        keep = (s1 > 0) & (np.arange(s1.size) >= start)
         if keep.sum() < 4:
             raise ValueError("lrs: need at least 4 steps with a positive forward area")
         s1, s2, y = s1[keep], s2[keep], y[keep]

@@ -1,4 +1,4 @@
-"""The run report: eight PNG plots and one self-contained ``report.html`` beside them.
+"""The run report: nine PNG plots and one self-contained ``report.html`` beside them.
 
 The report is built from plain records (lists of dicts) rather than from the store, so it can be regenerated from any
 source (a live run, a finished database, a test) and never holds a database connection while matplotlib draws.
@@ -18,6 +18,7 @@ __all__ = [
     "HEATMAP_PNG",
     "LOSS_PNG",
     "LR_PNG",
+    "WHAT_IF_PNG",
     "SAMPLING_PNG",
     "SUCCESS_PNG",
     "TEACHER_PNG",
@@ -33,6 +34,7 @@ SUCCESS_PNG = "skill_success.png"
 TEACHER_PNG = "teacher_scores.png"
 CURVES_PNG = "learning_curves.png"
 LR_PNG = "lr_schedule.png"
+WHAT_IF_PNG = "schedule_what_if.png"
 
 
 @dataclass
@@ -89,7 +91,7 @@ class ReportData:
 
 
 def write_report(data: ReportData, out_dir: Path) -> Path:
-    """Write the eight plots and ``report.html`` into ``out_dir`` (created if needed); return the HTML path.
+    """Write the nine plots and ``report.html`` into ``out_dir`` (created if needed); return the HTML path.
 
     Files are replaced atomically, so a browser refreshing the report mid-run never sees a half-written file.
     """
@@ -103,6 +105,7 @@ def write_report(data: ReportData, out_dir: Path) -> Path:
     plots.plot_teacher_scores(data.teacher_scores, data.round_steps, out_dir / TEACHER_PNG)
     plots.plot_learning_curves(data.stop_decisions, out_dir / CURVES_PNG)
     plots.plot_lr_schedule(data.train_metrics, data.round_steps, out_dir / LR_PNG)
+    plots.plot_schedule_what_if(data.train_metrics, out_dir / WHAT_IF_PNG)
     images = {
         "heatmap": HEATMAP_PNG,
         "loss": LOSS_PNG,
@@ -112,6 +115,7 @@ def write_report(data: ReportData, out_dir: Path) -> Path:
         "teacher": TEACHER_PNG,
         "curves": CURVES_PNG,
         "lr": LR_PNG,
+        "what_if": WHAT_IF_PNG,
     }
     page = _html.render_html(data, images=images)
     path = out_dir / "report.html"

@@ -261,6 +261,10 @@ def render_html(data: ReportData, images: dict[str, str]) -> str:
         _stopping_table(data.rounds),
         "<h3>Learning rate and gradient norm</h3>",
         _image(images["lr"], "learning rate and gradient l2 norm per step over the global training step"),
+        "<h3>Round 0 under other schedules</h3>",
+        "<p>The LR-annealing loss law (L = L0 + A·S1<sup>−α</sup> − C·S2), fitted on round 0's training loss, "
+        "predicts that loss curve under each built-in schedule of the same length and peak rate.</p>",
+        _image(images["what_if"], "round 0's training loss predicted under each schedule by the annealing law"),
         "<h3>Time to result</h3>",
         _time_to_result_table(data.results_reached),
         "<h3>Time per phase</h3>",

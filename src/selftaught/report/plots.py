@@ -885,3 +885,78 @@ def plot_lr_schedule(train_metrics: list[dict], round_steps: dict[int, int], pat
         if not present:
             ax.text(0.5, 0.5, f"no {what} logged", ha="center", va="center", color="0.4", transform=ax.transAxes)
     return _save(fig, path)
+
+
+def schedule_what_if(train_metrics: list[dict], round_: int = 0) -> dict[str, np.ndarray] | None:
+    """The LR-annealing loss law fitted on round ``round_``'s training loss, and the loss curve it predicts for that
+    round under each built-in schedule (same length, peak rate and warmup; ``refined`` from the round's own l1
+    gradient norms when logged). The fit skips the warmup and the next 5 % of the round. Keys: ``"actual"`` (the
+    measured losses), ``"fit"`` (the law under the schedule used), then one key per schedule. None when the round
+    has too few usable steps or the fit fails."""
+    from selftaught.curves import AnnealingLaw
+    from selftaught.training.schedules import SCHEDULES, Refined
+
+    rows = sorted((r for r in train_metrics if r.get("round") == round_), key=lambda r: r["step"])
+    lrs = np.array([finite_number(r.get("lr")) or 0.0 for r in rows], dtype=float)
+    losses = np.array([finite_number(r.get("loss")) or math.nan for r in rows], dtype=float)
+    if len(rows) < 20 or not np.isfinite(losses).all() or lrs.max() <= 0:
+        return None
+    total, peak = len(rows), float(lrs.max())
+    rising = int(np.argmax(lrs >= peak * (1 - 1e-9)))  # the step at which the rate first reaches its peak
+    warmup = min((rising + 1) / total, 0.5) if rising else 0.0  # a linear warmup's ramp ends at that step
+    try:
+        law = AnnealingLaw().fit(lrs, losses, start=round((warmup + 0.05) * total))
+    except (ValueError, RuntimeError, ArithmeticError):
+        return None
+    out = {"actual": losses, "fit": law.predict(lrs)}
+    l1s = [finite_number(r.get("grad_l1")) for r in rows]
+    for name, cls in SCHEDULES.items():
+        try:
+            if name == "refined":
+                if any(v is None or v <= 0 for v in l1s):
+                    continue
+                schedule = Refined(l1s, warmup=warmup)
+            else:
+                schedule = cls(warmup=warmup)
+        except ValueError:
+            continue
+        out[name] = law.predict(np.array([peak * schedule.factor(t, total) for t in range(total)]))
+    return out
+
+
+def plot_schedule_what_if(train_metrics: list[dict], path: Path, round_: int = 0) -> Path:
+    """Round ``round_``'s measured loss (smoothed), the LR-annealing law fitted to it, and the loss the law predicts
+    under each built-in schedule, with each prediction's final loss in the legend."""
+    title = f"Round {round_}'s loss under other schedules (LR-annealing law fitted on it)"
+    curves = schedule_what_if(train_metrics, round_)
+    if curves is None:
+        return _no_data(path, title)
+    fig = _new_figure(10.0, 5.0)
+    ax = fig.subplots()
+    actual = curves.pop("actual")
+    steps = np.arange(len(actual))
+    window = max(1, len(actual) // 50)
+    smooth = np.convolve(actual, np.ones(window) / window, mode="valid")
+    ax.plot(steps[window - 1 :], smooth, color="0.6", linewidth=1.0, label="measured (moving average)")
+    fit = curves.pop("fit")
+    ax.plot(steps, fit, color="black", linestyle="--", linewidth=1.2, label=f"law, schedule used: {fit[-1]:.3f}")
+    tail = slice(len(actual) // 10, None)  # past the warmup and the first fall, which the fit leaves out
+    residual = float(np.sum((actual[tail] - fit[tail]) ** 2))
+    r2 = 1.0 - residual / max(float(np.sum((actual[tail] - actual[tail].mean()) ** 2)), 1e-12)
+    if r2 < 0.9:  # the law's power-law shape does not describe this curve: say so rather than mislead
+        title += f"\npoor fit (R² = {r2:.2f} after the first tenth): the predictions are not reliable"
+    for (name, predicted), colour in zip(curves.items(), _colours(len(curves))):
+        ax.plot(steps, predicted, color=colour, linewidth=1.1, label=f"{name}: {predicted[-1]:.3f}")
+    # The view: the measured curve past its first tenth, and where every prediction ends up.
+    shown = np.concatenate([actual[tail], [c[-1] for c in (fit, *curves.values())]])
+    shown = shown[np.isfinite(shown)]
+    if shown.size:
+        low, high = float(shown.min()), float(shown.max())
+        pad = 0.1 * (high - low) or 0.1
+        ax.set_ylim(low - pad, high + pad)
+    ax.set_title(title)
+    ax.set_xlabel("step in round")
+    ax.set_ylabel("training loss (legend: predicted final)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    return _save(fig, path)
