@@ -138,7 +138,7 @@ def annealing_law(per_seed: dict[int, dict], fit_on: str = "cosine") -> dict:
     errors: dict[str, list[float]] = {}
     for runs in per_seed.values():
         lrs, losses = runs[fit_on]["train"]
-        law = AnnealingLaw().fit(lrs, losses)
+        law = AnnealingLaw().fit(lrs, losses, start=len(lrs) // 10)  # past the warmup and the first fall
         for name, run in runs.items():
             if name == fit_on:
                 continue
