@@ -144,6 +144,15 @@ def test_rounds_stop_when_the_predicted_gain_is_too_small(stopped_run):
     for _, _, st, _, mean, low, high in decisions:
         if st:
             assert low <= mean <= high
+    # The rule measures every cell a round trains on, replayed ones too (the teacher watches only the fresh ones).
+    for r in (1, 2):
+        trained = set(rows(stopped_run, f"SELECT DISTINCT task, difficulty FROM examples WHERE round = {r}"))
+        sliced = set(
+            rows(
+                stopped_run, f"SELECT DISTINCT task, difficulty FROM skill_results WHERE kind = 'slice' AND round = {r}"
+            )
+        )
+        assert sliced == trained and len(trained) > 1
     # The slice measurements are kept next to the decisions.
     assert rows(stopped_run, "SELECT COUNT(DISTINCT step) FROM skill_results WHERE kind = 'slice' AND round = 0") == [
         (2,)

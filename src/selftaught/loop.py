@@ -309,10 +309,16 @@ class Loop:
                 student.restart(t.warm_start, t.shrink, t.perturb, seed=derive_seed(self.exp.seed, r, "WARM", m))
             self._weights_round = -2  # the students hold neither a checkpoint's weights nor fresh ones now
         schedule: Schedule = self._schedule(r)
-        measure = _SliceCache(lambda step: self._slice(r, examples))
-        batches = self._teacher_batches(r, examples, budget, measure)
+        # The teacher watches the cells it chooses among (the fresh ones); the stopping rule every cell trained on.
+        fresh = {(e.task, e.difficulty) for e in examples if e.source != "replay"}
+        stopping = bool(self.exp.stop.every and examples)
+        cells = {(e.task, e.difficulty) for e in examples} if stopping else fresh
+        measure = _SliceCache(lambda step: self._slice(cells))
+        batches = self._teacher_batches(
+            r, examples, budget, lambda step: [o for o in measure(step) if (o.skill, o.difficulty) in fresh]
+        )
         stopper = None
-        if self.exp.stop.every and examples:
+        if stopping:
             schedule = Cooldown(schedule, self.exp.stop.cooldown)
             stopper = self._stopper(r, budget, measure, schedule)
         stats = []
@@ -358,10 +364,8 @@ class Loop:
                 for step, scores in batches.scores.items():
                     self.store.add_teacher_scores(r, step, scores)
                 self.store.set_teacher_state(r, "TRAIN", self.parts.teacher.state_dict())
-            if stopper is not None:  # the stopping rule's slices, where the teacher did not already record them
-                for step, outcomes in measure.taken.items():
-                    if batches is None or step not in batches.slices:
-                        self.store.add_skill_results(r, step, "slice", _result_rows(outcomes))
+            for step, outcomes in measure.taken.items():  # every slice measured (the teacher's are among them)
+                self.store.add_skill_results(r, step, "slice", _result_rows(outcomes))
 
     def _schedule(self, r: int) -> Schedule:
         """Round ``r``'s schedule: without warmup when the round continues; ``refined`` from the gradient norms of
@@ -411,7 +415,7 @@ class Loop:
         return self.exp.train.labelled_steps if r == 0 else self.exp.train.round_steps
 
     def _teacher_batches(
-        self, r: int, examples: list[Example], steps: int, measure: _SliceCache
+        self, r: int, examples: list[Example], steps: int, measure: Callable[[int], list[Outcome]]
     ) -> TeacherBatches | None:
         """The teacher's batch picker for this round's training, or None when batches are drawn uniformly."""
         t = self.exp.teacher
@@ -420,9 +424,8 @@ class Loop:
         rng = rng_for(self.exp.seed, r, "TRAIN", "teacher")
         return TeacherBatches(examples, self.parts.teacher, rng, steps, t.every, measure if t.every else None)
 
-    def _slice(self, r: int, examples: list[Example]) -> list[Outcome]:
-        """Greedy accuracy of model 0 on the held-out slice, at the cells this round's fresh examples cover."""
-        cells = {(e.task, e.difficulty) for e in examples if e.source != "replay"}
+    def _slice(self, cells: set[tuple[str, int]]) -> list[Outcome]:
+        """Greedy accuracy of model 0 on the held-out slice at ``cells`` (skill, difficulty)."""
         if self._slice_problems is None:
             self._slice_problems = self.store.eval_problems("slice")
         problems = [(pid, p) for pid, p in self._slice_problems if (p.task, p.difficulty) in cells]
