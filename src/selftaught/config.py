@@ -80,7 +80,7 @@ class TrainConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _wsd_fits(self) -> TrainConfig:
+    def _schedule_fits(self) -> TrainConfig:
         if self.schedule == "wsd" and self.warmup + self.decay > 1.0:
             raise ValueError(f"warmup ({self.warmup}) + decay ({self.decay}) exceed the whole round")
         if self.schedule == "step" and self.warmup >= self.step_every:
