@@ -9,6 +9,7 @@ from typing import Any
 
 from .config import Experiment, SkillConfig
 from .curation import Curator, ReplayCurator
+from .curves import StopRule
 from .errors import SelftaughtError
 from .registry import resolve
 from .seeding import derive_seed
@@ -149,6 +150,21 @@ def build_schedule(exp: Experiment, warmup: float | None = None, norms: list[flo
             return _construct(LinearDecay, "schedule", **kwargs)
         kwargs |= {"norms": norms, "form": t.refined_form, "smooth": t.refined_smooth}
     return _construct(SCHEDULES[t.schedule], "schedule", **kwargs)
+
+
+def build_stop_rule(exp: Experiment, seed: int) -> StopRule:
+    """The stopping rule ``[stop]`` describes; ``seed`` seeds its bootstrap (one per round)."""
+    st = exp.stop
+    return StopRule(
+        target=st.target,
+        epsilon=st.epsilon,
+        confidence=st.confidence,
+        min_points=st.min_points,
+        min_fraction=st.min_fraction,
+        min_accuracy=st.min_accuracy,
+        bootstrap=st.bootstrap,
+        seed=seed,
+    )
 
 
 @dataclass

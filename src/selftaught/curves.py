@@ -296,7 +296,7 @@ class _Constant(CurveModel):
         return np.ones((x.size, 1))
 
     def _setup(self, x, y):
-        raise NotImplementedError
+        return (np.array([-np.inf]), np.array([np.inf])), [np.array([self._level(y)])]
 
     def _unscale(self, theta):
         return (theta[0],)

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .build import Parts, build_parts, build_schedule
+from .build import Parts, build_parts, build_schedule, build_stop_rule
 from .config import Experiment, one_line
 from .curves import StopRule
 from .errors import SelftaughtError
@@ -398,16 +398,7 @@ class Loop:
 
     def _stopper(self, r: int, budget: int, measure: _SliceCache, schedule: Cooldown) -> _Stopper:
         st = self.exp.stop
-        rule = StopRule(
-            target=st.target,
-            epsilon=st.epsilon,
-            confidence=st.confidence,
-            min_points=st.min_points,
-            min_fraction=st.min_fraction,
-            min_accuracy=st.min_accuracy,
-            bootstrap=st.bootstrap,
-            seed=derive_seed(self.exp.seed, r, "STOP") % 2**32,
-        )
+        rule = build_stop_rule(self.exp, seed=derive_seed(self.exp.seed, r, "STOP") % 2**32)
         return _Stopper(rule, measure, st.every, budget, st.shadow, schedule)
 
     def _steps(self, r: int) -> int:
@@ -479,7 +470,8 @@ class Loop:
             b=e.bootstrap,
             seed=derive_seed(self.exp.seed, r, "EVALUATE") % 2**32,
         )
-        steps = sum(self.store.round_steps().values())  # on the run's step axis: every round's steps so far
+        round_steps = self.store.round_steps()
+        steps = sum(round_steps.values())  # on the run's step axis: every round's steps so far
         wall, cpu = self.store.elapsed()
         wall += time.time() - self._phase_started
         cpu += time.process_time() - self._cpu_started
@@ -504,7 +496,7 @@ class Loop:
             self.store.add_evaluations(r, table)
             self.store.add_skill_results(
                 r,
-                self.store.round_steps().get(r, 0),
+                round_steps.get(r, 0),
                 "evaluation",
                 [(t["task"], t["difficulty"], t["correct"], t["n"]) for t in table],
             )
@@ -594,8 +586,6 @@ class _Stopper:
     ) -> None:
         self.rule, self.measure, self.every, self.budget, self.shadow = rule, measure, every, budget, shadow
         self.schedule = schedule
-        self.steps: list[int] = []
-        self.values: list[float] = []
         self.records: list[dict[str, Any]] = []
 
     def __call__(self, done: int) -> bool:
@@ -607,14 +597,14 @@ class _Stopper:
         trials = sum(o.trials for o in outcomes)
         if not trials:
             return False
-        self.steps.append(done)
-        self.values.append(sum(o.successes for o in outcomes) / trials)
-        decision = self.rule.decide(self.steps, self.values, self.budget)
+        value = sum(o.successes for o in outcomes) / trials
+        steps = [*(rec["step"] for rec in self.records), done]
+        decision = self.rule.decide(steps, [*(rec["value"] for rec in self.records), value], self.budget)
         stop = decision.stop and done < self.budget
         self.records.append(
             {
                 "step": done,
-                "value": self.values[-1],
+                "value": value,
                 "current": decision.current,
                 "mean": decision.mean,
                 "low": decision.low,
