@@ -257,6 +257,18 @@ def test_time_to_result_is_recorded_and_reported(stopped_run, capsys):
 
 
 # ------------------------------------------------------------------------------------------------ bad settings
+def test_a_corrupt_store_to_refine_from_is_refused_before_the_run_begins(tmp_path, capsys):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "run.db").write_text("not a database")
+    out = tmp_path / "run"
+    capsys.readouterr()
+    args = ["run", *SMOKE, "--out", str(out), "--set", "train.schedule=refined"]
+    assert main([*args, "--set", f"train.refined_from={tmp_path / 'old'}"]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "not a readable selftaught run store" in lines[0]
+    assert not out.exists() and (tmp_path / "old" / "run.db").read_text() == "not a database"
+
+
 @pytest.mark.parametrize(
     ("setting", "names"),
     [

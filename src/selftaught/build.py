@@ -13,6 +13,7 @@ from .curves import StopRule
 from .errors import SelftaughtError
 from .registry import resolve
 from .seeding import derive_seed
+from .store import Store
 from .students.base import Student
 from .students.builtin import GPTStudent
 from .students.gpt import GPTConfig
@@ -193,8 +194,11 @@ def build_parts(exp: Experiment) -> Parts:
                     f"teacher.every / teacher.labelled: student {type(s).__name__}.fit takes no 'pick' argument, "
                     "so the teacher cannot choose its batches"
                 )
-    if exp.train.refined_from and not (Path(exp.train.refined_from) / "run.db").is_file():
-        raise SelftaughtError(f"train.refined_from: {exp.train.refined_from} holds no run store (run.db)")
+    if exp.train.refined_from:  # checked now, so a bad path or store fails before the run begins
+        db = Path(exp.train.refined_from) / "run.db"
+        if not db.is_file():
+            raise SelftaughtError(f"train.refined_from: {exp.train.refined_from} holds no run store (run.db)")
+        Store.open(db).close()
     for s in students:
         if exp.stop.every and "stop" not in inspect.signature(s.fit).parameters:
             raise SelftaughtError(
