@@ -67,10 +67,10 @@ def labelled_experiment(teacher: str, seed: int, top: int, every: int, quick: bo
                 "kind": teacher,
                 "labelled": True,
                 "every": every,
-                "slice": 16,
                 "params": {"advance_at": 0.9, "review": 0.5} if teacher == "ladder" else {},
             },
             "student": {"n_layer": 2, "n_embd": 64},
+            "eval": {"slice": 16},
             "train": {"lr": LR, "batch_size": BATCH, "schedule": "constant", "warmup": 0.0},
             "loop": {"labelled_max": top, "max_rounds": 0},
         }
@@ -185,7 +185,7 @@ def frontier_run(teacher: str, seed: int, args) -> dict:
             # from a held-out slice every 100 steps (it has nothing to go on before its first measurements).
             "teacher": {"kind": "ladder", "params": {"advance_at": FRONTIER}}
             if teacher == "ladder"
-            else {"kind": teacher, "every": 100, "slice": 16},
+            else {"kind": teacher, "every": 100},
             "student": {"n_layer": 2, "n_embd": 64},
             "train": {
                 "lr": LR,
@@ -201,7 +201,7 @@ def frontier_run(teacher: str, seed: int, args) -> dict:
                 "stop_accuracy": 0.0,
                 "min_accepted": 0.0,
             },
-            "eval": {"problems": 50 if args.quick else 200, "ahead": 2, "bootstrap": 100},
+            "eval": {"problems": 50 if args.quick else 200, "ahead": 2, "bootstrap": 100, "slice": 16},
         }
     )
     with tempfile.TemporaryDirectory() as tmp:
