@@ -1,9 +1,10 @@
 """Curricula: how many training steps each teacher needs until every skill x difficulty is learned.
 
 Labelled setting: a mix of 5 skills x 6 difficulties (reversed addition, multiplication, copy, reversal, sorting at
-lengths 1..6), trained from scratch on labelled problems (oracle answers). The teacher chooses every batch's cells
-and updates every K steps from its own held-out slice. Every K steps the benchmark measures greedy accuracy on its own
-held-out set (60 problems per cell); the metric is the first measured step at which every cell is >= 95 %. Each
+lengths 1..6), trained from scratch on labelled problems (oracle answers; a pool of 8,000 per cell, so that a teacher
+which dwells on one cell does not merely memorise it). The teacher chooses every batch's cells and updates every K
+steps from its own held-out slice. Every 250 steps the benchmark measures greedy accuracy on its own held-out set (60
+problems per cell); the metric is the first measured step at which every cell is >= 95 %, within 12,000 steps. Each
 teacher runs with 3 seeds; medians, spreads, and the ratio of the best adaptive teacher's median to uniform's are
 printed. The metric counts steps, not seconds, so the (teacher, seed) runs go to two single-threaded worker
 processes side by side.
@@ -171,12 +172,11 @@ def steps_to_master(teacher: str, seed: int, args) -> dict:
     }
 
 
-def frontier_run(teacher: str, seed: int, args) -> dict:
-    """The loop, self-labelled, for a fixed budget of rounds; each skill's mastered frontier before and after."""
-    top = 3 if args.quick else 4
-    tasks = TASKS[:3] if args.quick else TASKS
-    rounds = 1 if args.quick else args.rounds
-    exp = Experiment.model_validate(
+def frontier_experiment(teacher: str, seed: int, rounds: int, quick: bool) -> Experiment:
+    """The self-labelled setting's experiment: labels up to length 3 (quick) or 4, then ``rounds`` rounds."""
+    top = 3 if quick else 4
+    tasks = TASKS[:3] if quick else TASKS
+    return Experiment.model_validate(
         {
             "name": "curriculum-frontier",
             "seed": seed,
@@ -189,21 +189,27 @@ def frontier_run(teacher: str, seed: int, args) -> dict:
             "student": {"n_layer": 2, "n_embd": 64},
             "train": {
                 "lr": LR,
-                "batch_size": 64 if args.quick else BATCH,
-                "labelled_steps": 600 if args.quick else 5000,
-                "round_steps": 100 if args.quick else 400,
+                "batch_size": 64 if quick else BATCH,
+                "labelled_steps": 600 if quick else 5000,
+                "round_steps": 100 if quick else 400,
             },
             "loop": {
                 "labelled_max": top,
-                "labelled_problems": 3000 if args.quick else 15000,
-                "problems_per_round": 300 if args.quick else 1500,
+                "labelled_problems": 3000 if quick else 15000,
+                "problems_per_round": 300 if quick else 1500,
                 "max_rounds": rounds,
                 "stop_accuracy": 0.0,
                 "min_accepted": 0.0,
             },
-            "eval": {"problems": 50 if args.quick else 200, "ahead": 2, "bootstrap": 100, "slice": 16},
+            "eval": {"problems": 50 if quick else 200, "ahead": 2, "bootstrap": 100, "slice": 16},
         }
     )
+
+
+def frontier_run(teacher: str, seed: int, args) -> dict:
+    """The loop, self-labelled, for a fixed budget of rounds; each skill's mastered frontier before and after."""
+    tasks = TASKS[:3] if args.quick else TASKS
+    exp = frontier_experiment(teacher, seed, 1 if args.quick else args.rounds, args.quick)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         Loop.create(Path(tmp) / "run", exp, "").run()
@@ -239,7 +245,8 @@ def main() -> None:
     ap.add_argument("--skip-frontier", action="store_true")
     ap.add_argument("--skip-labelled", action="store_true")
     ap.add_argument("--workers", type=int, default=2, help="worker processes (1 thread each)")
-    ap.add_argument("--budget", type=int, default=5000, help="most training steps per labelled run")
+    ap.add_argument("--budget", type=int, default=12000, help="most training steps per labelled run")
+    ap.add_argument("--pool", type=int, default=8000, help="labelled problems per cell (full run)")
     args = ap.parse_args()
     threads = set_threads()
     load = check_idle()
@@ -247,7 +254,7 @@ def main() -> None:
     teachers = args.teachers.split(",") if args.teachers else (["uniform", "progress"] if q else TEACHERS)
     seeds = args.seeds or (1 if q else 3)
     args.top, args.every, args.per_cell, args.measure_every = (4, 100, 40, 100) if q else (6, 100, 60, 250)
-    args.pool, args.max_steps, args.rounds = (300, 800, 1) if q else (1500, args.budget, 4)
+    args.pool, args.max_steps, args.rounds = (300, 800, 1) if q else (args.pool, args.budget, 4)
 
     results: dict[str, list[dict]] = {t: [] for t in teachers}
     frontier = {}

@@ -1,0 +1,44 @@
+"""The curriculum benchmark's experiments stay valid as the config changes (the benchmark itself runs for hours)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+from selftaught.build import build_parts
+from selftaught.teachers.ladder import LadderTeacher
+from selftaught.teachers.progress import ProgressTeacher
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def curriculum():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module("curriculum")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_labelled_experiments_build_for_every_teacher(curriculum, quick):
+    for teacher in curriculum.TEACHERS:
+        exp = curriculum.labelled_experiment(teacher, 0, 4 if quick else 6, 100, quick)
+        parts = build_parts(exp)
+        cells = [(s.name, d) for s in parts.skills.skills for d in s.difficulties]
+        assert len(cells) == (3 * 4 if quick else 5 * 6)
+        assert exp.teacher.kind == teacher and exp.teacher.every == 100 and exp.eval.slice == 16
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_frontier_experiments_build(curriculum, quick):
+    for teacher in ("ladder", "progress"):
+        exp = curriculum.frontier_experiment(teacher, 0, 1 if quick else 4, quick)
+        parts = build_parts(exp)
+        assert {s.name for s in parts.skills.skills} == set(curriculum.TASKS[: 3 if quick else 5])
+        assert exp.loop.max_rounds == (1 if quick else 4)
+        assert isinstance(parts.teacher, LadderTeacher if teacher == "ladder" else ProgressTeacher)
