@@ -4,7 +4,7 @@ Labelled setting: a mix of 5 skills x 6 difficulties (reversed addition, multipl
 lengths 1..6), trained from scratch on labelled problems (oracle answers; a pool of 8,000 per cell, so that a teacher
 which dwells on one cell does not merely memorise it). The teacher chooses every batch's cells and updates every K
 steps from its own held-out slice. Every 250 steps the benchmark measures greedy accuracy on its own held-out set (60
-problems per cell); the metric is the first measured step at which every cell is >= 95 %, within 12,000 steps. Each
+problems per cell); the metric is the first measured step at which every cell is >= 95 %, within 10,000 steps. Each
 teacher runs with 3 seeds; medians, spreads, and the ratio of the best adaptive teacher's median to uniform's are
 printed. The metric counts steps, not seconds, so the (teacher, seed) runs go to two single-threaded worker
 processes side by side.
@@ -103,6 +103,32 @@ def accuracy(student, tasks, problems: list[Problem]) -> dict[tuple[str, int], t
     return out
 
 
+def labelled_pool(parts, seed: int, size: int, held: list[Problem]) -> list[Example]:
+    """``size`` labelled problems per cell, kept clear of the held-out prompts where the cell's problem space is large.
+
+    Where it is small (fewer than 10 distinct prompts per held-out one among 20 draws per held-out one: 1-digit sums
+    and products, short strings over few symbols), the cell is a table of facts that no model can answer unseen, so
+    its held-out test can only check that the table was learned, and the pool covers the whole space.
+    """
+    tasks = parts.skills.tasks
+    examples = []
+    for skill in parts.skills.skills:
+        task = tasks[skill.name]
+        for d in skill.difficulties:
+            avoid = {p.prompt for p in held if p.task == skill.name and p.difficulty == d}
+            probe = {task.sample(rng_for(seed, "space", skill.name, d, i), d).prompt for i in range(20 * len(avoid))}
+            if len(probe) < 10 * len(avoid):
+                avoid = set()
+            for i in range(size):
+                p = task.sample(rng_for(seed, "pool", skill.name, d, i), d)
+                for k in range(10):
+                    if p.prompt not in avoid:
+                        break
+                    p = task.sample(rng_for(seed, "pool", skill.name, d, i, k), d)
+                examples.append(Example(p.prompt, p.target, d, "labelled", 0, skill.name))
+    return examples
+
+
 def steps_to_master(teacher: str, seed: int, args) -> dict:
     """Train one teacher from scratch; the first step (a multiple of K) at which every cell is >= MASTERED."""
     exp = labelled_experiment(teacher, seed, args.top, args.every, args.quick)
@@ -110,18 +136,8 @@ def steps_to_master(teacher: str, seed: int, args) -> dict:
     tasks, student = parts.skills.tasks, parts.students[0]
     test = held_out(parts, derive_seed(seed, "bench"), args.per_cell, "test")
     slice_ = held_out(parts, derive_seed(seed, "bench"), 16, "slice")
-    avoid = {p.prompt for p in test + slice_}
     test_cells = {(p.task, p.difficulty) for p in test}
-    examples = []
-    for skill in parts.skills.skills:  # a labelled pool per cell, clear of held-out prompts where the space allows
-        for d in skill.difficulties:
-            for i in range(args.pool):
-                p = tasks[skill.name].sample(rng_for(seed, "pool", skill.name, d, i), d)
-                for k in range(10):
-                    if p.prompt not in avoid:
-                        break
-                    p = tasks[skill.name].sample(rng_for(seed, "pool", skill.name, d, i, k), d)
-                examples.append(Example(p.prompt, p.target, d, "labelled", 0, skill.name))
+    examples = labelled_pool(parts, seed, args.pool, test + slice_)
     history, curve, most = [], [], [None]  # most: the first step with MOST of the cells mastered
     t0 = time.perf_counter()
 
@@ -245,7 +261,7 @@ def main() -> None:
     ap.add_argument("--skip-frontier", action="store_true")
     ap.add_argument("--skip-labelled", action="store_true")
     ap.add_argument("--workers", type=int, default=2, help="worker processes (1 thread each)")
-    ap.add_argument("--budget", type=int, default=12000, help="most training steps per labelled run")
+    ap.add_argument("--budget", type=int, default=10000, help="most training steps per labelled run")
     ap.add_argument("--pool", type=int, default=8000, help="labelled problems per cell (full run)")
     args = ap.parse_args()
     threads = set_threads()
@@ -314,6 +330,9 @@ def main() -> None:
                 "meets_target": ratio is not None and ratio <= 0.6,
                 "best_adaptive": best,
                 "censored": bool(summary) and not all(v["all_reached"] for v in summary.values()),
+                # Uniform's median run did not master every cell within the budget: its true median is higher, so
+                # the ratio printed is an upper bound.
+                "ratio_is_upper_bound": ratio is not None and summary["uniform"]["median_steps"] >= args.max_steps,
                 "budget_steps": args.max_steps,
                 "ratio_steps_to_90pct_cells": round(ratio_most, 3) if ratio_most is not None else None,
                 "best_adaptive_90pct_cells": best_most,
