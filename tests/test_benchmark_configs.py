@@ -42,3 +42,19 @@ def test_frontier_experiments_build(curriculum, quick):
         assert {s.name for s in parts.skills.skills} == set(curriculum.TASKS[: 3 if quick else 5])
         assert exp.loop.max_rounds == (1 if quick else 4)
         assert isinstance(parts.teacher, LadderTeacher if teacher == "ladder" else ProgressTeacher)
+
+
+def test_labelled_pool_keeps_held_out_prompts_out_only_where_the_space_is_large(curriculum):
+    parts = build_parts(curriculum.labelled_experiment("uniform", 0, 6, 100, False))
+    held = curriculum.held_out(parts, 1, 20, "test")
+    pool = curriculum.labelled_pool(parts, 0, 300, held)
+    assert len(pool) == 300 * 30
+
+    def prompts(examples, skill, d):
+        return {e.prompt for e in examples if e.task == skill and e.difficulty == d}
+
+    # copy at length 1 has 26 problems: a table the pool must cover, held-out ones included.
+    assert prompts(held, "copy", 1) <= prompts(pool, "copy", 1)
+    # At length 5 the space is large: no held-out prompt is trained on.
+    assert prompts(held, "copy", 5) and not prompts(held, "copy", 5) & prompts(pool, "copy", 5)
+    assert not prompts(held, "reversed-addition", 4) & prompts(pool, "reversed-addition", 4)
