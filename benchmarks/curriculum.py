@@ -45,6 +45,7 @@ MASTERED = 0.95
 MOST = 0.9  # a second, always measurable mark: the step at which 90 % of the cells are mastered
 LR, BATCH = 3e-3, 128
 FRONTIER = 0.9
+PARTIAL_MARKS = (10, 15, 20, 25)  # cells mastered (of 30; --quick has 12, so only 10 can be reached)
 
 
 class Mastered(Exception):
@@ -185,6 +186,7 @@ def steps_to_master(teacher: str, seed: int, args) -> dict:
         "seconds": round(time.perf_counter() - t0, 1),
         "share": {s: round(n / total, 3) for s, n in shares.items()},
         "worst_curve": history[-5:],
+        "mastered_curve": curve,  # (step, cells mastered) at every measurement
     }
 
 
@@ -250,6 +252,11 @@ def frontier_run(teacher: str, seed: int, args) -> dict:
     return {"skills": out, "seconds": round(time.perf_counter() - t0, 1), "self_samples": samples}
 
 
+def first_step(curve: list[tuple[int, int]], k: int, budget: int) -> int:
+    """The first measured step with at least ``k`` cells mastered (``budget`` if none)."""
+    return next((step for step, solved in curve if solved >= k), budget)
+
+
 def spread(xs: list[float]) -> list[float]:
     return [min(xs), max(xs)]
 
@@ -303,21 +310,34 @@ def main() -> None:
                 "steps": steps,
                 "median_steps_to_90pct_cells": statistics.median(most),
                 "mastered_at_end": [r["mastered_at_end"] for r in runs],
+                # A measurable comparison while the full mark is out of reach: steps until k cells are mastered.
+                "median_steps_to_cells": {
+                    k: statistics.median(first_step(r["mastered_curve"], k, args.max_steps) for r in runs)
+                    for k in PARTIAL_MARKS
+                },
             }
 
-    def ranked(key: str) -> tuple[str | None, float | None]:
+    def ranked(key: str | tuple[str, int]) -> tuple[str | None, float | None]:
         """The best adaptive teacher by the median of ``key`` (ties: more cells mastered at the end), and its
         ratio to uniform's; no ratio when both hit the budget, since then it says nothing."""
         adaptive = [t for t in summary if t not in ("uniform", "ladder")]
         if not adaptive or "uniform" not in summary:
             return None, None
-        best = min(adaptive, key=lambda t: (summary[t][key], -statistics.median(summary[t]["mastered_at_end"])))
-        if summary[best][key] >= args.max_steps and summary["uniform"][key] >= args.max_steps:
+
+        def value(t: str) -> float:
+            return summary[t][key[0]][key[1]] if isinstance(key, tuple) else summary[t][key]
+
+        best = min(adaptive, key=lambda t: (value(t), -statistics.median(summary[t]["mastered_at_end"])))
+        if value(best) >= args.max_steps and value("uniform") >= args.max_steps:
             return best, None
-        return best, summary[best][key] / summary["uniform"][key]
+        return best, value(best) / value("uniform")
 
     best, ratio = ranked("median_steps")
     best_most, ratio_most = ranked("median_steps_to_90pct_cells")
+    partial = {}
+    for k in PARTIAL_MARKS:
+        who, r = ranked(("median_steps_to_cells", k))
+        partial[k] = {"best_adaptive": who, "ratio": round(r, 3) if r is not None else None}
     moved = {t: sum(s["moved"] for s in f["skills"].values()) for t, f in frontier.items()}
     print(
         json.dumps(
@@ -336,6 +356,7 @@ def main() -> None:
                 "budget_steps": args.max_steps,
                 "ratio_steps_to_90pct_cells": round(ratio_most, 3) if ratio_most is not None else None,
                 "best_adaptive_90pct_cells": best_most,
+                "ratio_steps_to_cells": partial,
                 "threshold": MASTERED,
                 "skills": len(TASKS[:3] if q else TASKS),
                 "difficulties": args.top,
