@@ -48,6 +48,11 @@ FRONTIER = 0.9
 PARTIAL_MARKS = (10, 15, 20, 25)  # cells mastered (of 30; --quick has 12, so only 10 can be reached)
 
 
+def mix(quick: bool) -> list[str]:
+    """The skills of the mix: all five, or the first three in --quick."""
+    return TASKS[:3] if quick else TASKS
+
+
 class Mastered(Exception):
     """Raised from inside training when every cell reaches the threshold; carries the step."""
 
@@ -56,7 +61,7 @@ class Mastered(Exception):
 
 
 def labelled_experiment(teacher: str, seed: int, top: int, every: int, quick: bool) -> Experiment:
-    tasks = TASKS[:3] if quick else TASKS
+    tasks = mix(quick)
     return Experiment.model_validate(
         {
             "name": "curriculum",
@@ -193,7 +198,7 @@ def steps_to_master(teacher: str, seed: int, args) -> dict:
 def frontier_experiment(teacher: str, seed: int, rounds: int, quick: bool) -> Experiment:
     """The self-labelled setting's experiment: labels up to length 3 (quick) or 4, then ``rounds`` rounds."""
     top = 3 if quick else 4
-    tasks = TASKS[:3] if quick else TASKS
+    tasks = mix(quick)
     return Experiment.model_validate(
         {
             "name": "curriculum-frontier",
@@ -226,7 +231,7 @@ def frontier_experiment(teacher: str, seed: int, rounds: int, quick: bool) -> Ex
 
 def frontier_run(teacher: str, seed: int, args) -> dict:
     """The loop, self-labelled, for a fixed budget of rounds; each skill's mastered frontier before and after."""
-    tasks = TASKS[:3] if args.quick else TASKS
+    tasks = mix(args.quick)
     exp = frontier_experiment(teacher, seed, 1 if args.quick else args.rounds, args.quick)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -358,7 +363,7 @@ def main() -> None:
                 "best_adaptive_90pct_cells": best_most,
                 "ratio_steps_to_cells": partial,
                 "threshold": MASTERED,
-                "skills": len(TASKS[:3] if q else TASKS),
+                "skills": len(mix(q)),
                 "difficulties": args.top,
                 "seeds": seeds,
                 "every": args.every,
