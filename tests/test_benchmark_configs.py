@@ -58,3 +58,17 @@ def test_labelled_pool_keeps_held_out_prompts_out_only_where_the_space_is_large(
     # At length 5 the space is large: no held-out prompt is trained on.
     assert prompts(held, "copy", 5) and not prompts(held, "copy", 5) & prompts(pool, "copy", 5)
     assert not prompts(held, "reversed-addition", 4) & prompts(pool, "reversed-addition", 4)
+
+
+def test_labelled_runs_decay_the_learning_rate_by_step_not_by_budget(curriculum):
+    schedule = curriculum.InverseSqrt()
+    half = curriculum.HALF
+    assert schedule.factor(0, 10) == schedule.factor(0, 10_000) == 1.0
+    assert schedule.factor(half - 1, 100) == 1.0
+    assert schedule.factor(4 * half - 1, 10_000) == pytest.approx(0.5)
+    assert schedule.factor(9 * half - 1, 10_000) == schedule.factor(9 * half - 1, 50_000) == pytest.approx(1 / 3)
+
+
+def test_skill_it_runs_with_the_benchmark_step_size(curriculum):
+    parts = build_parts(curriculum.labelled_experiment("skill-it", 0, 6, 100, False))
+    assert parts.teacher.eta == curriculum.SKILL_IT["eta"] != 0.5
