@@ -1,0 +1,234 @@
+"""The warm worker pool: one fork server per worker, candidates dispatched to whichever is free."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from selftaught.errors import SelftaughtError
+from selftaught.sandbox.limits import Limits
+from selftaught.sandbox.result import Result, summarise
+
+ISOLATIONS = ("fork", "bwrap")
+_SERVER = Path(__file__).with_name("_server.py")
+_UID_BASE = 2_000_000  # worker i runs candidates as uid _UID_BASE + i: no such user, nothing owned by it
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+Tests = Sequence[str] | str
+
+
+class _Worker:
+    """A fork server process and the pipes to it."""
+
+    def __init__(self, index: int, base: Path, limits: Limits, isolation: str, net: bool):
+        self.index = index
+        self.base = base / f"w{index}"
+        self.base.mkdir(mode=0o711)
+        root = os.geteuid() == 0
+        self.uid = _UID_BASE + index if root else None
+        cmd = [sys.executable, "-E", "-s", "-B", str(_SERVER)]
+        if isolation == "bwrap":
+            cmd = _bwrap_prefix(self.base) + cmd
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_ENV, cwd="/", start_new_session=True
+        )
+        config = {"base": str(self.base), "uid": self.uid, "limits": limits.as_dict(), "net": net, "seccomp": True}
+        self.send(config)
+        ready = self.receive()
+        if ready is None or not ready.get("ready"):
+            self.close()
+            why = "exited" if ready is None else ready.get("error")
+            raise SelftaughtError(f"sandbox worker {index} did not start ({isolation} isolation): {why}")
+        self.applied: dict[str, str] = ready["applied"]
+
+    def send(self, obj: dict) -> None:
+        body = json.dumps(obj).encode()
+        self.proc.stdin.write(struct.pack(">I", len(body)) + body)
+        self.proc.stdin.flush()
+
+    def receive(self) -> dict | None:
+        head = self.proc.stdout.read(4)
+        if len(head) < 4:
+            return None
+        body = self.proc.stdout.read(struct.unpack(">I", head)[0])
+        return json.loads(body)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the server and any candidate it is running
+            except OSError:
+                pass
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+def _bwrap_prefix(base: Path) -> list[str]:
+    exe = shutil.which("bwrap")
+    if exe is None:
+        raise SelftaughtError("isolation='bwrap' needs bubblewrap: install it (apt-get install bubblewrap)")
+    return [
+        exe, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm",
+        "--bind", str(base), str(base), "--cap-add", "ALL", "--",
+    ]  # fmt: skip
+
+
+class Sandbox:
+    """Runs untrusted Python with every limit in ``limits`` on, ``workers`` candidates at a time.
+
+    ``isolation="fork"`` (default): each worker is a fork server that, when run as root, puts itself in private
+    mount and network namespaces (all mounts read-only, a private tmpfs for working directories, no network) and
+    runs each candidate in a fresh child under its own unprivileged uid with rlimits and a seccomp filter.
+    ``isolation="bwrap"`` wraps each fork server in bubblewrap as well (new pid, ipc, uts namespaces; fresh /dev,
+    /proc and /tmp). Use as a context manager, or call ``close()``.
+    """
+
+    def __init__(self, limits: Limits | None = None, workers: int | None = None, isolation: str = "fork"):
+        self.limits = limits if limits is not None else Limits()
+        if isolation not in ISOLATIONS:
+            raise SelftaughtError(f"sandbox isolation={isolation!r} is not one of {', '.join(ISOLATIONS)}")
+        n = workers if workers is not None else (os.cpu_count() or 1)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 256:
+            raise SelftaughtError(f"sandbox workers={workers!r} must be a whole number in [1, 256]")
+        if isolation == "bwrap" and shutil.which("bwrap") is None:
+            raise SelftaughtError("isolation='bwrap' needs bubblewrap: install it (apt-get install bubblewrap)")
+        self.isolation = isolation
+        self._base = Path(tempfile.mkdtemp(prefix="selftaught-sandbox-"))
+        self._base.chmod(0o711)
+        self._workers: list[_Worker] = []
+        self._free: queue.Queue[_Worker] = queue.Queue()
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            net = os.geteuid() == 0 or _userns_net_possible()
+            for i in range(n):
+                w = _Worker(i, self._base, self.limits, isolation, net)
+                self._workers.append(w)
+                self._free.put(w)
+        except BaseException:
+            self.close()
+            raise
+        self._pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="sandbox")
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def isolation_report(self) -> dict[str, str]:
+        """What each protection is and how it applied on this machine."""
+        lim = self.limits
+        report = {
+            "isolation": self.isolation,
+            "workers": str(len(self._workers)),
+            "time": f"wall-clock {lim.time_s:g} s (SIGKILL from the fork server), CPU {lim.cpu_s:g} s (RLIMIT_CPU)",
+            "memory": f"{lim.memory_mb} MB address space (RLIMIT_AS)",
+            "processes": "fork/exec refused by seccomp and RLIMIT_NPROC"
+            if lim.processes == 0
+            else f"{lim.processes} extra processes (RLIMIT_NPROC); all killed after the candidate",
+            "output": f"{lim.output_bytes} bytes per stream, then the candidate is killed",
+            "files": f"{lim.file_bytes} bytes per file (RLIMIT_FSIZE)",
+            "environment": "scrubbed: PATH, HOME, TMPDIR, LANG only",
+        }
+        if self._workers:
+            report.update(self._workers[0].applied)
+        if self.isolation == "bwrap":
+            report["bwrap"] = "pid, ipc, uts, network namespaces; / read-only; fresh /dev, /proc, /tmp"
+        return report
+
+    def run(self, program: str, tests: Tests, entry_point: str | None = None) -> Result:
+        """Run ``program`` then ``tests``: a list of assert statements (or expressions), one result each, or a test
+        program as one test (HumanEval style: it defines ``check(candidate)``, called with ``entry_point``)."""
+        job = _job(program, tests, entry_point)
+        return self._run_job(job)
+
+    def run_many(self, items: Sequence[tuple[str, Tests, str | None]]) -> list[Result]:
+        """Run many candidates in parallel over the workers; results in the order given."""
+        jobs = [_job(*item) for item in items]
+        return list(self._pool.map(self._run_job, jobs))
+
+    def _run_job(self, job: dict) -> Result:
+        if self._closed:
+            raise SelftaughtError("this sandbox is closed")
+        worker = self._free.get()
+        try:
+            try:
+                worker.send(job)
+                raw = worker.receive()
+            except (BrokenPipeError, OSError, ValueError):
+                raw = None
+            if raw is None:  # the fork server died (it should not): replace it, report the candidate as killed
+                worker = self._replace(worker)
+                n = 1 if isinstance(job["tests"], str) else len(job["tests"])
+                why = "the sandbox worker died while running this candidate"
+                raw = {"stopped": ["killed", why], "tests": [["killed", why]] * n, "stdout": "", "stderr": ""}
+                raw.update(seconds=0.0, cpu_seconds=0.0)
+            return summarise(raw)
+        finally:
+            self._free.put(worker)
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        with self._lock:
+            worker.close()
+            shutil.rmtree(worker.base, ignore_errors=True)
+            if self._closed:
+                return worker
+            net = os.geteuid() == 0 or _userns_net_possible()
+            fresh = _Worker(worker.index, self._base, self.limits, self.isolation, net)
+            self._workers[self._workers.index(worker)] = fresh
+            return fresh
+
+    def close(self) -> None:
+        """Kill the workers and remove the working directories. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for w in self._workers:
+                w.close()
+            if hasattr(self, "_pool"):
+                self._pool.shutdown(wait=False)
+            shutil.rmtree(self._base, ignore_errors=True)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _job(program: str, tests: Tests, entry_point: str | None) -> dict:
+    if not isinstance(program, str):
+        raise SelftaughtError(f"sandbox program must be a string, not {type(program).__name__}")
+    if isinstance(tests, str):
+        test_list: list[str] | str = tests
+    else:
+        test_list = list(tests)
+        if not test_list or not all(isinstance(t, str) for t in test_list):
+            raise SelftaughtError("sandbox tests must be a test program (str) or a non-empty list of strings")
+    if entry_point is not None and (not isinstance(entry_point, str) or not entry_point.isidentifier()):
+        raise SelftaughtError(f"sandbox entry_point={entry_point!r} is not a Python name")
+    return {"program": program, "tests": test_list, "entry_point": entry_point}
+
+
+def _userns_net_possible() -> bool:
+    """Not root: a network namespace needs CAP_SYS_ADMIN, so the fork server will block sockets by seccomp alone."""
+    return False
