@@ -1,4 +1,5 @@
-"""Tests for the run report: files written, PNGs valid, HTML content escaped, grid values placed correctly."""
+"""Tests for the run report: files written and left out, what each plot drew, HTML content escaped, grid values
+placed correctly."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ import pytest
 
 from selftaught.report import (
     ACCEPTED_PNG,
+    CURVES_PNG,
     HEATMAP_PNG,
     LOSS_PNG,
+    PLOTS,
     SAMPLING_PNG,
     SUCCESS_PNG,
     TEACHER_PNG,
     ReportData,
+    draw_plots,
     write_report,
 )
 from selftaught.report.plots import (
+    Drawn,
     accuracy_grid,
     global_steps,
     plot_accepted_vs_proposed,
@@ -82,9 +87,19 @@ def _synthetic() -> ReportData:
 
 def _assert_png(path: Path) -> None:
     assert path.is_file(), path
-    data = path.read_bytes()
-    assert data[:8] == PNG_SIGNATURE, path
-    assert len(data) > 2000, (path, len(data))
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+
+
+def _assert_drawn(drawn: Drawn) -> Drawn:
+    """A real figure with data on it, not the "no data yet" placeholder, written as a PNG."""
+    _assert_png(drawn.path)
+    assert not drawn.empty, drawn.title
+    return drawn
+
+
+def _assert_placeholder(drawn: Drawn) -> None:
+    _assert_png(drawn.path)
+    assert drawn.empty and drawn.series == {}, drawn.title
 
 
 def test_write_report_writes_html_and_pngs(tmp_path: Path) -> None:
@@ -199,14 +214,18 @@ def test_plots_draw_multiple_tasks_nonpositive_loss_and_missing_values(tmp_path:
         {"round": 3, "step": 0, "loss": -0.5, "lr": None},
     ]
     rounds = [{"round": 0, "difficulty": None, "proposed": 3, "accepted": 1, "label_accuracy": None}]
-    _assert_png(plot_accuracy_heatmap(evaluations, tmp_path / "h.png"))
-    _assert_png(plot_training_loss(metrics, tmp_path / "l.png"))
-    _assert_png(plot_accepted_vs_proposed(rounds, tmp_path / "a.png"))
+    heatmap = _assert_drawn(plot_accuracy_heatmap(evaluations, tmp_path / "h.png"))
+    assert [panel["task"] for panel in heatmap.series["panels"]] == ["add", "sort", None]
+    loss = _assert_drawn(plot_training_loss(metrics, tmp_path / "l.png"))
+    np.testing.assert_array_equal(loss.series["loss"], [0.0, np.nan, -0.5])
+    accepted = _assert_drawn(plot_accepted_vs_proposed(rounds, tmp_path / "a.png"))
+    assert accepted.series["labelled"] == {0: 3} and accepted.series["share"] == {}
 
 
 def test_large_heatmap_skips_annotations_without_error(tmp_path: Path) -> None:
     evaluations = [_evaluation(r, d, ((r + d) % 10) / 10) for r in range(35) for d in range(1, 45)]
-    _assert_png(plot_accuracy_heatmap(evaluations, tmp_path / "big.png"))
+    drawn = _assert_drawn(plot_accuracy_heatmap(evaluations, tmp_path / "big.png"))
+    assert drawn.series["panels"][0]["grid"].shape == (44, 35)
 
 
 # --- curriculum plots ---------------------------------------------------------------------------------------------
@@ -374,20 +393,25 @@ def test_teacher_score_lines_keep_the_keys_with_the_largest_maximum() -> None:
 
 def test_curriculum_plots_write_pngs_for_records_and_for_empty_input(tmp_path: Path) -> None:
     curriculum, results, scores, round_steps = _curriculum_records()
-    _assert_png(plot_sampling_share(curriculum, round_steps, tmp_path / "share.png"))
-    _assert_png(plot_skill_success(results, round_steps, tmp_path / "success.png"))
-    _assert_png(plot_teacher_scores(scores, round_steps, tmp_path / "scores.png"))
+    share = _assert_drawn(plot_sampling_share(curriculum, round_steps, tmp_path / "share.png"))
+    assert share.series["skills"] == ["add", "sort"]
+    np.testing.assert_allclose(share.series["shares"].sum(axis=0), 1.0)
+    success = _assert_drawn(plot_skill_success(results, round_steps, tmp_path / "success.png"))
+    assert success.series["cells"][0] == ("add", 1) and success.series["grid"].shape[0] == 10
+    teacher = _assert_drawn(plot_teacher_scores(scores, round_steps, tmp_path / "scores.png"))
+    assert teacher.series["total"] == 2 * 5 + 2  # add:1..5 and sort:1..5 as cells, and each skill alone
     many = [
         {"round": 0, "step": s, "key": f"skill{k}:{d}", "value": k + d + s}
         for k in range(5)
         for d in range(4)
         for s in range(3)
     ]
-    _assert_png(plot_teacher_scores(many, {0: 3}, tmp_path / "many.png"))
+    many_lines = _assert_drawn(plot_teacher_scores(many, {0: 3}, tmp_path / "many.png"))
+    assert len(many_lines.series["lines"]) == 12 and many_lines.series["total"] == 20
 
-    _assert_png(plot_sampling_share([], {}, tmp_path / "share_empty.png"))
-    _assert_png(plot_skill_success([], {}, tmp_path / "success_empty.png"))
-    _assert_png(plot_teacher_scores([], {}, tmp_path / "scores_empty.png"))
+    _assert_placeholder(plot_sampling_share([], {}, tmp_path / "share_empty.png"))
+    _assert_placeholder(plot_skill_success([], {}, tmp_path / "success_empty.png"))
+    _assert_placeholder(plot_teacher_scores([], {}, tmp_path / "scores_empty.png"))
     assert not list(tmp_path.glob("*.tmp"))
 
 
@@ -414,8 +438,10 @@ def test_large_success_heatmap_and_long_curriculum_draw_without_error(tmp_path: 
         for s in range(0, 50, 25)
         for k in range(12)
     ]
-    _assert_png(plot_skill_success(results, round_steps, tmp_path / "big.png"))
-    _assert_png(plot_sampling_share(curriculum, round_steps, tmp_path / "long.png"))
+    success = _assert_drawn(plot_skill_success(results, round_steps, tmp_path / "big.png"))
+    assert success.series["grid"].shape == (45, 30 * 5)
+    share = _assert_drawn(plot_sampling_share(curriculum, round_steps, tmp_path / "long.png"))
+    assert len(share.series["skills"]) == 12 and share.series["starts"].size == 60
 
 
 def test_write_report_shows_the_curriculum_plots(tmp_path: Path) -> None:
@@ -430,12 +456,15 @@ def test_write_report_shows_the_curriculum_plots(tmp_path: Path) -> None:
     assert page.index(f'src="{SAMPLING_PNG}"') < page.index(f'src="{SUCCESS_PNG}"') < page.index(f'src="{TEACHER_PNG}"')
     assert not list(tmp_path.glob("*.tmp"))
 
-    # Existing callers that do not pass the new fields still get the section, with placeholder images.
+    # Existing callers that do not pass the new fields still get the section, with placeholder images, except for
+    # the sampling share, which has nothing to show without samples.
     empty = ReportData(run_id="empty", config_text="", complete=False, stop_reason=None)
     page = write_report(empty, tmp_path / "empty").read_text(encoding="utf-8")
-    for name in CURRICULUM_PNGS:
+    for name in (SUCCESS_PNG, TEACHER_PNG):
         _assert_png(tmp_path / "empty" / name)
         assert f'src="{name}"' in page
+    assert not (tmp_path / "empty" / SAMPLING_PNG).exists() and SAMPLING_PNG not in page
+    assert "Not drawn: sampling share per skill: one skill or none (no training samples recorded yet)." in page
 
 
 def test_report_data_reads_the_curriculum_records(tmp_path: Path) -> None:
@@ -459,3 +488,58 @@ def test_report_data_reads_the_curriculum_records(tmp_path: Path) -> None:
     }
     assert [(row["kind"], row["successes"], row["trials"]) for row in data.skill_results] == [("evaluation", 2, 4)]
     assert [(row["key"], row["value"]) for row in data.teacher_scores] == [("add:1", 0.25)]
+
+
+# --- what the report leaves out, and the accepted-vs-proposed scale ---------------------------------------------
+
+
+def _one_skill_curriculum() -> list[dict]:
+    return [{"round": r, "step": 0, "skill": "add", "difficulty": 1 + r, "count": 40} for r in range(3)]
+
+
+def test_report_leaves_out_plots_with_nothing_to_show(tmp_path: Path) -> None:
+    # A first report of a mix with the stopping rule on draws both plots...
+    data = _synthetic()
+    data.curriculum, _, _, data.round_steps = _curriculum_records()
+    data.stop_decisions = [
+        {"round": 0, "step": s, "budget": 40, "value": s / 40, "stop": False, "reason": "too early"} for s in (10, 20)
+    ]
+    drawn, left_out = draw_plots(data, tmp_path)
+    assert set(drawn) == set(PLOTS) and left_out == {}
+    assert drawn["curves"].series["panels"][0].steps.tolist() == [10, 20]
+    assert (tmp_path / CURVES_PNG).is_file() and (tmp_path / SAMPLING_PNG).is_file()
+
+    # ...a finished single-skill run with stopping off leaves them out, removes the earlier files, and says why.
+    data = _synthetic()
+    data.complete = True
+    data.curriculum, data.round_steps = _one_skill_curriculum(), {0: 40, 1: 20, 2: 20}
+    page = write_report(data, tmp_path).read_text(encoding="utf-8")
+    assert not (tmp_path / CURVES_PNG).exists() and not (tmp_path / SAMPLING_PNG).exists()
+    assert CURVES_PNG not in page and SAMPLING_PNG not in page
+    assert "<h3>Learning curves inside rounds</h3>" not in page and "<h3>Sampling share per skill</h3>" not in page
+    assert "Not drawn: learning curves inside rounds: the stopping rule made no measurements" in page
+    assert "Not drawn: sampling share per skill: one skill or none (every training sample went to add)." in page
+    drawn, left_out = draw_plots(data, tmp_path / "again")
+    assert set(left_out) == {"curves", "sampling"}
+    assert set(drawn) == set(PLOTS) - {"curves", "sampling"}
+    assert sorted(path.name for path in (tmp_path / "again").iterdir()) == sorted(PLOTS[key] for key in drawn)
+    # What a finished run has data for is drawn, not the placeholder.
+    for key in ("heatmap", "loss", "accepted", "lr"):
+        _assert_drawn(drawn[key])
+
+
+def test_accepted_vs_proposed_shows_shares_beside_round_0s_labelled_count(tmp_path: Path) -> None:
+    rounds = [{"round": 0, "difficulty": 5, "proposed": 20_000, "accepted": 20_000, "label_accuracy": 1.0}]
+    rounds += [
+        {"round": r, "difficulty": 5 + r, "proposed": 1024, "accepted": 1024 - 128 * r, "label_accuracy": 1 - r / 100}
+        for r in (1, 2, 3)
+    ]
+    rounds.append({"round": 4, "difficulty": 9, "proposed": 0, "accepted": 0, "label_accuracy": None})
+    drawn = _assert_drawn(plot_accepted_vs_proposed(rounds, tmp_path / "accepted.png"))
+    # Round 0 is a labelled count, not a bar on the axis the self-labelled rounds use.
+    assert drawn.series["labelled"] == {0: 20_000}
+    assert drawn.series["share"] == {1: 0.875, 2: 0.75, 3: 0.625}  # round 4 proposed nothing: no share
+    assert drawn.series["accepted"] == {1: 896, 2: 768, 3: 640, 4: 0}
+    assert drawn.series["proposed"] == {1: 1024, 2: 1024, 3: 1024, 4: 0}
+    assert drawn.series["label_accuracy"] == pytest.approx({1: 0.99, 2: 0.98, 3: 0.97})  # round 0's is no measure
+    assert drawn.title.startswith("Round 0: labelled problems; later rounds: self-labelled")

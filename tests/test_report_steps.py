@@ -13,6 +13,7 @@ from matplotlib.image import imread
 from selftaught.report import CURVES_PNG, LR_PNG, ReportData, write_report
 from selftaught.report.plots import (
     MAX_CURVE_PANELS,
+    Drawn,
     learning_curve_panels,
     plot_learning_curves,
     plot_lr_schedule,
@@ -155,11 +156,16 @@ def _png_shape(path: Path) -> tuple[int, ...]:
 @pytest.fixture(scope="module")
 def placeholder(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[int, ...], int]:
     """The "no data yet" figure's (height, width) and file size."""
-    path = plot_learning_curves([], tmp_path_factory.mktemp("placeholder") / "empty.png")
-    return _png_shape(path), path.stat().st_size
+    drawn = plot_learning_curves([], tmp_path_factory.mktemp("placeholder") / "empty.png")
+    assert drawn.empty
+    return _png_shape(drawn.path), drawn.path.stat().st_size
 
 
-def _assert_drawn(path: Path, placeholder: tuple[tuple[int, ...], int]) -> None:
+def _assert_drawn(drawn: Drawn | Path, placeholder: tuple[tuple[int, ...], int]) -> None:
+    """A figure with data on it: series drawn (for a plot function's answer), and not the placeholder's PNG."""
+    path = drawn.path if isinstance(drawn, Drawn) else drawn
+    if isinstance(drawn, Drawn):
+        assert not drawn.empty, drawn.title
     shape, size = placeholder
     assert _png_shape(path) != shape, path
     assert path.stat().st_size > size, path
@@ -215,9 +221,9 @@ def test_empty_records_give_placeholders_and_say_so(tmp_path: Path, placeholder)
     data = ReportData(run_id="empty", config_text="", complete=False, stop_reason=None)
     page = write_report(data, tmp_path).read_text(encoding="utf-8")
     shape, _ = placeholder
-    for name in (CURVES_PNG, LR_PNG):
-        assert _png_shape(tmp_path / name) == shape
-        assert f'src="{name}"' in page
+    assert _png_shape(tmp_path / LR_PNG) == shape and f'src="{LR_PNG}"' in page
+    # Without the stopping rule's measurements the learning curves are left out, not a placeholder.
+    assert not (tmp_path / CURVES_PNG).exists() and CURVES_PNG not in page
     assert "No round budgets recorded yet." in page
     assert "No accuracy target reached yet." in page
     assert "No phase times recorded yet." in page
@@ -280,9 +286,11 @@ def test_learning_curves_cap_the_panels(tmp_path: Path, placeholder) -> None:
         for r in range(MAX_CURVE_PANELS + 2)
         for s in (10, 20, 30)
     ]
-    path = plot_learning_curves(many, tmp_path / "many.png")
-    _assert_drawn(path, placeholder)
-    height, width = _png_shape(path)
+    drawn = plot_learning_curves(many, tmp_path / "many.png")
+    _assert_drawn(drawn, placeholder)
+    assert [panel.round for panel in drawn.series["panels"]] == list(range(2, MAX_CURVE_PANELS + 2))
+    assert drawn.series["total"] == MAX_CURVE_PANELS + 2
+    height, width = _png_shape(drawn.path)
     assert height > width  # four rows of three panels
 
 
@@ -292,10 +300,16 @@ def test_lr_schedule_draws_what_was_logged(tmp_path: Path, placeholder) -> None:
     _assert_drawn(plot_lr_schedule(no_norms, data.round_steps, tmp_path / "lr_only.png"), placeholder)
     # Without round lengths the rounds are laid end to end by their logged steps.
     _assert_drawn(plot_lr_schedule(data.train_metrics, {}, tmp_path / "no_lengths.png"), placeholder)
+    lr = plot_lr_schedule(data.train_metrics, data.round_steps, tmp_path / "both.png")
+    assert lr.series["x"].tolist() == list(range(160)) and lr.series["boundaries"] == [100]
+    np.testing.assert_allclose(lr.series["lr"][:2], [1e-3, 1e-3 * 0.99])
     nothing = [dict(row, lr=None, grad_norm=None) for row in data.train_metrics]
     shape, _ = placeholder
-    assert _png_shape(plot_lr_schedule(nothing, data.round_steps, tmp_path / "nothing.png")) == shape
-    assert _png_shape(plot_lr_schedule([], {}, tmp_path / "empty.png")) == shape
+    for drawn in (
+        plot_lr_schedule(nothing, data.round_steps, tmp_path / "nothing.png"),
+        plot_lr_schedule([], {}, tmp_path / "empty.png"),
+    ):
+        assert drawn.empty and _png_shape(drawn.path) == shape
 
 
 def test_the_annealing_law_predicts_round_0_under_every_schedule(tmp_path):
@@ -318,6 +332,33 @@ def test_the_annealing_law_predicts_round_0_under_every_schedule(tmp_path):
     assert np.abs(curves["cosine"][-1] - curves["fit"][-1]) < 0.005  # the schedule used, rebuilt from the config
     # Under this law annealing pays at the end: every decaying schedule ends below a constant rate.
     assert all(curves[name][-1] < curves["constant"][-1] for name in ("linear", "cosine", "wsd", "rex"))
-    png = plot_schedule_what_if(metrics, tmp_path / "what_if.png")
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    drawn = plot_schedule_what_if(metrics, tmp_path / "what_if.png")
+    assert drawn.path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(drawn.series["drawn"]) == set(SCHEDULES) and drawn.series["left_out"] == {} and drawn.notes == []
     assert schedule_what_if(metrics[:10]) is None  # too short a round to fit
+    assert plot_schedule_what_if(metrics[:10], tmp_path / "short.png").empty
+
+
+def test_what_if_leaves_out_predictions_the_fit_cannot_support(tmp_path):
+    """Fitted on a linear-decay round whose loss ends near 0.03, the law sends step decay (more annealing area)
+    below 0: a training loss cannot go there, so that curve is not drawn and the figure says so."""
+    from selftaught.curves import AnnealingLaw
+    from selftaught.report.plots import plot_schedule_what_if
+    from selftaught.training.schedules import SCHEDULES, LinearDecay
+
+    total, peak = 400, 0.01
+    lrs = np.array([peak * LinearDecay(warmup=0.05).factor(t, total) for t in range(total)])
+    s1, s2 = AnnealingLaw().areas(lrs)
+    losses = 0.5 + 0.05 * s1**-0.5 - 0.316 * s2 + np.random.default_rng(0).normal(0, 0.002, total)
+    assert losses.min() > 0  # what was measured is a possible loss
+    metrics = [
+        {"round": 0, "step": t, "loss": float(losses[t]), "lr": float(lrs[t]), "grad_l1": 10.0 / (t + 10) ** 0.5}
+        for t in range(total)
+    ]
+    drawn = plot_schedule_what_if(metrics, tmp_path / "what_if.png")
+    assert set(drawn.series["left_out"]) == {"step"} and drawn.series["left_out"]["step"] < 0
+    assert set(drawn.series["drawn"]) == set(SCHEDULES) - {"step"}
+    high = losses.max()
+    for name, curve in drawn.series["drawn"].items():
+        assert 0 <= curve[total // 10 :].min() and curve[total // 10 :].max() <= high, name
+    assert len(drawn.notes) == 1 and "not drawn" in drawn.notes[0] and "step (ends at -0.02)" in drawn.notes[0]

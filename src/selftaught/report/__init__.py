@@ -1,4 +1,7 @@
-"""The run report: nine PNG plots and one self-contained ``report.html`` beside them.
+"""The run report: up to nine PNG plots and one self-contained ``report.html`` beside them.
+
+A plot that has nothing to show on a run (the learning curves when the stopping rule is off, the sampling share of a
+single skill) is left out of both, and the page says why in one line.
 
 The report is built from plain records (lists of dicts) rather than from the store, so it can be regenerated from any
 source (a live run, a finished database, a test) and never holds a database connection while matplotlib draws.
@@ -18,11 +21,13 @@ __all__ = [
     "HEATMAP_PNG",
     "LOSS_PNG",
     "LR_PNG",
+    "PLOTS",
     "WHAT_IF_PNG",
     "SAMPLING_PNG",
     "SUCCESS_PNG",
     "TEACHER_PNG",
     "ReportData",
+    "draw_plots",
     "write_report",
 ]
 
@@ -35,6 +40,18 @@ TEACHER_PNG = "teacher_scores.png"
 CURVES_PNG = "learning_curves.png"
 LR_PNG = "lr_schedule.png"
 WHAT_IF_PNG = "schedule_what_if.png"
+# Every plot by its key in the page, in the page's order.
+PLOTS = {
+    "heatmap": HEATMAP_PNG,
+    "loss": LOSS_PNG,
+    "accepted": ACCEPTED_PNG,
+    "sampling": SAMPLING_PNG,
+    "success": SUCCESS_PNG,
+    "teacher": TEACHER_PNG,
+    "curves": CURVES_PNG,
+    "lr": LR_PNG,
+    "what_if": WHAT_IF_PNG,
+}
 
 
 @dataclass
@@ -90,34 +107,60 @@ class ReportData:
     results_reached: list[dict] = field(default_factory=list)
 
 
+def _left_out(data: ReportData) -> dict[str, str]:
+    """The plots with nothing to show for ``data``, each with the reason, by its key in ``PLOTS``.
+
+    A placeholder stays for the plots a run fills as it goes (accuracy, loss, ...); these two would only ever be
+    empty or say nothing on such a run: the learning curves exist only when the stopping rule measures (``stop.every``
+    > 0), and the sampling share of a single skill is one solid block.
+    """
+    left_out = {}
+    if not plots.learning_curve_panels(data.stop_decisions)[0]:
+        left_out["curves"] = "the stopping rule made no measurements (it is off: stop.every = 0)"
+    skills = plots.sampling_shares(data.curriculum, data.round_steps)[2]
+    if len(skills) < 2:
+        who = f"every training sample went to {skills[0]}" if skills else "no training samples recorded yet"
+        left_out["sampling"] = f"one skill or none ({who})"
+    return left_out
+
+
+def draw_plots(data: ReportData, out_dir: Path) -> tuple[dict[str, plots.Drawn], dict[str, str]]:
+    """Draw every plot with something to show into ``out_dir`` and delete a left-out plot's file from an earlier
+    report there. Returns ``(drawn, left_out)``: what each drawn plot shows, by its key in ``PLOTS``, and why each
+    other plot was left out."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    left_out = _left_out(data)
+    calls = {
+        "heatmap": lambda path: plots.plot_accuracy_heatmap(data.evaluations, path),
+        "loss": lambda path: plots.plot_training_loss(data.train_metrics, path),
+        "accepted": lambda path: plots.plot_accepted_vs_proposed(data.rounds, path),
+        "sampling": lambda path: plots.plot_sampling_share(data.curriculum, data.round_steps, path),
+        "success": lambda path: plots.plot_skill_success(data.skill_results, data.round_steps, path),
+        "teacher": lambda path: plots.plot_teacher_scores(data.teacher_scores, data.round_steps, path),
+        "curves": lambda path: plots.plot_learning_curves(data.stop_decisions, path),
+        "lr": lambda path: plots.plot_lr_schedule(data.train_metrics, data.round_steps, path),
+        "what_if": lambda path: plots.plot_schedule_what_if(data.train_metrics, path),
+    }
+    drawn = {}
+    for key, name in PLOTS.items():
+        if key in left_out:
+            (out_dir / name).unlink(missing_ok=True)
+        else:
+            drawn[key] = calls[key](out_dir / name)
+    return drawn, left_out
+
+
 def write_report(data: ReportData, out_dir: Path) -> Path:
-    """Write the nine plots and ``report.html`` into ``out_dir`` (created if needed); return the HTML path.
+    """Write the plots with something to show and ``report.html`` into ``out_dir`` (created if needed); return the
+    HTML path.
 
     Files are replaced atomically, so a browser refreshing the report mid-run never sees a half-written file.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plots.plot_accuracy_heatmap(data.evaluations, out_dir / HEATMAP_PNG)
-    plots.plot_training_loss(data.train_metrics, out_dir / LOSS_PNG)
-    plots.plot_accepted_vs_proposed(data.rounds, out_dir / ACCEPTED_PNG)
-    plots.plot_sampling_share(data.curriculum, data.round_steps, out_dir / SAMPLING_PNG)
-    plots.plot_skill_success(data.skill_results, data.round_steps, out_dir / SUCCESS_PNG)
-    plots.plot_teacher_scores(data.teacher_scores, data.round_steps, out_dir / TEACHER_PNG)
-    plots.plot_learning_curves(data.stop_decisions, out_dir / CURVES_PNG)
-    plots.plot_lr_schedule(data.train_metrics, data.round_steps, out_dir / LR_PNG)
-    plots.plot_schedule_what_if(data.train_metrics, out_dir / WHAT_IF_PNG)
-    images = {
-        "heatmap": HEATMAP_PNG,
-        "loss": LOSS_PNG,
-        "accepted": ACCEPTED_PNG,
-        "sampling": SAMPLING_PNG,
-        "success": SUCCESS_PNG,
-        "teacher": TEACHER_PNG,
-        "curves": CURVES_PNG,
-        "lr": LR_PNG,
-        "what_if": WHAT_IF_PNG,
-    }
-    page = _html.render_html(data, images=images)
+    drawn, left_out = draw_plots(data, out_dir)
+    images = {key: PLOTS[key] for key in drawn}
+    page = _html.render_html(data, images=images, left_out=left_out)
     path = out_dir / "report.html"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")

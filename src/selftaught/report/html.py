@@ -7,6 +7,7 @@ Every piece of text that comes from data (the run id, the config, a stop reason,
 from __future__ import annotations
 
 import math
+import re
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -221,9 +222,21 @@ def _image(src: str, alt: str) -> str:
     return f'<p><img src="{escape(src)}" alt="{escape(alt)}"></p>'
 
 
-def render_html(data: ReportData, images: dict[str, str]) -> str:
+def render_html(data: ReportData, images: dict[str, str], left_out: dict[str, str] | None = None) -> str:
     """The full report page for ``data``; ``images`` maps ``heatmap``, ``loss``, ``accepted``, ``sampling``,
-    ``success``, ``teacher``, ``curves`` and ``lr`` to relative paths."""
+    ``success``, ``teacher``, ``curves``, ``lr`` and ``what_if`` to relative paths. A key missing from ``images``
+    leaves its heading and image out; ``left_out`` maps such a key to the reason, said in one line instead."""
+    left_out = left_out or {}
+
+    def figure(key: str, heading: str, alt: str, intro: str = "") -> str:
+        """The plot's heading, introduction and image; or, when it was left out, one line saying why."""
+        if key in images:
+            return "\n".join(part for part in (heading, intro, _image(images[key], alt)) if part)
+        if key in left_out:
+            name = re.sub(r"<[^>]+>", "", heading)
+            return f'<p class="empty">Not drawn: {escape(name.lower())}: {escape(left_out[key])}.</p>'
+        return ""
+
     title = f"selftaught run {data.run_id}"
     parts = [
         "<!DOCTYPE html>",
@@ -241,30 +254,55 @@ def render_html(data: ReportData, images: dict[str, str]) -> str:
         _rounds_table(data.rounds),
         "<h2>Final accuracy per difficulty</h2>",
         _final_accuracy_table(data.evaluations),
-        "<h2>Accuracy by difficulty and round</h2>",
-        _image(images["heatmap"], "held-out accuracy heatmap, difficulty by round"),
-        "<h2>Training loss</h2>",
-        _image(images["loss"], "training loss and learning rate over the global step"),
-        "<h2>Proposed and accepted problems</h2>",
-        _image(images["accepted"], "proposed and accepted problems per round, with label accuracy"),
+        figure(
+            "heatmap",
+            "<h2>Accuracy by difficulty and round</h2>",
+            "held-out accuracy heatmap, difficulty by round",
+        ),
+        figure("loss", "<h2>Training loss</h2>", "training loss and learning rate over the global step"),
+        figure(
+            "accepted",
+            "<h2>Labelled and accepted problems</h2>",
+            "round 0's labelled problems, then the share of each round's self-labelled problems accepted and the "
+            "label accuracy",
+        ),
         "<h2>Curriculum</h2>",
-        "<h3>Sampling share per skill</h3>",
-        _image(images["sampling"], "share of training samples per skill over the global training step"),
-        "<h3>Success per skill and difficulty</h3>",
-        _image(images["success"], "success rate heatmap, skill and difficulty by global training step"),
-        "<h3>Teacher scores</h3>",
-        _image(images["teacher"], "teacher scores per skill or cell over the global training step"),
+        figure(
+            "sampling",
+            "<h3>Sampling share per skill</h3>",
+            "share of training samples per skill over the global training step",
+        ),
+        figure(
+            "success",
+            "<h3>Success per skill and difficulty</h3>",
+            "success rate heatmap, skill and difficulty by global training step",
+        ),
+        figure(
+            "teacher",
+            "<h3>Teacher scores</h3>",
+            "teacher scores per skill or cell over the global training step",
+        ),
         "<h2>Step control</h2>",
-        "<h3>Learning curves inside rounds</h3>",
-        _image(images["curves"], "held-out slice accuracy per round, the stopping rule's stop and its prediction"),
+        figure(
+            "curves",
+            "<h3>Learning curves inside rounds</h3>",
+            "held-out slice accuracy per round, the stopping rule's stop and its prediction",
+        ),
         "<h3>Budget and stop per round</h3>",
         _stopping_table(data.rounds),
-        "<h3>Learning rate and gradient norm</h3>",
-        _image(images["lr"], "learning rate and gradient l2 norm per step over the global training step"),
-        "<h3>Round 0 under other schedules</h3>",
-        "<p>The LR-annealing loss law (L = L0 + A·S1<sup>−α</sup> − C·S2), fitted on round 0's training loss, "
-        "predicts that loss curve under each built-in schedule of the same length and peak rate.</p>",
-        _image(images["what_if"], "round 0's training loss predicted under each schedule by the annealing law"),
+        figure(
+            "lr",
+            "<h3>Learning rate and gradient norm</h3>",
+            "learning rate and gradient l2 norm per step over the global training step",
+        ),
+        figure(
+            "what_if",
+            "<h3>Round 0 under other schedules</h3>",
+            "round 0's training loss predicted under each schedule by the annealing law",
+            "<p>The LR-annealing loss law (L = L0 + A·S1<sup>−α</sup> − C·S2), fitted on round 0's training loss, "
+            "predicts that loss curve under each built-in schedule of the same length and peak rate; a prediction "
+            "that leaves the range from 0 to the round's first loss is not drawn.</p>",
+        ),
         "<h3>Time to result</h3>",
         _time_to_result_table(data.results_reached),
         "<h3>Time per phase</h3>",

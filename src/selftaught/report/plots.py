@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -28,6 +29,7 @@ from selftaught.curves import CurveEnsemble
 __all__ = [
     "MAX_CURVE_PANELS",
     "CurvePanel",
+    "Drawn",
     "accuracy_grid",
     "global_steps",
     "learning_curve_panels",
@@ -36,10 +38,12 @@ __all__ = [
     "plot_learning_curves",
     "plot_lr_schedule",
     "plot_sampling_share",
+    "plot_schedule_what_if",
     "plot_skill_success",
     "plot_teacher_scores",
     "plot_training_loss",
     "sampling_shares",
+    "schedule_what_if",
     "skill_success_grid",
     "teacher_score_lines",
 ]
@@ -79,6 +83,26 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+@dataclass
+class Drawn:
+    """What a plot function put on its figure: the PNG's path, the title, the data series drawn (empty for the "no
+    data yet" placeholder) and any notes written on the figure (a poor fit, curves left out and why).
+
+    Series are the numbers as drawn, keyed by what they are, so a caller or a test can check the picture's content
+    without reading pixels.
+    """
+
+    path: Path
+    title: str
+    series: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """True for the "no data yet" placeholder."""
+        return not self.series
+
+
 def _save(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as PNG via a temporary file, so a reader never sees a half-written image."""
     path = Path(path)
@@ -89,14 +113,14 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _no_data(path: Path, title: str) -> Path:
+def _no_data(path: Path, title: str) -> Drawn:
     """A small placeholder figure that says there is nothing to draw yet."""
     fig = _new_figure(6.0, 3.0)
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_title(title)
     ax.text(0.5, 0.5, "no data yet", ha="center", va="center", fontsize=16, color="0.4", transform=ax.transAxes)
-    return _save(fig, path)
+    return Drawn(_save(fig, path), title)
 
 
 def _tick_positions(count: int) -> list[int]:
@@ -162,7 +186,7 @@ def _by_task(evaluations: Iterable[dict]) -> list[tuple[str | None, list[dict]]]
     return list(groups.items())
 
 
-def plot_accuracy_heatmap(evaluations: list[dict], path: Path) -> Path:
+def plot_accuracy_heatmap(evaluations: list[dict], path: Path) -> Drawn:
     """Accuracy per difficulty (y) and round (x) on a fixed 0..1 colour scale; one panel per task.
 
     The colour scale is fixed so that the same colour means the same accuracy in every report of every run.
@@ -205,7 +229,8 @@ def plot_accuracy_heatmap(evaluations: list[dict], path: Path) -> Path:
             ax.set_title(title, fontsize=10)
         _annotate_percentages(ax, grid)
     fig.colorbar(image, ax=list(axes), label="accuracy", fraction=0.05)
-    return _save(fig, path)
+    drawn = [{"task": task, "difficulties": d, "rounds": r, "grid": grid} for task, d, r, grid in panels]
+    return Drawn(_save(fig, path), title, {"panels": drawn})
 
 
 # --- training loss ----------------------------------------------------------------------------------------------
@@ -238,7 +263,7 @@ def global_steps(train_metrics: Iterable[dict]) -> tuple[list[dict], np.ndarray,
     return rows, x, segments
 
 
-def plot_training_loss(train_metrics: list[dict], path: Path) -> Path:
+def plot_training_loss(train_metrics: list[dict], path: Path) -> Drawn:
     """Training loss over the global step axis, one colour per round, with the learning rate in a panel below."""
     title = "Training loss (rounds concatenated)"
     rows, x, segments = global_steps(train_metrics)
@@ -289,15 +314,20 @@ def plot_training_loss(train_metrics: list[dict], path: Path) -> Path:
         ax_lr.text(
             0.5, 0.5, "no learning rate logged", ha="center", va="center", color="0.4", transform=ax_lr.transAxes
         )
-    return _save(fig, path)
+    return Drawn(_save(fig, path), title, {"x": x, "loss": losses, "lr": rates, "rounds": segments})
 
 
 # --- accepted vs proposed ---------------------------------------------------------------------------------------
 
 
-def plot_accepted_vs_proposed(rounds: list[dict], path: Path) -> Path:
-    """Proposed and accepted counts per round as grouped bars, with label accuracy on a secondary axis when known."""
-    title = "Self-labelled problems per round"
+def plot_accepted_vs_proposed(rounds: list[dict], path: Path) -> Drawn:
+    """Per self-labelled round, the share of its problems that got an accepted answer (a bar, with "accepted of
+    proposed" above it) and the share of accepted labels that were right (a line), both on one 0-100 % axis.
+
+    Round 0 trains on labelled problems, often twenty times as many as a later round proposes: on one count axis the
+    self-labelled bars would vanish beside it, so round 0 gets its count written in its slot instead of a bar.
+    """
+    title = "Round 0: labelled problems; later rounds: self-labelled problems accepted"
     rows = sorted((row for row in rounds if row.get("round") is not None), key=lambda row: int(row["round"]))
     if not rows:
         return _no_data(path, title)
@@ -306,47 +336,76 @@ def plot_accepted_vs_proposed(rounds: list[dict], path: Path) -> Path:
     fig = _new_figure(min(max(4.0 + 0.5 * count, 6.0), 24.0), 4.5)
     ax = fig.add_subplot()
     positions = np.arange(count)
-    width = 0.4
-    proposed = [finite_number(row.get("proposed")) or 0.0 for row in rows]
-    accepted = [finite_number(row.get("accepted")) or 0.0 for row in rows]
-    bars_p = ax.bar(positions - width / 2, proposed, width, label="proposed", color="#9ecae1")
-    bars_a = ax.bar(positions + width / 2, accepted, width, label="accepted", color="#3182bd")
+    labelled: dict[int, float] = {}
+    share: dict[int, float] = {}
+    accepted: dict[int, float] = {}
+    proposed: dict[int, float] = {}
+    accuracy: dict[int, float] = {}
+    bar_x, bar_y = [], []
+    annotate = count <= MAX_ANNOTATED_COLUMNS
+    for position, row in zip(positions, rows, strict=True):
+        round_ = int(row["round"])
+        asked = finite_number(row.get("proposed")) or 0.0
+        kept = finite_number(row.get("accepted")) or 0.0
+        if round_ == 0:
+            labelled[0] = asked
+            ax.axvspan(position - 0.4, position + 0.4, color="0.93", linewidth=0.0)
+            ax.text(position, 0.5, f"labelled\n{asked:,.0f}", ha="center", va="center", fontsize=8, color="0.3")
+            continue
+        proposed[round_], accepted[round_] = asked, kept
+        value = finite_number(row.get("label_accuracy"))
+        if value is not None:
+            accuracy[round_] = value
+        if asked <= 0:
+            if annotate:
+                ax.text(position, 0.02, "none\nproposed", ha="center", va="bottom", fontsize=7, color="0.4")
+            continue
+        share[round_] = kept / asked
+        bar_x.append(position)
+        bar_y.append(share[round_])
+        if annotate:
+            ax.annotate(
+                f"{kept:,.0f}/{asked:,.0f}",
+                (position, share[round_]),
+                textcoords="offset points",
+                xytext=(0, 2),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+    handles = [ax.bar(bar_x, bar_y, 0.6, color="#3182bd", label="accepted (of proposed)")]
+    round_position = {int(row["round"]): position for position, row in zip(positions, rows, strict=True)}
+    if accuracy:
+        (line,) = ax.plot(
+            [round_position[r] for r in accuracy],
+            list(accuracy.values()),
+            color="#e6550d",
+            marker="o",
+            label="label accuracy (of accepted)",
+        )
+        handles.append(line)
     labels = []
     for row in rows:
         difficulty = row.get("difficulty")
         labels.append(f"{row['round']}" if difficulty is None else f"{row['round']}\nd{difficulty}")
     ticks = _tick_positions(count)
     ax.set_xticks(positions[ticks], [labels[i] for i in ticks])
+    ax.set_xlim(-0.6, count - 0.4)
+    ax.set_ylim(0.0, 1.15)  # headroom for the counts above full bars
+    ax.set_yticks(np.linspace(0.0, 1.0, 6), [f"{v:.0f}%" for v in np.linspace(0, 100, 6)])
     ax.set_xlabel("round (d = frontier difficulty)")
-    ax.set_ylabel("problems")
-    ax.set_title(title)
+    ax.set_ylabel("share of the round's problems")
+    ax.set_title(title, fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.margins(y=0.15)  # headroom so the legend does not sit on the tallest bar
-    handles = [bars_p, bars_a]
-
-    label_accuracy = np.array([finite_number(row.get("label_accuracy")) for row in rows], dtype=float)
-    known = np.isfinite(label_accuracy)
-    if known.any():
-        ax_acc = ax.twinx()
-        (line,) = ax_acc.plot(
-            positions[known], label_accuracy[known], color="#e6550d", marker="o", label="label accuracy"
-        )
-        ax_acc.set_ylim(0.0, 1.1)
-        ax_acc.set_ylabel("label accuracy")
-        if count <= MAX_ANNOTATED_COLUMNS:
-            for position, value in zip(positions[known], label_accuracy[known], strict=True):
-                ax_acc.annotate(
-                    f"{value * 100:.0f}%",
-                    (position, value),
-                    textcoords="offset points",
-                    xytext=(0, 6),
-                    ha="center",
-                    fontsize=8,
-                    color="#e6550d",
-                )
-        handles.append(line)
-    ax.legend(handles=handles, loc="upper left", fontsize=8)
-    return _save(fig, path)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    series = {
+        "labelled": labelled,
+        "share": share,
+        "accepted": accepted,
+        "proposed": proposed,
+        "label_accuracy": accuracy,
+    }
+    return Drawn(_save(fig, path), title, series)
 
 
 # --- curriculum: shared time axis ---------------------------------------------------------------------------------
@@ -451,7 +510,7 @@ def sampling_shares(
     return starts, ends, skills, shares
 
 
-def plot_sampling_share(curriculum: list[dict], round_steps: dict[int, int], path: Path) -> Path:
+def plot_sampling_share(curriculum: list[dict], round_steps: dict[int, int], path: Path) -> Drawn:
     """Stacked share of training samples per skill over the global step, constant within each block of training."""
     title = "Sampling share per skill"
     starts, ends, skills, shares = sampling_shares(curriculum, round_steps)
@@ -492,7 +551,7 @@ def plot_sampling_share(curriculum: list[dict], round_steps: dict[int, int], pat
         fontsize=8,
         title_fontsize=8,
     )
-    return _save(fig, path)
+    return Drawn(_save(fig, path), title, {"starts": starts, "ends": ends, "skills": skills, "shares": shares})
 
 
 # --- curriculum: success per cell over time -----------------------------------------------------------------------
@@ -533,7 +592,7 @@ def skill_success_grid(
     return cells, steps, grid
 
 
-def plot_skill_success(skill_results: list[dict], round_steps: dict[int, int], path: Path) -> Path:
+def plot_skill_success(skill_results: list[dict], round_steps: dict[int, int], path: Path) -> Drawn:
     """Success rate per cell (rows, grouped by skill) at each measured global step (columns), on a fixed 0..1 scale.
 
     Only held-out evaluations and the teacher's slices are shown: "attempts" measure the round's own problems.
@@ -567,7 +626,7 @@ def plot_skill_success(skill_results: list[dict], round_steps: dict[int, int], p
             ax.axvline(j + 0.5, color="0.3", linestyle=":", linewidth=1.0)
     _annotate_percentages(ax, grid)
     fig.colorbar(image, ax=ax, label="success rate", fraction=0.05)
-    return _save(fig, path)
+    return Drawn(_save(fig, path), title, {"cells": cells, "steps": steps, "grid": grid})
 
 
 # --- curriculum: teacher scores -----------------------------------------------------------------------------------
@@ -609,7 +668,7 @@ def teacher_score_lines(
     return lines, len(points)
 
 
-def plot_teacher_scores(teacher_scores: list[dict], round_steps: dict[int, int], path: Path) -> Path:
+def plot_teacher_scores(teacher_scores: list[dict], round_steps: dict[int, int], path: Path) -> Drawn:
     """The teacher's internal scores (learning progress, UCB score or mixture weight), one line per key."""
     title = "Teacher scores"
     lines, total = teacher_score_lines(teacher_scores, round_steps)
@@ -632,7 +691,7 @@ def plot_teacher_scores(teacher_scores: list[dict], round_steps: dict[int, int],
     ax.set_ylabel("score")
     ax.grid(True, alpha=0.3)
     ax.legend(title="key", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title_fontsize=8)
-    return _save(fig, path)
+    return Drawn(_save(fig, path), title, {"lines": lines, "total": total})
 
 
 # --- step control: learning curves inside rounds ------------------------------------------------------------------
@@ -792,7 +851,7 @@ def _draw_curve_panel(ax: Axes, panel: CurvePanel) -> list[tuple[str, object]]:
     return handles
 
 
-def plot_learning_curves(stop_decisions: list[dict], path: Path) -> Path:
+def plot_learning_curves(stop_decisions: list[dict], path: Path) -> Drawn:
     """The stopping rule's view of each round: the measured held-out slice accuracy, where it said stop, and the
     prediction it stopped on, one panel per round (the newest ``MAX_CURVE_PANELS``).
 
@@ -826,13 +885,13 @@ def plot_learning_curves(stop_decisions: list[dict], path: Path) -> Path:
             ncols=min(3, len(legend)),
             fontsize=8,
         )
-    return _save(fig, path)
+    return Drawn(_save(fig, path), title, {"panels": panels, "total": total})
 
 
 # --- step control: learning rate and gradient norm ----------------------------------------------------------------
 
 
-def plot_lr_schedule(train_metrics: list[dict], round_steps: dict[int, int], path: Path) -> Path:
+def plot_lr_schedule(train_metrics: list[dict], round_steps: dict[int, int], path: Path) -> Drawn:
     """The learning rate each step used (top) and the gradient's l2 norm (bottom, log scale when positive) over the
     global step, round boundaries dotted.
 
@@ -884,7 +943,8 @@ def plot_lr_schedule(train_metrics: list[dict], round_steps: dict[int, int], pat
     for ax, present, what in ((ax_lr, has_lr, "learning rate"), (ax_norm, has_norm, "gradient norm")):
         if not present:
             ax.text(0.5, 0.5, f"no {what} logged", ha="center", va="center", color="0.4", transform=ax.transAxes)
-    return _save(fig, path)
+    series = {"x": every[:, 0], "lr": every[:, 1], "grad_norm": every[:, 2], "boundaries": boundaries}
+    return Drawn(_save(fig, path), title, series)
 
 
 def schedule_what_if(train_metrics: list[dict], round_: int = 0) -> dict[str, np.ndarray] | None:
@@ -924,9 +984,20 @@ def schedule_what_if(train_metrics: list[dict], round_: int = 0) -> dict[str, np
     return out
 
 
-def plot_schedule_what_if(train_metrics: list[dict], path: Path, round_: int = 0) -> Path:
+def _outside(curve: np.ndarray, low: float, high: float) -> bool:
+    """True when ``curve`` leaves ``low``..``high`` anywhere, or is not finite."""
+    return not np.isfinite(curve).all() or float(curve.min()) < low or float(curve.max()) > high
+
+
+def plot_schedule_what_if(train_metrics: list[dict], path: Path, round_: int = 0) -> Drawn:
     """Round ``round_``'s measured loss (smoothed), the LR-annealing law fitted to it, and the loss the law predicts
-    under each built-in schedule, with each prediction's final loss in the legend."""
+    under each built-in schedule, with each prediction's final loss in the legend.
+
+    A training loss (cross-entropy) is never below 0, and a schedule of the same peak rate has no reason to end above
+    the round's first measured loss: a prediction that leaves that range past the round's first tenth is the law
+    extrapolated beyond what its fit supports, so it is not drawn, and the figure names it. ``series["drawn"]`` holds
+    the curves drawn, ``series["left_out"]`` each left-out schedule's predicted final loss.
+    """
     title = f"Round {round_}'s loss under other schedules (LR-annealing law fitted on it)"
     curves = schedule_what_if(train_metrics, round_)
     if curves is None:
@@ -943,20 +1014,29 @@ def plot_schedule_what_if(train_metrics: list[dict], path: Path, round_: int = 0
     tail = slice(len(actual) // 10, None)  # past the warmup and the first fall, which the fit leaves out
     residual = float(np.sum((actual[tail] - fit[tail]) ** 2))
     r2 = 1.0 - residual / max(float(np.sum((actual[tail] - actual[tail].mean()) ** 2)), 1e-12)
+    notes = []
     if r2 < 0.9:  # the law's power-law shape does not describe this curve: say so rather than mislead
-        title += f"\npoor fit (R² = {r2:.2f} after the first tenth): the predictions are not reliable"
-    for (name, predicted), colour in zip(curves.items(), _colours(len(curves))):
-        ax.plot(steps, predicted, color=colour, linewidth=1.1, label=f"{name}: {predicted[-1]:.3f}")
-    # The view: the measured curve past its first tenth, and where every prediction ends up.
-    shown = np.concatenate([actual[tail], [c[-1] for c in (fit, *curves.values())]])
+        notes.append(f"poor fit (R² = {r2:.2f} after the first tenth): the predictions are not reliable")
+    high = float(np.nanmax(actual))
+    drawn = {name: curve for name, curve in curves.items() if not _outside(curve[tail], 0.0, high)}
+    left_out = {name: float(curve[-1]) for name, curve in curves.items() if name not in drawn}
+    if left_out:
+        each = ", ".join(f"{name} (ends at {value:.2f})" for name, value in left_out.items())
+        notes.append(f"not drawn, as the law's prediction leaves 0 to {high:.2f} (the round's first loss): {each}")
+    colour = dict(zip(curves, _colours(len(curves)), strict=True))  # a schedule keeps its colour when others go
+    for name, predicted in drawn.items():
+        ax.plot(steps, predicted, color=colour[name], linewidth=1.1, label=f"{name}: {predicted[-1]:.3f}")
+    # The view: the measured curve past its first tenth, and where every drawn prediction ends up.
+    shown = np.concatenate([actual[tail], [c[-1] for c in (fit, *drawn.values())]])
     shown = shown[np.isfinite(shown)]
     if shown.size:
-        low, high = float(shown.min()), float(shown.max())
-        pad = 0.1 * (high - low) or 0.1
-        ax.set_ylim(low - pad, high + pad)
-    ax.set_title(title)
+        low, top = float(shown.min()), float(shown.max())
+        pad = 0.1 * (top - low) or 0.1
+        ax.set_ylim(low - pad, top + pad)
+    ax.set_title("\n".join([title, *notes]), **({"fontsize": 10} if notes else {}))
     ax.set_xlabel("step in round")
     ax.set_ylabel("training loss (legend: predicted final)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
-    return _save(fig, path)
+    series = {"actual": actual, "fit": fit, "drawn": drawn, "left_out": left_out, "r2": r2}
+    return Drawn(_save(fig, path), title, series, notes)
