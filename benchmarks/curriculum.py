@@ -240,7 +240,7 @@ def frontier_experiment(teacher: str, seed: int, rounds: int, quick: bool) -> Ex
                 "stop_accuracy": 0.0,
                 "min_accepted": 0.0,
             },
-            "eval": {"problems": 50 if quick else 200, "ahead": 2, "bootstrap": 100, "slice": 16},
+            "eval": {"problems": 50 if quick else 200, "ahead": 2, "slice": 16},
         }
     )
 

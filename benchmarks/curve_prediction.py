@@ -79,7 +79,6 @@ def run(seed: int, stop: bool, quick: bool, stop_sets: tuple[str, ...] = ()) -> 
         "stop.carry=0",  # steps saved are counted, not spent again by later rounds
         f"eval.slice={size['slice']}",
         f"eval.problems={size['eval']}",
-        "eval.bootstrap=10",
         *(stop_sets if stop else ()),
     ]
     t0 = time.perf_counter()

@@ -58,7 +58,6 @@ def _common(seed: int, size: dict[str, int]) -> list[str]:
         f"loop.labelled_problems={size['problems']}",
         f"eval.problems={size['eval']}",
         "eval.ahead=0",
-        "eval.bootstrap=10",
     ]
 
 

@@ -70,7 +70,6 @@ samples = 2
 [eval]
 problems = 12
 ahead = 1
-bootstrap = 50
 slice = 4
 """
 

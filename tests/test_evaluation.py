@@ -7,77 +7,68 @@ import random
 import pytest
 
 from selftaught.curation import ReplayCurator
-from selftaught.evaluation import accuracy_table, bootstrap_ci
+from selftaught.evaluation import accuracy_table, binomial_ci, pass_at_k
 from selftaught.seeding import derive_seed, rng_for
 from selftaught.types import Example
 
 
-# ----------------------------------------------------------------------------------------------- bootstrap
-def test_bootstrap_of_all_correct_and_all_wrong_is_degenerate() -> None:
-    assert bootstrap_ci([True] * 40) == (1.0, 1.0)
-    assert bootstrap_ci([False] * 40) == (0.0, 0.0)
-    assert bootstrap_ci([1]) == (1.0, 1.0)
+def test_binomial_ci_is_honest_at_zero_and_one_hundred_percent() -> None:
+    low, high = binomial_ci(40, 40)
+    assert high == 1.0 and 0.9 < low < 0.93  # Wilson: 40/40 still leaves room below 100 %
+    low, high = binomial_ci(0, 40)
+    assert low == 0.0 and 0.07 < high < 0.1
+    assert binomial_ci(0, 0) == (0.0, 1.0)  # no trials: nothing is known
 
 
-def test_bootstrap_of_empty_input_is_zero() -> None:
-    assert bootstrap_ci([]) == (0.0, 0.0)
+def test_binomial_ci_matches_the_wilson_formula_and_narrows_with_n() -> None:
+    from math import sqrt
 
-
-def test_bootstrap_of_half_correct_brackets_one_half() -> None:
-    results = [True, False] * 50
-    low, high = bootstrap_ci(results, seed=3)
-    assert low < 0.5 < high
-    # Normal approximation: 2 * 1.96 * sqrt(0.25 / 100) = 0.196.
-    assert 0.12 <= high - low <= 0.28
-    assert abs((low + high) / 2 - 0.5) < 0.05
-
-
-def test_bootstrap_is_reproducible_for_a_seed_and_narrows_with_level() -> None:
-    results = [i % 3 == 0 for i in range(60)]
-    assert bootstrap_ci(results, seed=11) == bootstrap_ci(results, seed=11)
-    low95, high95 = bootstrap_ci(results, seed=11, level=0.95)
-    low50, high50 = bootstrap_ci(results, seed=11, level=0.5)
-    assert low95 <= low50 <= 1 / 3 <= high50 <= high95
-    assert high50 - low50 < high95 - low95
-
-
-def test_bootstrap_width_shrinks_with_more_problems() -> None:
-    small = bootstrap_ci([True, False] * 10)
-    large = bootstrap_ci([True, False] * 200)
+    k, n, z = 7, 20, 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low, high = binomial_ci(k, n)
+    assert abs(low - (centre - half)) < 1e-9 and abs(high - (centre + half)) < 1e-9
+    small, large = binomial_ci(10, 20), binomial_ci(200, 400)
     assert large[1] - large[0] < small[1] - small[0]
+    assert binomial_ci(10, 20, level=0.5)[1] < small[1]
 
 
-# -------------------------------------------------------------------------------------------- accuracy table
-def test_accuracy_table_groups_by_task_and_difficulty() -> None:
-    results = [
-        ("copy", 3, True),
-        ("addition", 5, False),
-        ("copy", 3, False),
-        ("copy", 2, True),
-        ("addition", 5, True),
-        ("addition", 5, True),
-        ("copy", 3, True),
-        ("addition", 4, False),
-    ]
-    rows = accuracy_table(results, b=200, seed=1)
+def test_binomial_ci_rejects_impossible_counts() -> None:
+    with pytest.raises(ValueError, match="successes"):
+        binomial_ci(5, 4)
+
+
+def test_accuracy_table_groups_by_task_and_difficulty_with_each_cells_own_interval() -> None:
+    results = [("a", 1, True), ("a", 1, True), ("a", 2, False), ("b", 1, True), ("b", 1, False), ("a", 3, True)]
+    results += [("a", 3, False), ("a", 3, True)]
+    rows = accuracy_table(results)
     assert [(r["task"], r["difficulty"], r["n"], r["correct"]) for r in rows] == [
-        ("addition", 4, 1, 0),
-        ("addition", 5, 3, 2),
-        ("copy", 2, 1, 1),
-        ("copy", 3, 3, 2),
+        ("a", 1, 2, 2),
+        ("a", 2, 1, 0),
+        ("a", 3, 3, 2),
+        ("b", 1, 2, 1),
     ]
-    assert [r["accuracy"] for r in rows] == pytest.approx([0.0, 2 / 3, 1.0, 2 / 3])
-    assert (rows[0]["ci_low"], rows[0]["ci_high"]) == (0.0, 0.0)
-    assert (rows[2]["ci_low"], rows[2]["ci_high"]) == (1.0, 1.0)
-    for r in rows:
-        assert 0.0 <= r["ci_low"] <= r["accuracy"] <= r["ci_high"] <= 1.0
-    # Each group's interval is the bootstrap of its own results (seeded by seed + difficulty).
-    assert (rows[3]["ci_low"], rows[3]["ci_high"]) == bootstrap_ci([True, False, True], b=200, seed=1 + 3)
-    assert accuracy_table(results, b=200, seed=1) == rows
+    assert rows[2]["accuracy"] == 2 / 3
+    assert (rows[2]["ci_low"], rows[2]["ci_high"]) == binomial_ci(2, 3)
+    assert rows[0]["ci_high"] == 1.0 and rows[0]["ci_low"] < 1.0  # 100 % is not certainty from 2 problems
+    # Two skills with the same counts at one difficulty get the same interval (no shared random stream).
+    twin = accuracy_table([("x", 4, True), ("x", 4, False), ("y", 4, True), ("y", 4, False)])
+    assert (twin[0]["ci_low"], twin[0]["ci_high"]) == (twin[1]["ci_low"], twin[1]["ci_high"])
 
 
 def test_accuracy_table_of_nothing_is_empty() -> None:
     assert accuracy_table([]) == []
+
+
+def test_pass_at_k_is_the_unbiased_estimator() -> None:
+    assert pass_at_k(10, 0, 1) == 0.0
+    assert pass_at_k(10, 10, 5) == 1.0
+    assert pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert pass_at_k(4, 1, 2) == pytest.approx(1 - 3 / 6)  # 1 - C(3,2)/C(4,2)
+    assert pass_at_k(5, 4, 2) == 1.0  # every pair holds a correct sample
+    with pytest.raises(ValueError):
+        pass_at_k(3, 1, 4)
 
 
 # -------------------------------------------------------------------------------------------------- curator

@@ -165,7 +165,7 @@ TASK = ReversedAddition()
 class EasyOnly(Student):
     """Adds numbers of up to 3 digits exactly and answers every longer problem wrongly (all nines)."""
 
-    def __init__(self, init_seed=0):
+    def __init__(self, init_seed=0, **settings):  # settings: batch_size, optim, device, gen_batch
         pass
 
     def generate(self, prompts, n=1, temperature=0.0, max_new_tokens=32, seed=0):

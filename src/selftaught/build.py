@@ -9,10 +9,10 @@ from typing import Any
 
 from .config import Experiment, SkillConfig
 from .curation import Curator, ReplayCurator
-from .curves import StopRule
+from .curves import MODELS, CurveModel, StopRule
 from .errors import SelftaughtError
 from .registry import resolve
-from .seeding import derive_seed
+from .seeding import derive_seed, rng_for
 from .store import Store
 from .students.base import Student
 from .students.builtin import GPTStudent
@@ -28,8 +28,17 @@ from .verifiers import BUILTIN_VERIFIERS, AllOf, LengthFilter, OracleVerifier, V
 def _construct(cls: type, what: str, **kwargs: Any) -> Any:
     try:
         return cls(**kwargs)
+    except SelftaughtError:
+        raise
     except (TypeError, ValueError) as e:
         raise SelftaughtError(f"{what} {cls.__name__}: {e}") from None
+    except Exception as e:
+        # A plug-in's own bug: name the plug-in, keep it to one line.
+        raise SelftaughtError(f"{what} {_qualname(cls)} failed to start: {type(e).__name__}: {e}") from None
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def _build_task(name: str, params: dict[str, Any]) -> Task:
@@ -38,6 +47,28 @@ def _build_task(name: str, params: dict[str, Any]) -> Task:
     if not task.name:
         task.name = name
     return task
+
+
+def _probe(task: Task, skill: str, difficulty: int) -> None:
+    """Sample one labelled problem before anything is recorded: a task that cannot sample, or whose labelled
+    problems have neither a target nor an oracle (so round 0 would train on nothing), is refused up front."""
+    kind = f"{type(task).__module__}:{type(task).__qualname__}"
+    try:
+        problem = task.sample(rng_for(0, "probe", skill), difficulty)
+        known = problem.target is not None or task.answer(problem) is not None
+    except SelftaughtError:
+        raise
+    except Exception as e:
+        raise SelftaughtError(
+            f"task {kind} (skill {skill!r}) failed on a difficulty-{difficulty} problem: {type(e).__name__}: {e}".split(
+                "\n"
+            )[0]
+        ) from None
+    if not known:
+        raise SelftaughtError(
+            f"skill {skill!r}: task {kind} gives its labelled problems no target and has no oracle (answer() is "
+            "None), so round 0 has nothing to train on and held-out problems cannot be scored"
+        )
 
 
 @dataclass
@@ -55,48 +86,73 @@ class SkillSet:
 def build_skills(exp: Experiment) -> SkillSet:
     """``[[skills]]``, or the one skill ``[task]`` makes: difficulties 1.. as far as the round budget reaches."""
     lp = exp.loop
-    configs = exp.skills or [SkillConfig(task=exp.task.name, params=exp.task.params)]
+    configs = exp.skills or [SkillConfig(task=exp.task.name, params=exp.task.params, high=exp.task.high)]
     skills, tasks, labelled = [], {}, {}
     for c in configs:
         task = _build_task(c.task, c.params)
         name = c.name or task.name
         low = max(c.low, task.min_difficulty)
         top = c.labelled_max if c.labelled_max is not None else lp.labelled_max
-        high = c.high if c.high is not None else top + lp.max_rounds * lp.step
+        high = c.high if c.high is not None else top + lp.max_rounds * lp.step  # as far as the rounds can climb
         if not low <= top <= high:
             raise SelftaughtError(f"skill {name!r}: need low ({low}) <= labelled_max ({top}) <= high ({high})")
+        _probe(task, name, top)
         skills.append(Skill(name, low, high, task.space(low, high)))
         tasks[name], labelled[name] = task, top
     return SkillSet(skills, tasks, labelled)
 
 
+# The settings every student is constructed with (besides ``student.params``); see ``Student``.
+STUDENT_SETTINGS = ("init_seed", "batch_size", "optim", "device", "gen_batch")
+
+
+def _student_class(kind: str) -> type[Student]:
+    if kind == "hf":
+        try:
+            from .students.hf import HFStudent
+        except ImportError as e:
+            raise SelftaughtError(
+                f"student kind 'hf' needs the hf extra (pip install -e \".[hf]\"): {e}".split("\n")[0]
+            ) from None
+        return HFStudent
+    return resolve(kind, {"gpt": GPTStudent}, "student", Student)
+
+
 def build_student(exp: Experiment, member: int) -> Student:
-    """Ensemble member ``member``: same architecture, its own initialisation seed."""
+    """Ensemble member ``member``: same architecture, its own initialisation seed.
+
+    Every student gets the training settings (``optim`` from ``[train]``: lr, weight_decay, grad_clip), ``device``,
+    ``batch_size``, ``gen_batch`` and ``init_seed``, plus ``student.params``; a constructor that cannot take one of
+    them is refused, so no setting is dropped without a word.
+    """
     s, t = exp.student, exp.train
-    init_seed = derive_seed(exp.seed, "init", member)
-    optim = OptimConfig(lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip)
-    if s.kind == "gpt":
-        model = GPTConfig(
-            n_layer=s.n_layer,
-            n_head=s.n_head,
-            n_embd=s.n_embd,
-            pos=s.pos,
-            rope_scale=s.rope_scale,
-            dropout=s.dropout,
-            block_size=s.block_size,
-        )
-        return _construct(
-            GPTStudent,
-            "student",
-            model=model,
-            optim=optim,
-            batch_size=t.batch_size,
-            gen_batch=s.gen_batch,
-            device=s.device,
-            init_seed=init_seed,
-        )
-    cls = resolve(s.kind, {}, "student", Student)
-    return _construct(cls, "student", **_accepted(cls, {"init_seed": init_seed, "batch_size": t.batch_size}))
+    settings: dict[str, Any] = {
+        "init_seed": derive_seed(exp.seed, "init", member),
+        "batch_size": t.batch_size,
+        "optim": OptimConfig(lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip),
+        "device": s.device,
+        "gen_batch": s.gen_batch,
+    }
+    cls = _student_class(s.kind)
+    if cls is GPTStudent:
+        fields = {"n_layer", "n_head", "n_embd", "pos", "rope_scale", "dropout", "block_size"}
+        unknown = sorted(set(s.params) - fields)
+        if unknown:
+            raise SelftaughtError(f"student.params: unknown parameter {unknown[0]!r} for 'gpt' (its keys: [student])")
+        model = GPTConfig(**{**{k: getattr(s, k) for k in fields}, **s.params})
+        return _construct(GPTStudent, "student", model=model, **settings)
+    clash = sorted(set(s.params) & set(settings))
+    if clash:
+        raise SelftaughtError(f"student.params: {clash[0]!r} is set elsewhere in the config, not in params")
+    accepts = inspect.signature(cls).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepts.values()):
+        dropped = [k for k in settings if k not in accepts]
+        if dropped:
+            raise SelftaughtError(
+                f"student {_qualname(cls)} takes no {dropped[0]!r} argument; a student is constructed with "
+                f"{', '.join(STUDENT_SETTINGS)} (add **settings to ignore some)"
+            )
+    return _construct(cls, "student", **settings, **s.params)
 
 
 def _accepted(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -142,6 +198,8 @@ def build_schedule(exp: Experiment, warmup: float | None = None, norms: list[flo
     """
     t = exp.train
     kwargs: dict[str, Any] = {"warmup": t.warmup if warmup is None else warmup}
+    if t.schedule not in SCHEDULES:  # a user's Schedule subclass gets the warmup only
+        return _construct(resolve(t.schedule, SCHEDULES, "schedule", Schedule), "schedule", **kwargs)
     if t.schedule == "wsd":
         kwargs |= {"decay": t.decay, "floor": t.floor, "form": t.decay_form}
     elif t.schedule == "step":
@@ -165,6 +223,7 @@ def build_stop_rule(exp: Experiment, seed: int) -> StopRule:
         min_accuracy=st.min_accuracy,
         bootstrap=st.bootstrap,
         seed=seed,
+        models=[resolve(name, MODELS, "curve model", CurveModel) for name in st.curves],
     )
 
 
@@ -176,17 +235,23 @@ class Parts:
     oracles: dict[str, OracleVerifier]
     teacher: Teacher
     curator: Curator
+    attempts: str = "direct"  # loop.attempts resolved: "direct" or "split"
 
 
 def build_parts(exp: Experiment) -> Parts:
     skills = build_skills(exp)
-    if exp.loop.attempts == "split":
+    attempts = exp.loop.attempts
+    if attempts == "auto":
+        attempts = "split" if all(provides(task, "split") for task in skills.tasks.values()) else "direct"
+    if attempts == "split":
         for name, task in skills.tasks.items():
             if not provides(task, "split"):
                 raise SelftaughtError(
                     f"loop.attempts = 'split': skill {name!r} (task {task.name!r}) does not split its problems"
                 )
     students = [build_student(exp, m) for m in range(exp.student.ensemble)]
+    if exp.student.kind == "gpt" and exp.student.pos == "learned":
+        _check_block_size(exp, skills)
     if exp.teacher.every or exp.teacher.labelled:
         for s in students:
             if "pick" not in inspect.signature(s.fit).parameters:
@@ -209,11 +274,35 @@ def build_parts(exp: Experiment) -> Parts:
                 f"train.warm_start = {exp.train.warm_start!r}: student {type(s).__name__} has no 'restart' for it"
             )
     build_schedule(exp)  # each round builds its own; this checks the settings before the run begins
+    build_stop_rule(exp, seed=0)  # likewise the curve models named in [stop]
     return Parts(
         skills=skills,
         students=students,
         verifiers={name: build_verifier(exp, task) for name, task in skills.tasks.items()},
         oracles={name: OracleVerifier(task) for name, task in skills.tasks.items()},
         teacher=build_teacher(exp, skills),
-        curator=ReplayCurator(exp.train.replay_share),
+        curator=build_curator(exp),
+        attempts=attempts,
     )
+
+
+def build_curator(exp: Experiment) -> Curator:
+    """``train.curator``: the built-in replay curator (with ``replay_share``) or a user's Curator subclass, which
+    gets ``share`` when its constructor takes it."""
+    cls = resolve(exp.train.curator, {"replay": ReplayCurator}, "curator", Curator)
+    return _construct(cls, "curator", **_accepted(cls, {"share": exp.train.replay_share}))
+
+
+def _check_block_size(exp: Experiment, skills: SkillSet) -> None:
+    """Learned positions stop at ``block_size``: every problem the run may see must fit, answer included."""
+    limit = exp.student.block_size
+    for s in skills.skills:
+        task = skills.tasks[s.name]
+        top = s.high + exp.eval.ahead
+        longest = max(len(task.sample(rng_for(exp.seed, "fit", i), top).prompt) for i in range(8))
+        need = longest + task.max_answer_len(top) + 2  # + begin and end tokens
+        if need > limit:
+            raise SelftaughtError(
+                f"student.block_size = {limit} is too short for learned positions: skill {s.name!r} at difficulty "
+                f"{top} needs {need} tokens (raise block_size, or use pos = 'index' / 'rope')"
+            )

@@ -7,11 +7,13 @@ one line naming the dotted key.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import SelftaughtError
@@ -19,36 +21,62 @@ from .errors import SelftaughtError
 DEFAULT_PRESET = "quickstart"
 
 
+# Step counts and sizes past these are mistakes (a run of 2**63 steps never ends), not experiments.
+MAX_STEPS = 100_000_000
+MAX_COUNT = 10_000_000
+DEVICE = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: an infinite or NaN learning rate (or any other float) is refused where it enters.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class TaskConfig(_Strict):
     name: str = Field("reversed-addition", description="a built-in task, 'module:Class' or 'path/file.py:Class'")
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the task's constructor")
+    high: int | None = Field(
+        None, ge=1, description="the largest difficulty a teacher may ask for; default labelled_max + max_rounds * step"
+    )
 
 
 class StudentConfig(_Strict):
-    kind: str = Field("gpt", description="'gpt' (built in) or 'module:Class' of a Student")
-    n_layer: int = Field(2, ge=1)
-    n_head: int = Field(4, ge=1)
-    n_embd: int = Field(64, ge=8)
+    kind: str = Field("gpt", description="'gpt' (built in), 'hf' (a Hugging Face causal LM) or 'module:Class'")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments for the student's constructor (for 'hf': model, lora, ...)"
+    )
+    n_layer: int = Field(2, ge=1, le=256)
+    n_head: int = Field(4, ge=1, le=256)
+    n_embd: int = Field(64, ge=8, le=65536)
     pos: Literal["none", "rope", "learned", "index"] = "index"
     rope_scale: float = Field(0.6, gt=0.0, description="multiplies the rotary frequencies (rope and index)")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    block_size: int = Field(256, ge=8, description="longest sequence (a hard limit for learned positions only)")
-    device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'")
-    ensemble: int = Field(1, ge=1, description="models trained from different seeds; their answers are pooled")
-    gen_batch: int = Field(2048, ge=1, description="rows decoded at once (prompts x samples)")
+    block_size: int = Field(
+        256, ge=8, le=1_000_000, description="longest sequence (a hard limit for learned positions only)"
+    )
+    device: str = Field("auto", pattern=DEVICE, description="'auto' (CUDA when present), 'cpu', 'cuda[:N]' or 'mps'")
+    ensemble: int = Field(1, ge=1, le=64, description="models trained from different seeds; their answers are pooled")
+    gen_batch: int = Field(2048, ge=1, le=MAX_COUNT, description="rows decoded at once (prompts x samples)")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> StudentConfig:
+        if self.kind == "gpt" and self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        return self
 
 
 class TrainConfig(_Strict):
-    batch_size: int = Field(128, ge=1)
-    lr: float = Field(1e-2, gt=0.0)
+    batch_size: int = Field(128, ge=1, le=MAX_COUNT)
+    lr: float = Field(1e-2, gt=0.0, le=10.0)
     weight_decay: float = Field(0.1, ge=0.0)
     grad_clip: float = Field(1.0, ge=0.0)
-    schedule: Literal["constant", "linear", "cosine", "wsd", "rex", "step", "refined"] = Field(
-        "wsd", description="the learning-rate factor over a round ('selftaught schedules' lists them)"
+    schedule: str = Field(
+        "wsd",
+        description="the learning-rate factor over a round: constant, linear, cosine, wsd, rex, step, refined "
+        "('selftaught schedules' lists them), or 'module:Class' of a Schedule",
+    )
+    curator: str = Field(
+        "replay", description="how a round's training set is built: 'replay' or 'module:Class' of a Curator"
     )
     warmup: float = Field(0.05, ge=0.0, lt=1.0, description="fraction of each round's steps")
     decay: float = Field(0.3, gt=0.0, le=1.0, description="wsd: fraction of the round spent decaying")
@@ -73,8 +101,8 @@ class TrainConfig(_Strict):
     )
     shrink: float = Field(0.5, ge=0.0, le=1.0, description="shrink-perturb: lambda, the weights' share")
     perturb: float = Field(0.01, ge=0.0, description="shrink-perturb: sigma, the fresh initialisation's scale")
-    labelled_steps: int = Field(2000, ge=1, description="steps in round 0")
-    round_steps: int = Field(400, ge=1, description="steps in each self-labelled round")
+    labelled_steps: int = Field(2000, ge=1, le=MAX_STEPS, description="steps in round 0")
+    round_steps: int = Field(600, ge=1, le=MAX_STEPS, description="steps in each self-labelled round")
     replay_share: float = Field(
         0.5, ge=0.0, lt=1.0, description="share of a round's examples drawn from earlier rounds"
     )
@@ -89,18 +117,18 @@ class TrainConfig(_Strict):
 
 
 class LoopConfig(_Strict):
-    labelled_max: int = Field(5, ge=1, description="round 0 trains on labelled difficulties 1..labelled_max")
-    labelled_problems: int = Field(20000, ge=1)
-    problems_per_round: int = Field(1000, ge=1)
-    step: int = Field(1, ge=1, description="the ladder climbs this many difficulties per round")
-    max_rounds: int = Field(6, ge=0, description="self-labelled rounds after round 0")
+    labelled_max: int = Field(5, ge=1, le=MAX_COUNT, description="round 0 trains on labelled difficulties 1..this")
+    labelled_problems: int = Field(20000, ge=1, le=MAX_COUNT)
+    problems_per_round: int = Field(1000, ge=1, le=MAX_COUNT)
+    step: int = Field(1, ge=1, le=MAX_COUNT, description="the ladder climbs this many difficulties per round")
+    max_rounds: int = Field(5, ge=0, le=100_000, description="self-labelled rounds after round 0")
     max_minutes: float = Field(0.0, ge=0.0, description="wall-time budget; 0 = none")
     stop_accuracy: float = Field(0.5, ge=0.0, le=1.0, description="stop when the newest difficulty falls under this")
     min_accepted: float = Field(0.1, ge=0.0, le=1.0, description="stop when fewer than this share were accepted")
-    attempts: Literal["direct", "split"] = Field(
-        "direct",
+    attempts: Literal["auto", "direct", "split"] = Field(
+        "auto",
         description="'direct': the model answers each problem; 'split': it answers the easier parts the task splits "
-        "the problem into, and the task joins their answers",
+        "the problem into, and the task joins their answers; 'auto': split when every task can, else direct",
     )
 
 
@@ -132,18 +160,20 @@ class TeacherConfig(_Strict):
 
 class VerifierConfig(_Strict):
     filters: list[str] = Field(default_factory=lambda: ["vote", "length"], description="all must accept")
-    samples: int = Field(4, ge=1, description="answers sampled per problem and model")
+    samples: int = Field(4, ge=1, le=10_000, description="answers sampled per problem and model")
     temperature: float = Field(0.5, ge=0.0)
     vote_threshold: float = Field(0.6, gt=0.0, le=1.0)
 
 
 class EvalConfig(_Strict):
-    problems: int = Field(200, ge=1, description="held-out problems per difficulty")
-    ahead: int = Field(3, ge=0, description="also evaluate this many difficulties past the newest")
+    problems: int = Field(200, ge=1, le=MAX_COUNT, description="held-out problems per difficulty")
+    ahead: int = Field(3, ge=0, le=10_000, description="also evaluate this many difficulties past the newest")
     window: int = Field(0, ge=0, description="evaluate only this many difficulties up to the newest; 0 = all")
-    bootstrap: int = Field(1000, ge=10)
     slice: int = Field(
-        16, ge=1, description="held-out problems per skill x difficulty measured during training (teacher.every, stop)"
+        16,
+        ge=1,
+        le=MAX_COUNT,
+        description="held-out problems per skill x difficulty measured during training (teacher.every, stop)",
     )
     targets: list[float] = Field(
         default_factory=lambda: [0.5, 0.9], description="accuracies whose time to first reach is recorded per cell"
@@ -160,16 +190,21 @@ class EvalConfig(_Strict):
 class StopConfig(_Strict):
     """The stopping rule inside TRAIN and the round budget planner."""
 
-    every: int = Field(0, ge=0, description="measure the slice every this many steps and decide; 0 = off")
+    every: int = Field(0, ge=0, le=MAX_STEPS, description="measure the slice every this many steps and decide; 0 = off")
+    curves: list[str] = Field(
+        default_factory=lambda: ["pow3", "exp3", "log-power"],
+        min_length=1,
+        description="curve models of the ensemble: pow3, exp3, log-power, or 'module:Class' of a CurveModel",
+    )
     target: float = Field(1.0, gt=0.0, le=1.0, description="stop once the slice accuracy reaches this")
     epsilon: float = Field(0.01, ge=0.0, description="stop when the predicted gain to the budget's end is below this")
     confidence: float = Field(0.9, gt=0.0, lt=1.0, description="of the predicted gain's interval")
     min_fraction: float = Field(0.25, ge=0.0, le=1.0, description="no prediction before this share of the budget")
-    min_points: int = Field(4, ge=2, description="no prediction from fewer measurements")
+    min_points: int = Field(4, ge=2, le=100_000, description="no prediction from fewer measurements")
     min_accuracy: float = Field(
         0.05, ge=0.0, le=1.0, description="no prediction before some measurement reaches this accuracy"
     )
-    bootstrap: int = Field(100, ge=10, description="residual-bootstrap refits for the interval")
+    bootstrap: int = Field(100, ge=10, le=100_000, description="residual-bootstrap refits for the interval")
     cooldown: float = Field(
         0.1, ge=0.0, le=1.0, description="on a stop, anneal the learning rate to 0 over this share of the steps taken"
     )
@@ -180,7 +215,7 @@ class StopConfig(_Strict):
 
 
 class Experiment(_Strict):
-    name: str = DEFAULT_PRESET
+    name: str = Field("run", description="names the run's directory; default the preset's or the config file's name")
     seed: int = 0
     task: TaskConfig = Field(default_factory=TaskConfig)
     skills: list[SkillConfig] = Field(
@@ -273,26 +308,76 @@ def one_line(err: ValidationError) -> str:
     return f"{key}: {e['msg']}{shown}{more}"
 
 
+_PLUGIN_FILE = re.compile(r"^(?P<file>[^:]+\.py):(?P<attr>[A-Za-z_]\w*)$")
+
+
+def _anchor_plugins(value: Any, folder: Path) -> Any:
+    """Every ``file.py:Name`` in ``value`` with a relative path made absolute against ``folder`` (the config's)."""
+    if isinstance(value, dict):
+        return {k: _anchor_plugins(v, folder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_anchor_plugins(v, folder) for v in value]
+    if isinstance(value, str) and (m := _PLUGIN_FILE.match(value)) and not Path(m["file"]).expanduser().is_absolute():
+        return f"{(folder / m['file']).resolve()}:{m['attr']}"
+    return value
+
+
+def _read_config_file(path: Path) -> str:
+    if path.is_dir():
+        raise SelftaughtError(f"config file {path} is a directory, not a TOML file")
+    if not path.exists():
+        raise SelftaughtError(f"config file {path} does not exist")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SelftaughtError(f"config file {path} is not a text file (it is not UTF-8)") from None
+    except OSError as e:
+        raise SelftaughtError(f"config file {path} cannot be read: {e.strerror or e}") from None
+
+
+def _drop_none(value: Any) -> Any:
+    """TOML has no null: a None field means "the default", so it is left out."""
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def experiment_toml(exp: Experiment) -> str:
+    """The resolved experiment as TOML: every key with its value, so loading it alone reproduces the run."""
+    data = _drop_none(exp.model_dump(mode="json"))
+    if exp.skills:  # a mix names its tasks in [[skills]]; the unused [task] would be a second way of naming
+        data.pop("task", None)
+    return tomli_w.dumps(data)
+
+
 def load_experiment(
     path: Path | None = None, preset: str | None = None, overrides: list[str] | None = None
 ) -> tuple[Experiment, str]:
-    """The validated experiment and its TOML text as given (preset, file, then overrides noted)."""
+    """The validated experiment and the text it came from (preset, file, then overrides, noted as comments).
+
+    ``file.py:Class`` paths in the config file are taken relative to the file's folder. Without a ``name``, the
+    run is named after the preset or, with a config file and no preset, after the file.
+    """
     data: dict[str, Any] = {}
     texts = []
+    default_name = ""
     if preset is not None or path is None:
         name = preset or DEFAULT_PRESET
         text = preset_text(name)
         data = _merge(data, _parse_toml(text, f"preset {name!r}"))
         texts.append(f"# preset: {name}\n{text}")
+        default_name = name
     if path is not None:
-        if not path.is_file():
-            raise SelftaughtError(f"config file {path} does not exist")
-        text = path.read_text()
-        data = _layer(data, _parse_toml(text, str(path)))
+        text = _read_config_file(path)
+        data = _layer(data, _anchor_plugins(_parse_toml(text, str(path)), path.resolve().parent))
         texts.append(f"# file: {path}\n{text}")
+        default_name = default_name if preset is not None else path.stem
     for item in overrides or []:
-        data = _layer(data, parse_override(item))
+        data = _layer(data, _anchor_plugins(parse_override(item), Path.cwd()))
         texts.append(f"# --set {item}")
+    data.setdefault("name", default_name or DEFAULT_PRESET)
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as e:

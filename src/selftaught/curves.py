@@ -323,6 +323,10 @@ class _Constant(CurveModel):
 MODELS: dict[str, type[CurveModel]] = {m.name: m for m in (Pow3, Exp3, LogPower)}
 
 
+def _is_curve_model(obj: object) -> bool:
+    return isinstance(obj, type) and issubclass(obj, CurveModel)
+
+
 def _weights(sses: Sequence[float], n_params: Sequence[int], n: int) -> np.ndarray:
     """w_i proportional to 1 / residual variance (SSE / max(1, n - k)); NaN or inf SSE (a failed fit) -> 0."""
     var = np.array([s / max(1, n - k) for s, k in zip(sses, n_params)], dtype=np.float64)
@@ -348,7 +352,7 @@ class CurveEnsemble:
 
     def __init__(
         self,
-        models: Sequence[str] = ("pow3", "exp3", "log-power"),
+        models: Sequence[str | type[CurveModel]] = ("pow3", "exp3", "log-power"),
         bootstrap: int = 100,
         confidence: float = 0.9,
         seed: int = 0,
@@ -356,9 +360,9 @@ class CurveEnsemble:
         clip: tuple[float, float] | None = (0.0, 1.0),
         refit_iterations: int = 15,
     ) -> None:
-        unknown = [m for m in models if m not in MODELS]
+        unknown = [m for m in models if not (m in MODELS if isinstance(m, str) else _is_curve_model(m))]
         if unknown or not models:
-            raise ValueError(f"models={list(models)}: choose one or more of {sorted(MODELS)}")
+            raise ValueError(f"models={list(models)}: choose one or more of {sorted(MODELS)} or CurveModel classes")
         if bootstrap < 0:
             raise ValueError(f"bootstrap={bootstrap}: must be >= 0")
         if not 0.0 < confidence < 1.0:
@@ -380,7 +384,8 @@ class CurveEnsemble:
 
     def fit(self, steps: Sequence[float], values: Sequence[float]) -> CurveEnsemble:
         t, y = _as_data(steps, values)
-        self.members = [MODELS[name](self.increasing).fit(t, y) for name in self.models]
+        classes = [MODELS[m] if isinstance(m, str) else m for m in self.models]
+        self.members = [cls(self.increasing).fit(t, y) for cls in classes]
         self._w = _weights(
             [m.sse if m.ok else np.nan for m in self.members], [m.n_params for m in self.members], t.size
         )
@@ -572,6 +577,7 @@ class StopRule:
         bootstrap: int = 100,
         seed: int = 0,
         min_accuracy: float = 0.05,
+        models: Sequence[str | type[CurveModel]] = ("pow3", "exp3", "log-power"),
     ) -> None:
         if target is not None and not 0.0 <= target <= 1.0:
             raise ValueError(f"target={target}: must be in [0, 1]")
@@ -595,6 +601,8 @@ class StopRule:
         self.bootstrap = bootstrap
         self.seed = seed
         self.min_accuracy = min_accuracy
+        self.models = tuple(models)
+        CurveEnsemble(self.models)  # checks the names
 
     def decide(self, steps: Sequence[int], values: Sequence[float], budget: int) -> StopDecision:
         t, y = _as_data(steps, values)
@@ -607,7 +615,8 @@ class StopRule:
             return StopDecision(step, False, "too early", last, None, None, None)
         if float(y.max()) < self.min_accuracy:  # e.g. all zero: learning has not begun
             return StopDecision(step, False, "nothing learned yet", last, None, None, None)
-        ens = CurveEnsemble(bootstrap=self.bootstrap, confidence=self.confidence, seed=self.seed).fit(t, y)
+        ens = CurveEnsemble(self.models, bootstrap=self.bootstrap, confidence=self.confidence, seed=self.seed)
+        ens.fit(t, y)
         fitted = ens.predict_many([t[-self.min_points], t[-1]])[0]
         current = float(fitted[1])
         mean, low, high = ens.predict(budget)

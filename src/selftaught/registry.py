@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.abc
 import importlib.util
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +15,45 @@ from typing import Any, TypeVar
 from .errors import SelftaughtError
 
 T = TypeVar("T")
+
+# Plug-ins named by file path get a module name that depends only on the file's absolute path, so the same plug-in
+# has the same name in every process. The name -> path map travels in the environment (worker processes inherit
+# it), and a finder on sys.meta_path imports such a module by name wherever selftaught is imported: so a plug-in's
+# classes and objects pickle by reference across processes (a worker pool, Ray workers on the same machine).
+PLUGIN_PREFIX = "selftaught_plugin_"
+PLUGIN_ENV = "SELFTAUGHT_PLUGINS"
+
+
+def plugin_module_name(path: Path) -> str:
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    stem = re.sub(r"\W", "_", path.stem)
+    return f"{PLUGIN_PREFIX}{stem}_{digest}"
+
+
+def _known_plugins() -> dict[str, str]:
+    pairs = (item.partition("=") for item in os.environ.get(PLUGIN_ENV, "").split(os.pathsep) if item)
+    return {name: path for name, _, path in pairs}
+
+
+def _remember_plugin(name: str, path: Path) -> None:
+    known = _known_plugins()
+    if known.get(name) != str(path):
+        known[name] = str(path)
+        os.environ[PLUGIN_ENV] = os.pathsep.join(f"{k}={v}" for k, v in known.items())
+
+
+class _PluginFinder(importlib.abc.MetaPathFinder):
+    """Finds ``selftaught_plugin_*`` modules by the path recorded for them in the environment."""
+
+    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001, ANN201 (the importlib protocol)
+        if not fullname.startswith(PLUGIN_PREFIX):
+            return None
+        file = _known_plugins().get(fullname)
+        return importlib.util.spec_from_file_location(fullname, file) if file else None
+
+
+if not any(isinstance(f, _PluginFinder) for f in sys.meta_path):
+    sys.meta_path.append(_PluginFinder())
 
 
 def load_object(spec: str, what: str) -> Any:
@@ -22,7 +65,8 @@ def load_object(spec: str, what: str) -> Any:
         path = Path(target).expanduser().resolve()
         if not path.is_file():
             raise SelftaughtError(f"{what} {spec!r}: file {path} does not exist")
-        mod_name = f"selftaught_user_{path.stem}_{abs(hash(str(path)))}"
+        mod_name = plugin_module_name(path)
+        _remember_plugin(mod_name, path)
         module = sys.modules.get(mod_name)
         if module is None:
             loader_spec = importlib.util.spec_from_file_location(mod_name, path)

@@ -15,7 +15,15 @@ Pick = Callable[[int, int], Sequence[int]]  # (step, batch size) -> indices into
 
 
 class Student(ABC):
-    """A model that answers prompts and learns from (prompt, answer) examples."""
+    """A model that answers prompts and learns from (prompt, answer) examples.
+
+    The loop builds a student with keyword arguments: ``init_seed`` (int), ``batch_size`` (int), ``optim``
+    (``OptimConfig``: lr, weight_decay, grad_clip from ``[train]``), ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``),
+    ``gen_batch`` (rows decoded at once), plus every key of ``student.params``. It calls ``generate``, ``fit``,
+    ``save`` (the checkpoint of a round), ``load_weights`` (back to a checkpoint, on resume and between rounds) and,
+    for the ``shrink-perturb`` and ``fresh`` warm starts, ``restart``. Constructing or loading a student must not
+    reseed torch's global random generator.
+    """
 
     @abstractmethod
     def generate(
@@ -51,6 +59,13 @@ class Student(ABC):
     @abstractmethod
     def save(self, directory: Path) -> None:
         """Write everything needed to ``load`` this student into ``directory``."""
+
+    @abstractmethod
+    def load_weights(self, directory: Path) -> None:
+        """Replace this student's weights, in place, by those ``save`` wrote into ``directory``.
+
+        A missing, corrupt or mismatched checkpoint raises SelftaughtError and leaves the current weights as they are.
+        """
 
     @classmethod
     @abstractmethod

@@ -55,8 +55,9 @@ class GPTStudent(Student):
         self.model = self._initialised(init_seed).to(self.device).eval()
 
     def _initialised(self, seed: int) -> GPT:
-        torch.manual_seed(seed)
-        model = GPT(self.model_cfg)
+        with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's stream
+            torch.manual_seed(seed)
+            model = GPT(self.model_cfg)
         model.set_run_tokens(self.tok.alnum_ids())
         return model
 

@@ -55,6 +55,13 @@ class Task(abc.ABC):
         whose target was withheld.
         """
 
+    def extract(self, completion: str) -> str:
+        """The answer inside a student's completion (a chatty model may wrap it in words). The default: all of it.
+
+        The loop applies it to every completion before the verifier or the evaluation sees it.
+        """
+        return completion
+
     def check(self, problem: Problem, answer: str) -> float | None:
         """Score ``answer`` in [0, 1]: exact match against ``self.answer``; ``None`` when there is no oracle."""
         expected = self.answer(problem)

@@ -79,6 +79,16 @@ class Teacher(ABC):
     def observe(self, outcomes: list[Outcome]) -> None:
         """Update from measured outcomes (several kinds may arrive together; filter on ``Outcome.kind``)."""
 
+    def observe_labelled(self, outcomes: list[Outcome]) -> None:
+        """What round 0 taught, for a teacher that did not choose round 0's batches (``teacher.labelled = false``):
+        the held-out evaluation after the labelled round, as ``"evaluation"`` outcomes.
+
+        A teacher that chose the labelled batches gets them through ``observe`` instead. The default ignores them:
+        the built-in teachers start from the labelled top they are given (``start``). Override it (for instance to
+        call ``observe``) to begin from measured accuracies.
+        """
+        return None
+
     def scores(self) -> dict[str, float]:
         """The teacher's internal scores for the report (learning progress, UCB scores, mixture weights...).
 

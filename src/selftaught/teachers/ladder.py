@@ -14,9 +14,9 @@ class LadderTeacher(Teacher):
 
     ``start`` is an int for every skill, a dict per skill, or None (``low - 1``: nothing mastered yet). Asks go to
     the skills in turn, at ``target = min(frontier + step, high)``; with probability ``review`` an ask instead
-    revisits a uniform difficulty below the target. With ``advance_at = 0`` a skill climbs on every ``observe``
-    whatever happened; above 0 it climbs only once the evaluated accuracy at its target reaches ``advance_at``, and
-    until then it proposes the same target again. Stopping when the climb stops paying is the loop's decision.
+    revisits a uniform difficulty below the target. A skill climbs only once the evaluated accuracy at its target
+    reaches ``advance_at`` (default 0.9), and until then it proposes the same target again; with ``advance_at = 0``
+    it climbs on every ``observe`` whatever happened. Stopping when the climb stops paying is the loop's decision.
     """
 
     def __init__(
@@ -24,7 +24,7 @@ class LadderTeacher(Teacher):
         skills: list[Skill],
         start: int | dict[str, int] | None = None,
         step: int = 1,
-        advance_at: float = 0.0,
+        advance_at: float = 0.9,
         review: float = 0.0,
     ) -> None:
         self.skills = check_skills(skills)

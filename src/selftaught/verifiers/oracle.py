@@ -24,9 +24,10 @@ class OracleVerifier(Verifier):
 
     def judge(self, problem: Problem, attempts: list[str]) -> Verdict:
         n = len(attempts)
-        if n == 0:
-            if problem.target is not None:
-                return Verdict(answer=problem.target, score=1.0, evidence={"n": 0, "labelled": True})
+        if n == 0:  # labelled data (round 0): the target, or the oracle's own answer when none was given
+            label = problem.target if problem.target is not None else self.task.answer(problem)
+            if label is not None:
+                return Verdict(answer=label, score=1.0, evidence={"n": 0, "labelled": True})
             return Verdict(answer=None, score=0.0, evidence={"n": 0, "correct": 0})
         scores: dict[str, float] = {}
         for attempt in dict.fromkeys(attempts):  # each distinct attempt is checked once
