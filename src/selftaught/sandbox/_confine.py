@@ -24,6 +24,7 @@ MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 M_ARENA_MAX = -8
@@ -129,18 +130,8 @@ def isolate_server(base: str, tmpfs_bytes: int, net: bool, python_paths: list[st
     return applied
 
 
-def no_network_namespace_possible() -> bool:
-    """Whether this process can make a network namespace (tried in a throwaway child)."""
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            unshare(CLONE_NEWNET)
-        except OSError:
-            code = 1
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0
+def set_child_subreaper() -> None:
+    _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
 
 
 # ---- seccomp (x86_64 only) -------------------------------------------------------------------------------------
@@ -219,8 +210,10 @@ def confine_child(limits: dict, uid: int | None, seccomp: bool) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
-    # threads count as processes for RLIMIT_NPROC: allow this process, its extra processes and some threads
-    resource.setrlimit(resource.RLIMIT_NPROC, (1 + procs + 64, 1 + procs + 64))
+    # Threads count as processes for RLIMIT_NPROC. Without processes, seccomp refuses fork, so the limit can leave
+    # room for threads; with processes, it is the one cap on processes and threads together.
+    nproc = 1 + procs if procs else 1 + 64
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)

@@ -77,6 +77,9 @@ class Server:
             self.applied["filesystem"] += "as for the caller's uid"
             self.applied["user"] = "the caller's uid (not root: no uid change)"
         self.applied["seccomp"] = "on" if self.seccomp else "unavailable (not x86_64)"
+        if self.limits["processes"] > 0:
+            # orphans of a candidate that may fork come back to this server, which kills and reaps them
+            _confine.set_child_subreaper()
         for name in PRELOAD:
             __import__(name)
 
@@ -98,8 +101,8 @@ class Server:
             n = 1 if isinstance(job["tests"], str) else len(job["tests"])
             out = self._supervise(pid, [r for r, _ in pipes], start, token, n)
         finally:
-            if self.limits["processes"] > 0 and self.uid is not None:
-                self._kill_uid()
+            if self.limits["processes"] > 0:
+                self._kill_leftovers()
             shutil.rmtree(wd, ignore_errors=True)
         return out
 
@@ -235,16 +238,22 @@ class Server:
             except OSError:
                 pass
 
-    def _kill_uid(self) -> None:
-        """Kill every process of the worker's uid (a candidate allowed to fork may have left some behind)."""
-        pid = os.fork()
-        if pid == 0:
+    def _kill_leftovers(self) -> None:
+        """Kill every process the candidate left behind and reap them all (they are this subreaper's children):
+        as the worker's own uid, kill(-1) reaches exactly the candidate's processes."""
+        if self.uid is not None:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.setresuid(self.uid, self.uid, self.uid)
+                    os.kill(-1, signal.SIGKILL)
+                finally:
+                    os._exit(0)
+        while True:
             try:
-                os.setresuid(self.uid, self.uid, self.uid)
-                os.kill(-1, signal.SIGKILL)
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                return
 
 
 def main() -> None:

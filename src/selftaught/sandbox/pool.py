@@ -23,6 +23,7 @@ from selftaught.sandbox.result import Result, summarise
 ISOLATIONS = ("fork", "bwrap")
 _SERVER = Path(__file__).with_name("_server.py")
 _UID_BASE = 2_000_000  # worker i runs candidates as uid _UID_BASE + i: no such user, nothing owned by it
+_BWRAP_BASE = "/tmp/selftaught-sandbox"  # inside bubblewrap's private /tmp
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 Tests = Sequence[str] | str
@@ -38,12 +39,14 @@ class _Worker:
         root = os.geteuid() == 0
         self.uid = _UID_BASE + index if root else None
         cmd = [sys.executable, "-E", "-s", "-B", str(_SERVER)]
+        inner = self.base
         if isolation == "bwrap":
-            cmd = _bwrap_prefix(self.base) + cmd
+            inner = Path(_BWRAP_BASE)
+            cmd = _bwrap_prefix() + cmd
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_ENV, cwd="/", start_new_session=True
         )
-        config = {"base": str(self.base), "uid": self.uid, "limits": limits.as_dict(), "net": net, "seccomp": True}
+        config = {"base": str(inner), "uid": self.uid, "limits": limits.as_dict(), "net": net, "seccomp": True}
         self.send(config)
         ready = self.receive()
         if ready is None or not ready.get("ready"):
@@ -79,14 +82,14 @@ class _Worker:
                 pass
 
 
-def _bwrap_prefix(base: Path) -> list[str]:
+def _bwrap_prefix() -> list[str]:
     exe = shutil.which("bwrap")
     if exe is None:
         raise SelftaughtError("isolation='bwrap' needs bubblewrap: install it (apt-get install bubblewrap)")
     return [
         exe, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm",
-        "--bind", str(base), str(base), "--cap-add", "ALL", "--",
+        "--dir", _BWRAP_BASE, "--cap-add", "ALL", "--",
     ]  # fmt: skip
 
 
@@ -117,7 +120,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._closed = False
         try:
-            net = os.geteuid() == 0 or _userns_net_possible()
+            net = os.geteuid() == 0  # namespaces need root; otherwise seccomp alone blocks sockets
             for i in range(n):
                 w = _Worker(i, self._base, self.limits, isolation, net)
                 self._workers.append(w)
@@ -191,7 +194,7 @@ class Sandbox:
             shutil.rmtree(worker.base, ignore_errors=True)
             if self._closed:
                 return worker
-            net = os.geteuid() == 0 or _userns_net_possible()
+            net = os.geteuid() == 0  # namespaces need root; otherwise seccomp alone blocks sockets
             fresh = _Worker(worker.index, self._base, self.limits, self.isolation, net)
             self._workers[self._workers.index(worker)] = fresh
             return fresh
@@ -227,8 +230,3 @@ def _job(program: str, tests: Tests, entry_point: str | None) -> dict:
     if entry_point is not None and (not isinstance(entry_point, str) or not entry_point.isidentifier()):
         raise SelftaughtError(f"sandbox entry_point={entry_point!r} is not a Python name")
     return {"program": program, "tests": test_list, "entry_point": entry_point}
-
-
-def _userns_net_possible() -> bool:
-    """Not root: a network namespace needs CAP_SYS_ADMIN, so the fork server will block sockets by seccomp alone."""
-    return False

@@ -1,0 +1,301 @@
+"""The sandbox: one test per protection, asserting what the candidate could not do, plus results and feedback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from selftaught.errors import SelftaughtError
+from selftaught.sandbox import Limits, Sandbox
+from selftaught.sandbox import pool as pool_module
+
+SECRET = "SELFTAUGHT_TEST_SECRET"
+ADD = "def add(a, b):\n    return a + b\n"
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="uid drop and namespaces need root")
+
+
+@pytest.fixture(scope="module")
+def box():
+    os.environ[SECRET] = "hunter2"  # present when the workers start: they must not pass it on
+    try:
+        sandbox = Sandbox(Limits(time_s=1, cpu_s=5, memory_mb=256, output_bytes=4096, file_bytes=1 << 20), workers=2)
+    finally:
+        del os.environ[SECRET]
+    with sandbox:
+        yield sandbox
+
+
+def _candidate_pids() -> list[int]:
+    """Processes running under a sandbox uid, anywhere on the machine."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                uid = os.stat(f"/proc/{entry}").st_uid
+            except OSError:
+                continue
+            if pool_module._UID_BASE <= uid < pool_module._UID_BASE + 256:
+                pids.append(int(entry))
+    return pids
+
+
+def _snapshot(tree: Path) -> dict[str, tuple[int, int, bytes | None]]:
+    out = {}
+    for p in sorted(tree.rglob("*")) + [tree]:
+        st = p.lstat()
+        out[str(p)] = (stat.S_IMODE(st.st_mode), st.st_mtime_ns, p.read_bytes() if p.is_file() else None)
+    return out
+
+
+# ---- arguments ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [({"time_s": 0}, "time_s"), ({"cpu_s": -1}, "cpu_s"), ({"memory_mb": 1.5}, "memory_mb"),
+     ({"output_bytes": 10}, "output_bytes"), ({"file_bytes": "big"}, "file_bytes"), ({"processes": -1}, "processes")],
+)  # fmt: skip
+def test_bad_limits_are_user_errors_naming_the_key(kwargs, key):
+    with pytest.raises(SelftaughtError, match=key):
+        Limits(**kwargs)
+
+
+def test_bad_sandbox_arguments_are_user_errors():
+    with pytest.raises(SelftaughtError, match="isolation"):
+        Sandbox(isolation="docker")
+    with pytest.raises(SelftaughtError, match="workers"):
+        Sandbox(workers=0)
+
+
+def test_bwrap_missing_is_one_line_user_error(monkeypatch):
+    monkeypatch.setattr(pool_module.shutil, "which", lambda name: None)
+    with pytest.raises(SelftaughtError, match="bubblewrap") as info:
+        Sandbox(isolation="bwrap", workers=1)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_tests_argument(box):
+    with pytest.raises(SelftaughtError, match="tests"):
+        box.run(ADD, [])
+    with pytest.raises(SelftaughtError, match="entry_point"):
+        box.run(ADD, "def check(c): pass", entry_point="not a name")
+
+
+# ---- results and feedback ----------------------------------------------------------------------------------------
+
+
+def test_per_test_results_and_feedback(box):
+    r = box.run(ADD, ["add(1, 2) == 3", "assert add(2, 2) == 5", "add(1, 0) / 0", "assert add(1, 1) == 2, 'x'"])
+    assert [t.status for t in r.tests] == ["passed", "failed", "error", "passed"]
+    assert r.status == "failed" and r.passed == 2 and r.total == 4 and r.reward == 0.5
+    assert r.tests[1].message == "assert add(2, 2) == 5 (got 4 == 5)"
+    assert "ZeroDivisionError" in r.tests[2].message
+    assert r.feedback().startswith("failed: assert add(2, 2) == 5")
+
+
+def test_all_passing_and_output_captured(box):
+    r = box.run("print('hello')\n" + ADD, ["add(1, 2) == 3"])
+    assert (r.status, r.reward, r.stdout) == ("passed", 1.0, "hello\n")
+
+
+def test_program_that_does_not_load_names_the_line(box):
+    r = box.run("def add(a, b)\n    return a + b\n", ["add(1, 2) == 3", "add(0, 0) == 0"])
+    assert r.status == "error" and r.passed == 0 and r.total == 2
+    assert "SyntaxError" in r.message and "line 1" in r.message
+    r = box.run("x = 1\ny = undefined_name\n", ["True"])
+    assert r.status == "error" and "NameError" in r.message and "<program> line 2" in r.message
+
+
+def test_check_style_reports_the_failing_assertion(box):
+    test = "def check(candidate):\n    assert candidate(2, 2) == 4\n    assert candidate(2, 3) == 6\n"
+    good = box.run("def mul(a, b):\n    return a * b\n", test, entry_point="mul")
+    bad = box.run("def mul(a, b):\n    return a + b\n", test, entry_point="mul")
+    assert good.status == "passed" and good.total == 1
+    assert bad.status == "failed" and bad.reward == 0.0
+    assert "<test> line 3: assert candidate(2, 3) == 6" in bad.message
+    missing = box.run("def other(): pass\n", test, entry_point="mul")
+    assert missing.status == "failed" and "'mul'" in missing.message
+
+
+def test_exiting_early_does_not_pass(box):
+    r = box.run("import os\n" + ADD, ["add(1, 2) == 3", "os._exit(0)", "add(2, 2) == 4"])
+    assert [t.status for t in r.tests] == ["passed", "error", "error"] and r.status == "error"
+
+
+def test_run_many_keeps_order(box):
+    items = [(f"def f():\n    return {i}\n", [f"f() == {i if i % 3 else -1}"], None) for i in range(12)]
+    statuses = [r.status for r in box.run_many(items)]
+    assert statuses == ["failed" if i % 3 == 0 else "passed" for i in range(12)]
+
+
+# ---- protections -------------------------------------------------------------------------------------------------
+
+
+def test_infinite_loop_times_out(box):
+    r = box.run(ADD, ["add(1, 2) == 3", "[0 for _ in iter(int, 1)]", "add(1, 1) == 2"])
+    assert r.status == "timeout" and [t.status for t in r.tests] == ["passed", "timeout", "timeout"]
+    assert r.seconds < 30
+
+
+def test_cpu_limit():
+    with Sandbox(Limits(time_s=60, cpu_s=1), workers=1) as sandbox:
+        r = sandbox.run("while True:\n    pass\n", ["True"])
+    assert r.status == "timeout" and "CPU" in r.message and r.seconds < 30
+
+
+def test_memory_hog_is_stopped(box):
+    r = box.run("x = bytearray(4 * 1024**3)\n", ["True"])
+    assert r.status == "memory"
+    r = box.run("def hog():\n    x = []\n    while True:\n        x.append(bytearray(8 * 1024**2))\n", ["hog()"])
+    assert r.status == "memory" and r.tests[0].status == "memory"
+
+
+@root_only
+def test_fork_bomb_is_contained(box):
+    before = len([p for p in os.listdir("/proc") if p.isdigit()])
+    r = box.run("import os\nwhile True:\n    os.fork()\n", ["True"])
+    assert r.status == "error" and "BlockingIOError" in r.message
+    r = box.run("import subprocess\nsubprocess.run(['true'])\n", ["True"])
+    assert r.status == "error"
+    assert _candidate_pids() == []
+    assert len([p for p in os.listdir("/proc") if p.isdigit()]) < before + 20
+
+
+@root_only
+def test_fork_bomb_with_some_processes_allowed_is_capped_and_cleaned_up():
+    bomb = "import os, time\nfor _ in range(100):\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    bomb += "time.sleep(30)\n"
+    with Sandbox(Limits(time_s=2, processes=4), workers=1) as sandbox:
+        r = sandbox.run(bomb, ["True"])
+        assert r.status == "timeout"
+        assert _candidate_pids() == []
+        assert sandbox.run(ADD, ["add(1, 2) == 3"]).status == "passed"
+
+
+def test_huge_output_is_capped(box):
+    r = box.run("while True:\n    print('x' * 1000)\n", ["True"])
+    assert r.status == "killed" and "output limit" in r.message
+    assert 0 < len(r.stdout) <= 4096
+
+
+def test_big_file_write_is_stopped(box):
+    r = box.run("with open('big', 'wb') as f:\n    f.write(b'x' * (8 * 1024**2))\n", ["True"])
+    assert r.status == "error" and "File too large" in r.message
+
+
+@root_only
+def test_nothing_outside_the_working_directory_changes(box):
+    outside = Path(tempfile.mkdtemp(prefix="sandbox-sentinel-"))
+    try:
+        outside.chmod(0o755)
+        (outside / "sentinel.txt").write_text("keep me")
+        (outside / "sentinel.txt").chmod(0o644)
+        before = _snapshot(outside)
+        d = str(outside)
+        attacks = [
+            f"open('{d}/sentinel.txt', 'w').write('changed')",
+            f"os.remove('{d}/sentinel.txt')",
+            f"open('{d}/new.txt', 'w').write('x')",
+            f"os.chmod('{d}/sentinel.txt', 0o777)",
+            f"os.rename('{d}/sentinel.txt', '{d}/moved.txt')",
+            f"os.symlink('{d}/sentinel.txt', 'link') or open('link', 'w').write('via link')",
+            "open('/tmp/sandbox-escape.txt', 'w').write('x')",
+            "open(os.path.expanduser('~') + '/../escape.txt', 'w').write('x')",
+        ]
+        r = box.run("import os\n", attacks)
+        assert r.passed == 0 and all(t.status == "error" for t in r.tests), r.tests
+        assert _snapshot(outside) == before
+        assert not Path("/tmp/sandbox-escape.txt").exists()
+    finally:
+        for p in outside.iterdir():
+            p.unlink()
+        outside.rmdir()
+
+
+def test_working_directory_is_private_and_writable(box):
+    r = box.run("import os\nopen('scratch.txt', 'w').write('ok')\n", ["open('scratch.txt').read() == 'ok'"])
+    assert r.status == "passed"
+    assert box.run("import os\n", ["not os.path.exists('scratch.txt')"]).status == "passed"  # fresh each time
+
+
+def test_network_connect_fails(box):
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    try:
+        prog = "import socket\ndef go():\n"
+        prog += f"    socket.create_connection(('127.0.0.1', {port}), timeout=0.5).sendall(b'hi')\n"
+        r = box.run(prog, ["go()"])
+        assert r.status == "failed" and r.tests[0].status == "error"
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
+
+
+def test_environment_is_scrubbed(box):
+    r = box.run(
+        "import os\n", [f"'{SECRET}' not in os.environ", "not any('hunter2' in v for v in os.environ.values())"]
+    )
+    assert r.status == "passed"
+    for w in box._workers:  # nor did the fork servers ever have it
+        assert b"hunter2" not in Path(f"/proc/{w.proc.pid}/environ").read_bytes()
+
+
+@root_only
+def test_killing_the_parent_does_not_kill_the_pool(box):
+    servers = [w.proc.pid for w in box._workers]
+    r = box.run("import os, signal\n", ["os.kill(os.getppid(), signal.SIGKILL)", "os.kill(-1, signal.SIGKILL)"])
+    assert r.status == "failed" and r.tests[0].status == "error"
+    assert [w.proc.pid for w in box._workers] == servers and all(w.proc.poll() is None for w in box._workers)
+    assert [x.status for x in box.run_many([(ADD, ["add(1, 2) == 3"], None)] * 4)] == ["passed"] * 4
+
+
+def test_threads_that_never_end_are_killed(box):
+    spin = "import threading\ndef spin():\n    while True:\n        pass\n"
+    r = box.run(spin + "t = threading.Thread(target=spin)\nt.start()\nt.join()\n", ["True"])
+    assert r.status == "timeout"
+    r = box.run(spin + "threading.Thread(target=spin).start()\n" + ADD, ["add(1, 2) == 3"])
+    assert r.status == "passed"  # the harness ends the process after the tests; the thread dies with it
+
+
+@root_only
+def test_close_leaves_no_processes_or_directories():
+    sandbox = Sandbox(Limits(time_s=5), workers=2)
+    base, procs = sandbox._base, [w.proc for w in sandbox._workers]
+    sandbox.run("import time\n", ["True"])
+    sandbox.close()
+    assert not base.exists()
+    assert all(p.returncode is not None for p in procs)
+    time.sleep(0.1)
+    assert _candidate_pids() == []
+    with pytest.raises(SelftaughtError, match="closed"):
+        sandbox.run(ADD, ["True"])
+
+
+@root_only
+@pytest.mark.skipif(pool_module.shutil.which("bwrap") is None, reason="bubblewrap not installed")
+def test_bwrap_isolation():
+    with Sandbox(Limits(time_s=2), workers=1, isolation="bwrap") as sandbox:
+        assert "bwrap" in sandbox.isolation_report()
+        r = sandbox.run(
+            ADD, ["add(1, 2) == 3", "open('/tmp/x', 'w')", "len([p for p in os.listdir('/proc') if p.isdigit()]) < 10"]
+        )
+        assert [t.status for t in r.tests] == ["passed", "error", "error"]  # no os imported: NameError
+        r = sandbox.run("import os\n", ["len([p for p in os.listdir('/proc') if p.isdigit()]) < 10"])
+        assert r.status == "passed"  # its own pid namespace: the host's processes are out of sight
+
+
+def test_isolation_report_says_what_applied(box):
+    report = box.isolation_report()
+    assert report["isolation"] == "fork" and "seccomp" in report and "network" in report
+    if os.geteuid() == 0:
+        assert report["network"].startswith("namespace") and "read-only" in report["filesystem"]
