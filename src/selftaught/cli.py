@@ -15,12 +15,12 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .config import load_experiment, preset_description, preset_names
 from .errors import SelftaughtError
-from .loop import DB_NAME, Loop, LoopCallback, new_run_id
+from .loop import DB_NAME, Loop, new_run_id
+from .progress import RichProgress
 from .report import write_report
 from .report.schedule_plot import plot_schedules
 from .status import report_data, run_status
@@ -37,57 +37,6 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-
-
-class RichProgress(LoopCallback):
-    """A progress bar per TRAIN phase (steps, loss, ETA) and one line per finished phase and round."""
-
-    def __init__(self, console: Console, store: Store) -> None:
-        self.console, self.store = console, store
-        self.progress: Progress | None = None
-        self.task_id = None
-
-    def on_phase_start(self, round_: int, phase: str) -> None:
-        if phase == "TRAIN":
-            self.progress = Progress(
-                TextColumn("[bold]round {task.fields[round]}[/] TRAIN"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=self.console,
-                transient=True,
-            )
-            self.progress.start()
-            self.task_id = self.progress.add_task("train", total=None, round=round_, loss="-")
-
-    def on_train_step(self, round_: int, step: int, total: int, loss: float) -> None:
-        if self.progress is not None and self.task_id is not None and (step % 10 == 0 or step == total):
-            self.progress.update(self.task_id, completed=step, total=total, loss=f"{loss:.4f}")
-
-    def on_phase_end(self, round_: int, phase: str, seconds: float) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-        self.console.print(f"round {round_} {phase:<8} done in {seconds:6.1f}s")
-
-    def on_round_end(self, round_: int, decision: str) -> None:
-        s = self.store.round_summary(round_)
-        evaluations = self.store.evaluations(round_)
-        frontiers = self.store.frontiers(round_)
-        parts = []
-        for task in sorted({e["task"] for e in evaluations}):  # each skill at its frontier and beyond; the rest: status
-            top = s["difficulty"] if len(frontiers) == 1 else frontiers.get(task, 0)
-            near = [e for e in evaluations if e["task"] == task and e["difficulty"] >= top - 1]
-            shown = "  ".join(f"{e['difficulty']}:{e['accuracy']:.0%}" for e in near)
-            parts.append(shown if len(frontiers) == 1 else f"{task} {shown}")
-        shown = "  |  ".join(parts)
-        accepted = f"accepted {s['accepted']}/{s['proposed']}" if round_ else f"labelled {s['proposed']}"
-        self.console.print(f"[bold]round {round_}[/] difficulty {s['difficulty']}  {accepted}  accuracy {shown}")
-        if decision != "continue":
-            self.console.print(f"[bold]stopped:[/] {decision}")
 
 
 def _run_loop(loop: Loop) -> None:
