@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -327,3 +329,165 @@ def test_problem_params_and_frontiers(store: Store) -> None:
     store.add_examples(1, [Example("z", "1", 4, "self", 1, "add"), Example("x", "1", 3, "replay", 0, "add")])
     assert store.frontiers(0) == {"add": 3, "copy": 2}
     assert store.frontiers(1) == {"add": 4, "copy": 2}
+
+
+# ------------------------------------------------------------------------------------------ one writer, one file
+def test_a_phase_done_by_another_connection_is_refused_inside_the_transaction(store: Store, path: Path) -> None:
+    """Two writers that both saw CURATE not done: the second is refused and writes nothing (no doubled examples)."""
+    store.start_round(0, 2)
+    other = Store.open(path)
+    try:
+        assert not store.phase_done(0, "CURATE") and not other.phase_done(0, "CURATE")  # both decide to run it
+        with store.phase(0, "CURATE"):
+            store.add_examples(0, [example(f"p{i}", 0, "labelled") for i in range(5)])
+        with pytest.raises(SelftaughtError, match="round 0 CURATE is already recorded .*another process"):
+            with other.phase(0, "CURATE"):
+                other.add_examples(0, [example(f"p{i}", 0, "labelled") for i in range(5)])
+        assert other.count("examples") == 5
+        assert other.query("SELECT done FROM phases WHERE round = 0 AND phase = 'CURATE'") == [(1,)]
+        with other.phase(0, "TRAIN"):  # the refusal left no transaction open
+            pass
+    finally:
+        other.close()
+
+
+def test_a_rounds_examples_are_numbered_and_cannot_be_written_twice(store: Store) -> None:
+    store.add_examples(0, [example("a", 0, "labelled"), example("b", 0, "labelled")])
+    store.add_examples(1, [example("c", 1, "self")])
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_examples(0, [example("a", 0, "labelled")])
+    assert store.query("SELECT round, idx, prompt FROM examples ORDER BY id") == [(0, 0, "a"), (0, 1, "b"), (1, 0, "c")]
+
+
+def test_open_brings_a_version_3_store_up_to_date(store: Store, path: Path) -> None:
+    store.add_examples(0, [example("a", 0, "labelled"), example("b", 0, "labelled")])
+    store.add_examples(1, [example("c", 1, "self")])
+    with store.transaction():  # the examples table as schema version 3 had it: no index within the round
+        store._db.execute("DROP INDEX examples_order")
+        store._db.execute("ALTER TABLE examples DROP COLUMN idx")
+        store.set_meta(schema_version=3)
+    store.close()
+    again = Store.open(path)
+    try:
+        assert again.meta("schema_version") == str(SCHEMA_VERSION)
+        assert again.query("SELECT round, idx, prompt FROM examples ORDER BY id") == [
+            (0, 0, "a"),
+            (0, 1, "b"),
+            (1, 0, "c"),
+        ]
+        assert [e.prompt for e in again.examples(0)] == ["a", "b"]
+        with pytest.raises(sqlite3.IntegrityError):
+            again.add_examples(1, [example("c", 1, "self")])
+    finally:
+        again.close()
+
+
+def _rows_in_the_file_alone(path: Path, tmp: Path) -> int | None:
+    """Rows of ``problems`` in a copy of ``path`` made without its -wal and -shm files (None: not even the table)."""
+    copy = tmp / "copy" / "run.db"
+    copy.parent.mkdir(exist_ok=True)
+    copy.write_bytes(path.read_bytes())
+    with sqlite3.connect(copy) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'problems'").fetchall():
+            return None
+        return conn.execute("SELECT COUNT(*) FROM problems").fetchone()[0]
+
+
+def test_close_checkpoints_the_log_into_the_file_even_while_another_connection_is_open(
+    store: Store, path: Path, tmp_path: Path
+) -> None:
+    reader = sqlite3.connect(path)  # another process's idle connection: SQLite's own checkpoint-on-close skips
+    try:
+        assert reader.execute("SELECT COUNT(*) FROM problems").fetchone() == (0,)
+        with store.transaction():
+            store.add_problems(0, "train", [problem(f"{i}+{i}=") for i in range(200)])
+        assert _rows_in_the_file_alone(path, tmp_path) != 200  # committed, but only in run.db-wal so far
+        assert store.close() is True
+        assert _rows_in_the_file_alone(path, tmp_path) == 200
+        assert store.close() is True  # twice is harmless
+    finally:
+        reader.close()
+
+
+def test_close_rolls_back_an_open_transaction(store: Store, path: Path) -> None:
+    store.start_round(0, 1)
+    store._db.execute("BEGIN IMMEDIATE")  # as if a signal arrived between BEGIN and the block that rolls back
+    store.add_problems(0, "train", [problem("1+1=")])
+    store.close()
+    again = Store.open(path)
+    try:
+        assert again.count("problems") == 0
+        with again.transaction():  # and nothing holds the write lock
+            again.add_problems(0, "train", [problem("1+1=")])
+    finally:
+        again.close()
+
+
+@pytest.fixture
+def immutable(path: Path):
+    """``chattr +i`` on a file: unwritable even for root (the tests run as root, where chmod 0444 stops nothing)."""
+    changed = []
+
+    def make(p: Path) -> None:
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(p)]).returncode != 0:
+            pytest.skip("chattr +i is not available here")
+        changed.append(p)
+
+    yield make
+    for p in changed:
+        subprocess.run(["chattr", "-i", str(p)], check=True)
+
+
+def test_a_read_only_store_says_so_in_one_line_and_keeps_what_it_holds(store: Store, path: Path, immutable) -> None:
+    store.start_round(0, 2)
+    with store.phase(0, "PROPOSE"):
+        store.add_problems(0, "train", [problem("1+1=")])
+    store.close()
+    before = path.read_bytes()
+    immutable(path)
+    ro = Store.open(path)  # reading works
+    try:
+        assert ro.phase_done(0, "PROPOSE")
+        with pytest.raises(
+            SelftaughtError, match=r"^cannot write the run store .*run\.db: attempt to write a readonly"
+        ):
+            with ro.phase(0, "ATTEMPT"):
+                ro.add_attempts([])
+        with pytest.raises(SelftaughtError, match="readonly"):
+            ro.start_round(1, 3)
+    finally:
+        ro.close()
+    assert path.read_bytes() == before
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 320 KiB tmpfs (root only), unmounted afterwards."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_full_disk_says_so_in_one_line_and_loses_nothing_committed(tiny_disk: Path) -> None:
+    db = tiny_disk / "run.db"
+    store = Store.create(db, "full", CONFIG, "")
+    try:
+        store.start_round(0, 2)
+        with store.phase(0, "PROPOSE"):
+            store.add_problems(0, "train", [problem("1+1=")])
+        big = [problem(f"{i}:" + "7" * 2000) for i in range(1000)]  # 2 MB: more than the disk holds
+        with pytest.raises(SelftaughtError, match=r"^cannot write the run store .*run\.db: database or disk is full"):
+            with store.phase(0, "ATTEMPT"):
+                store.add_problems(1, "train", big)
+        assert store.count("problems") == 1
+        assert store.phase_done(0, "PROPOSE") and not store.phase_done(0, "ATTEMPT")
+    finally:
+        store.close()
+    again = Store.open(db)
+    try:
+        assert [p.prompt for _, p in again.problems(0, "train")] == ["1+1="]
+    finally:
+        again.close()

@@ -1,13 +1,19 @@
 """The run store: one SQLite file (``run.db``, WAL mode) per run. The only module that speaks SQL.
 
 Exact resume rests on one rule: a phase writes all its outputs and marks itself done in the same transaction
-(``with store.phase(round, name):``). A crash inside the block rolls everything back, so a phase is either wholly
-recorded or not at all, and re-running it writes each record once.
+(``with store.phase(round, name):``), after checking inside it that the phase is not done already. A crash inside the
+block rolls everything back, so a phase is either wholly recorded or not at all, and re-running it writes each record
+once. Rows that must be unique say so in the schema.
+
+One process writes a run (the loop holds the directory's lock, ``lock.py``); ``close`` checkpoints the write-ahead log
+into ``run.db``, so a closed store is that one file. A write the disk refuses (read-only, full, I/O error) raises
+``SelftaughtError`` naming the file; the transaction it was part of is rolled back.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -18,7 +24,26 @@ from typing import Any
 from .errors import SelftaughtError
 from .types import Example, Problem, Verdict
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: examples have an index within their round, unique
+MIGRATIONS = {
+    # 3 -> 4: number each round's examples in the order they were written.
+    3: (
+        "ALTER TABLE examples ADD COLUMN idx INTEGER",
+        "UPDATE examples SET idx = n.i FROM "
+        "(SELECT id, ROW_NUMBER() OVER (PARTITION BY round ORDER BY id) - 1 AS i FROM examples) AS n "
+        "WHERE n.id = examples.id",
+        "CREATE UNIQUE INDEX IF NOT EXISTS examples_order ON examples (round, idx)",
+    ),
+}
+# The disk, not the program, refused a write: said in one line, naming the file.
+_WRITE_ERRORS = {
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_BUSY,
+}
 PHASES = ("PROPOSE", "ATTEMPT", "VERIFY", "CURATE", "TRAIN", "EVALUATE", "DECIDE")
 
 _SCHEMA = """
@@ -41,7 +66,9 @@ CREATE TABLE IF NOT EXISTS verdicts (
     answer TEXT, score REAL NOT NULL, evidence TEXT NOT NULL, correct INTEGER);
 CREATE TABLE IF NOT EXISTS examples (
     id INTEGER PRIMARY KEY, round INTEGER NOT NULL, task TEXT NOT NULL, difficulty INTEGER NOT NULL,
-    prompt TEXT NOT NULL, answer TEXT NOT NULL, source TEXT NOT NULL, origin_round INTEGER NOT NULL);
+    prompt TEXT NOT NULL, answer TEXT NOT NULL, source TEXT NOT NULL, origin_round INTEGER NOT NULL,
+    idx INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS examples_order ON examples (round, idx);
 CREATE TABLE IF NOT EXISTS train_metrics (
     round INTEGER NOT NULL, model INTEGER NOT NULL, step INTEGER NOT NULL, loss REAL NOT NULL, lr REAL NOT NULL,
     grad_norm REAL, grad_l1 REAL, PRIMARY KEY (round, model, step));
@@ -80,6 +107,9 @@ CREATE INDEX IF NOT EXISTS examples_round ON examples (round);
 """
 
 
+log = logging.getLogger(__name__)
+
+
 def _params_json(params: tuple[float, ...] | None) -> str | None:
     return json.dumps([float(x) for x in params]) if params is not None else None
 
@@ -94,7 +124,10 @@ class Store:
 
     # ----------------------------------------------------------------------------------------------- lifecycle
     @classmethod
-    def create(cls, path: Path, run_id: str, config: dict[str, Any], config_text: str) -> Store:
+    def create(
+        cls, path: Path, run_id: str, config: dict[str, Any], config_text: str, created: float | None = None
+    ) -> Store:
+        """A new store at ``path``; ``created`` (``time.time()``, default now) is when the run began."""
         if path.exists():
             raise SelftaughtError(f"{path} already exists; use 'selftaught resume' to continue that run")
         store = cls(path, cls._connect(path))
@@ -105,7 +138,7 @@ class Store:
             store.set_meta(
                 schema_version=SCHEMA_VERSION,
                 run_id=run_id,
-                created=time.time(),
+                created=time.time() if created is None else created,
                 config=json.dumps(config),
                 config_text=config_text,
                 status="running",
@@ -126,38 +159,89 @@ class Store:
                 probe.close()
         except sqlite3.DatabaseError as e:
             raise SelftaughtError(f"{path} is not a readable selftaught run store ({e})") from None
-        if version is None or int(version[0]) != SCHEMA_VERSION:
+        found = version and int(version[0])
+        if found != SCHEMA_VERSION and found not in MIGRATIONS:
             raise SelftaughtError(f"{path} has schema version {version and version[0]}, expected {SCHEMA_VERSION}")
-        return cls(path, cls._connect(path))
+        store = cls(path, cls._connect(path))
+        while found != SCHEMA_VERSION:  # bring an older store up to date, one version per transaction
+            with store.transaction():
+                for stmt in MIGRATIONS[found]:
+                    store._db.execute(stmt)
+                found += 1
+                store.set_meta(schema_version=found)
+        return store
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a phase is exactly one transaction.
         conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.OperationalError as e:
+            conn.close()
+            raise _write_error(path, e) if _is_write_error(e) else e from None
         return conn
 
-    def close(self) -> None:
-        self._db.close()
+    def close(self, checkpoint: bool = True) -> bool:
+        """Roll back an unfinished transaction, checkpoint the write-ahead log into ``run.db`` and close.
+
+        Returns whether the log was emptied into the database, i.e. ``run.db`` alone holds every committed row.
+        It is not when another connection is still reading (after waiting for it) or the file cannot be written;
+        the rows are then still safe in ``run.db-wal``, and the next close that can checkpoint moves them.
+        Without ``checkpoint`` (a reader while another process writes) the log is left to its writer.
+        """
+        if self._db is None:
+            return True
+        emptied = False
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if checkpoint:
+                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                emptied = busy == 0
+        except sqlite3.Error as e:
+            log.info("could not checkpoint %s: %s", self.path, e)
+        finally:
+            self._db.close()
+            self._db = None
+            self._in_tx = False
+        return emptied
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """One SQLite write transaction (``BEGIN IMMEDIATE``: the write lock is taken at the start, so nothing read
+        inside it can change before it commits). Any exception rolls it back; a write the disk refuses becomes a
+        ``SelftaughtError`` naming the file."""
         if self._in_tx:  # nested: the outer transaction commits
             yield
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise _write_error(self.path, e) if _is_write_error(e) else e from None
         self._in_tx = True
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as e:
+            self._rollback()
+            if isinstance(e, sqlite3.OperationalError) and _is_write_error(e):
+                raise _write_error(self.path, e) from None
             raise
         else:
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                self._rollback()
+                raise _write_error(self.path, e) if _is_write_error(e) else e from None
         finally:
             self._in_tx = False
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (a full disk does): then there is nothing to undo.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     # ---------------------------------------------------------------------------------------------------- meta
     def set_meta(self, **items: Any) -> None:
@@ -213,11 +297,16 @@ class Store:
         started = time.time() if started is None else started
         cpu_started = time.process_time() if cpu_started is None else cpu_started
         with self.transaction():
+            # Checked inside the transaction, which holds the write lock: no other writer can mark it in between.
+            if self.phase_done(round_, phase):
+                raise SelftaughtError(
+                    f"round {round_} {phase} is already recorded in {self.path}: another process is writing this run"
+                )
             yield
             finished = time.time()
             marked = self._db.execute(
                 "UPDATE phases SET done = 1, started = ?, finished = ?, seconds = ?, cpu_seconds = ? "
-                "WHERE round = ? AND phase = ?",
+                "WHERE round = ? AND phase = ? AND done = 0",
                 (started, finished, finished - started, time.process_time() - cpu_started, round_, phase),
             ).rowcount
             if marked != 1:
@@ -355,10 +444,15 @@ class Store:
 
     # ------------------------------------------------------------------------------------------------ examples
     def add_examples(self, round_: int, examples: Iterable[Example]) -> None:
+        """The examples round ``round_`` trains on, all at once: each is numbered within the round, so writing a
+        round's examples twice is refused (``sqlite3.IntegrityError``)."""
         self._db.executemany(
-            "INSERT INTO examples (round, task, difficulty, prompt, answer, source, origin_round) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(round_, e.task, e.difficulty, e.prompt, e.answer, e.source, e.origin_round) for e in examples],
+            "INSERT INTO examples (round, idx, task, difficulty, prompt, answer, source, origin_round) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (round_, i, e.task, e.difficulty, e.prompt, e.answer, e.source, e.origin_round)
+                for i, e in enumerate(examples)
+            ],
         )
 
     def examples(self, round_: int, *, fresh_only: bool = False) -> list[Example]:
@@ -591,3 +685,12 @@ class Store:
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
         """Read-only SQL for tests and analysis."""
         return self._db.execute(sql, args).fetchall()
+
+
+def _is_write_error(e: sqlite3.Error) -> bool:
+    code = getattr(e, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _WRITE_ERRORS
+
+
+def _write_error(path: Path, e: sqlite3.Error) -> SelftaughtError:
+    return SelftaughtError(f"cannot write the run store {path}: {e}")
