@@ -21,6 +21,7 @@ from selftaught.verifiers import (
     Verifier,
     VoteVerifier,
 )
+from selftaught.verifiers.base import Score
 
 TASK = ReversedAddition()
 # 128 + 450 = 578: prompt and answer written least-significant digit first.
@@ -52,10 +53,13 @@ class Fixed(Verifier):
     def __init__(self, name: str, answer: str | None, score: float = 1.0) -> None:
         self.name = name
         self.answer = answer
-        self.score = score
+        self.level = score
 
-    def judge(self, problem: Problem, attempts: list[str]) -> Verdict:
-        return Verdict(self.answer, self.score, {"said": self.answer})
+    def score(self, problem: Problem, attempts: list[str]) -> list[Score]:
+        return [Score(self.level, a == self.answer) for a in attempts]
+
+    def verdict(self, problem: Problem, attempts: list[str], scores) -> Verdict:
+        return Verdict(self.answer, self.level, {"said": self.answer})
 
 
 def test_registry() -> None:
@@ -239,7 +243,9 @@ def test_oracle_rejects_when_no_attempt_is_correct() -> None:
 
 def test_oracle_labelled_problem_without_attempts_accepts_the_target() -> None:
     assert OracleVerifier(TASK).judge(PROBLEM, []) == Verdict("875", 1.0, {"n": 0, "labelled": True})
-    assert OracleVerifier(TASK).judge(UNLABELLED, []) == Verdict(None, 0.0, {"n": 0, "correct": 0})
+    # With no target the oracle's own answer labels the problem; with neither there is no label.
+    assert OracleVerifier(TASK).judge(UNLABELLED, []) == Verdict("875", 1.0, {"n": 0, "labelled": True})
+    assert OracleVerifier(NoOracle()).judge(UNLABELLED, []) == Verdict(None, 0.0, {"n": 0, "correct": 0})
 
 
 def test_oracle_on_a_task_without_oracle_is_a_user_error() -> None:
@@ -316,7 +322,7 @@ def test_all_of_rejects_bad_parts(parts: list[Verifier]) -> None:
 
 
 def test_all_of_and_oracle_reject_objects_of_the_wrong_kind() -> None:
-    with pytest.raises(TypeError, match="judge"):
+    with pytest.raises(TypeError, match="score"):
         AllOf([object()])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="check"):
         OracleVerifier(object())  # type: ignore[arg-type]

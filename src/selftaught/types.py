@@ -11,7 +11,8 @@ class Problem:
     """One problem: the prompt the student sees and, when known, the target answer.
 
     ``task`` names the skill the problem belongs to (the task's name, unless a mix names its skills otherwise);
-    ``params`` is the point of the skill's parameter box it was drawn at, when a teacher chose one.
+    ``params`` is the point of the skill's parameter box it was drawn at, when a teacher chose one; ``meta`` holds
+    what else the task attaches to it (JSON-serialisable).
     """
 
     task: str
@@ -20,6 +21,9 @@ class Problem:
     target: str | None
     seed: int
     params: tuple[float, ...] | None = None
+    # Task-specific data the verifiers and the oracle need (a code problem's tests, entry point, examples), kept by
+    # the store as JSON. Not part of the hash: two problems differ by their prompt, not by their tests.
+    meta: dict[str, Any] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import operator
 import random
+from collections.abc import Sequence
 
 from ..errors import SelftaughtError
 from ..types import Problem
@@ -68,6 +69,11 @@ class Task(abc.ABC):
         if expected is None:
             return None
         return 1.0 if answer == expected else 0.0
+
+    def check_many(self, items: Sequence[tuple[Problem, str]]) -> list[float | None]:
+        """``check`` over many (problem, answer) pairs; a task whose check runs programs overrides it to run them
+        in parallel (same results, same order)."""
+        return [self.check(problem, answer) for problem, answer in items]
 
     @abc.abstractmethod
     def plausible(self, problem: Problem, answer: str) -> bool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..errors import SelftaughtError
 from ..tasks.base import Task
 from ..types import Problem, Verdict
-from .base import Verifier, most_common
+from .base import Score, Verifier
 
 
 class OracleVerifier(Verifier):
@@ -22,14 +24,8 @@ class OracleVerifier(Verifier):
             raise TypeError(f"task {task!r} has no check() method for the oracle verifier")
         self.task = task
 
-    def judge(self, problem: Problem, attempts: list[str]) -> Verdict:
-        n = len(attempts)
-        if n == 0:  # labelled data (round 0): the target, or the oracle's own answer when none was given
-            label = problem.target if problem.target is not None else self.task.answer(problem)
-            if label is not None:
-                return Verdict(answer=label, score=1.0, evidence={"n": 0, "labelled": True})
-            return Verdict(answer=None, score=0.0, evidence={"n": 0, "correct": 0})
-        scores: dict[str, float] = {}
+    def score(self, problem: Problem, attempts: list[str]) -> list[Score]:
+        checked: dict[str, float] = {}
         for attempt in dict.fromkeys(attempts):  # each distinct attempt is checked once
             score = self.task.check(problem, attempt)
             if score is None:
@@ -37,14 +33,18 @@ class OracleVerifier(Verifier):
                     f"task {getattr(self.task, 'name', self.task)!r} has no oracle; "
                     "use a verifier that needs none, such as vote or length"
                 )
-            scores[attempt] = score
-        correct = [a for a in attempts if scores[a] == 1.0]
-        top = most_common(correct)
-        return Verdict(
-            answer=None if top is None else top[0],
-            score=len(correct) / n,
-            evidence={"n": n, "correct": len(correct)},
-        )
+            checked[attempt] = float(score)
+        return [Score(checked[a], checked[a] == 1.0, "" if checked[a] == 1.0 else "oracle: wrong") for a in attempts]
+
+    def verdict(self, problem: Problem, attempts: list[str], scores: Sequence[Score]) -> Verdict:
+        if not attempts:  # labelled data (round 0): the target, or the oracle's own answer when none was given
+            label = problem.target if problem.target is not None else self.task.answer(problem)
+            if label is not None:
+                return Verdict(answer=label, score=1.0, evidence={"n": 0, "labelled": True})
+            return Verdict(answer=None, score=0.0, evidence={"n": 0, "correct": 0})
+        v = super().verdict(problem, attempts, scores)
+        v.evidence["correct"] = v.evidence.pop("accepted")
+        return v
 
     def __repr__(self) -> str:
         return f"OracleVerifier({self.task!r})"

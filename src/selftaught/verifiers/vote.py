@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 
 from ..types import Problem, Verdict
-from .base import Verifier
+from .base import Score, Verifier
 
 _SHOWN_VOTES = 10
 
@@ -31,7 +32,19 @@ class VoteVerifier(Verifier):
             raise ValueError(f"threshold {threshold!r} for the vote verifier must be in (0, 1]")
         self.threshold = float(threshold)
 
-    def judge(self, problem: Problem, attempts: list[str]) -> Verdict:
+    def score(self, problem: Problem, attempts: list[str]) -> list[Score]:
+        """Each attempt's reward is its answer's share of the votes; accepted when that reaches the threshold (an
+        empty answer never is)."""
+        n = len(attempts)
+        votes = Counter(attempts)
+        out = []
+        for a in attempts:
+            share = votes[a] / n
+            ok = share >= self.threshold and a != ""
+            out.append(Score(share, ok, "" if ok else f"vote: {votes[a]} of {n} agree, under {self.threshold:g}"))
+        return out
+
+    def verdict(self, problem: Problem, attempts: list[str], scores: Sequence[Score]) -> Verdict:
         n = len(attempts)
         if n == 0:
             evidence = {"n": 0, "votes": {}, "top": None, "share": 0.0, "threshold": self.threshold}
