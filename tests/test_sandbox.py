@@ -299,3 +299,14 @@ def test_isolation_report_says_what_applied(box):
     assert report["isolation"] == "fork" and "seccomp" in report and "network" in report
     if os.geteuid() == 0:
         assert report["network"].startswith("namespace") and "read-only" in report["filesystem"]
+
+
+def test_a_dead_worker_is_replaced():
+    with Sandbox(Limits(time_s=5), workers=1) as sandbox:
+        server = sandbox._workers[0].proc
+        server.kill()
+        server.wait()
+        r = sandbox.run(ADD, ["add(1, 2) == 3"])
+        assert r.status == "killed" and "worker died" in r.message
+        assert sandbox._workers[0].proc.pid != server.pid
+        assert sandbox.run(ADD, ["add(1, 2) == 3"]).status == "passed"
