@@ -14,16 +14,17 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from .config import load_experiment, preset_description, preset_names
 from .errors import SelftaughtError
 from .loop import DB_NAME, Loop, new_run_id
-from .progress import RichProgress
+from .progress import RichProgress, clock
 from .report import write_report
 from .report.schedule_plot import plot_schedules
-from .status import report_data, run_status
+from .status import accuracy_ranges, reached_together, report_data, run_status
 from .store import Store
 from .tasks import BUILTIN_TASKS
 from .teachers import BUILTIN_TEACHERS
@@ -89,29 +90,39 @@ def status(
     if as_json:
         print(json.dumps(st, indent=2))
         return
-    out.print(
-        f"run {st['run_id']}: {'complete' if st['complete'] else 'not complete'}"
-        + (f" ({st['stop_reason']})" if st["stop_reason"] else "")
-    )
-    table = Table(
-        "round", "difficulty", "phases done", "proposed", "accepted", "label acc.", "steps", "accuracy by difficulty"
-    )
+    # Laid out to read at 80 columns: short headers that never wrap, accuracies as ranges of difficulties (one line
+    # per skill in a mix) in the one column that may wrap, and only between groups.
+    state = "complete" if st["complete"] else "not complete"
+    took = f"{clock(st['elapsed_seconds'])} wall, {clock(st['elapsed_cpu_seconds'])} CPU"
+    out.print(f"run {st['run_id']}: {state}; {took}", soft_wrap=True)
+    if st["stop_reason"]:
+        out.print(f"stop reason: {st['stop_reason']}", soft_wrap=True)
+
+    def titled(title: str) -> Table:
+        return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=f"\n{title}", title_justify="left")
+
+    with_phases = any(not all(r["phases"].values()) for r in st["rounds"])  # a finished run has them all done
+    table = titled("rounds")
+    for header in ("round", "diff", *(["phases"] if with_phases else []), "accepted", "correct", "steps"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("held-out accuracy", min_width=20, overflow="fold")
     for r in st["rounds"]:
-        done = sum(r["phases"].values())
-        la = "-" if r["label_accuracy"] is None else f"{r['label_accuracy']:.1%}"
-        acc = " ".join(f"{d}:{a:.0%}" for d, a in r["accuracy"].items())
+        accepted = f"{r['proposed']} labelled" if r["round"] == 0 else f"{r['accepted']}/{r['proposed']}"
+        correct = "-" if r["label_accuracy"] is None or r["round"] == 0 else f"{r['label_accuracy']:.1%}"
         steps = str(r["train_steps"]) + (f"/{r['budget']}" if r["budget"] and r["budget"] != r["train_steps"] else "")
-        table.add_row(
-            str(r["round"]), str(r["difficulty"]), f"{done}/7", str(r["proposed"]), str(r["accepted"]), la, steps, acc
-        )
+        phases = [f"{sum(r['phases'].values())}/{len(r['phases'])}"] if with_phases else []
+        cells = [str(r["round"]), str(r["difficulty"]), *phases, accepted, correct, steps]
+        table.add_row(*cells, "\n".join(accuracy_ranges(r["accuracy"])) or "-")
     out.print(table)
     if st["time_to_result"]:
-        reached = Table("target", "skill", "difficulty", "round", "steps", "wall", "CPU")
-        for t in st["time_to_result"]:
+        reached = titled("time to result (targets first reached)")
+        for header in ("skill", "diff", "reached", "round", "step", "wall", "CPU"):
+            reached.add_column(header, justify="left" if header in ("skill", "reached") else "right", no_wrap=True)
+        for t in reached_together(st["time_to_result"]):
             reached.add_row(
-                f"{t['target']:.0%}",
                 t["task"],
                 str(t["difficulty"]),
+                " ".join(f"{target:.0%}" for target in t["targets"]),
                 str(t["round"]),
                 str(t["steps"]),
                 f"{t['seconds']:.1f}s",
@@ -119,10 +130,14 @@ def status(
             )
         out.print(reached)
     if len(st["skills"]) > 1:
-        skills = Table("skill", "frontier", "mastered up to", "share of training", "accuracy by difficulty")
+        skills = titled("skills")
+        for header in ("skill", "frontier", "mastered", "share"):
+            skills.add_column(header, justify="left" if header == "skill" else "right", no_wrap=True)
+        skills.add_column("held-out accuracy (newest)", min_width=20, overflow="fold")
         for name, p in st["skills"].items():
-            acc = " ".join(f"{d}:{a:.0%}" for d, a in p["accuracy"].items())
-            skills.add_row(name, str(p["frontier"]), str(p["mastered"]), f"{p['share']:.1%}", acc)
+            accuracy = " ".join(accuracy_ranges(p["accuracy"])) or "-"
+            mastered = "-" if p["mastered"] is None else str(p["mastered"])
+            skills.add_row(name, str(p["frontier"]), mastered, f"{p['share']:.1%}", accuracy)
         out.print(skills)
 
 

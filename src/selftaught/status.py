@@ -63,6 +63,42 @@ def run_status(store: Store) -> dict[str, Any]:
     }
 
 
+def accuracy_ranges(accuracy: dict[str, float]) -> list[str]:
+    """Accuracies by difficulty, compact: runs of consecutive difficulties at the same whole percent become one
+    ``low-high:percent`` group, e.g. ``{"1": 1.0, ..., "5": 1.0, "6": 0.22, "7": 0.0, "8": 0.0}`` gives
+    ``["1-5:100% 6:22% 7-8:0%"]``. Keys ``"skill:difficulty"`` (a mix) give one string per skill, each starting with
+    the skill's name. Groups hold no spaces, so a narrow column wraps between them."""
+    by_skill: dict[str, list[tuple[int, str]]] = {}
+    for key, value in accuracy.items():
+        skill, _, difficulty = str(key).rpartition(":")
+        by_skill.setdefault(skill, []).append((int(difficulty), f"{value:.0%}"))
+    lines = []
+    for skill, cells in sorted(by_skill.items()):
+        groups: list[list] = []  # [first, last, percent]
+        for difficulty, percent in sorted(cells):
+            if groups and groups[-1][1] == difficulty - 1 and groups[-1][2] == percent:
+                groups[-1][1] = difficulty
+            else:
+                groups.append([difficulty, difficulty, percent])
+        text = " ".join(f"{a}:{p}" if a == b else f"{a}-{b}:{p}" for a, b, p in groups)
+        lines.append(f"{skill} {text}" if skill else text)
+    return lines
+
+
+def reached_together(time_to_result: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``time_to_result`` rows with one row per (task, difficulty, round, steps): the accuracy targets first reached
+    at that evaluation, ascending, as ``targets``; the other fields are the lowest target's. In step order, then by
+    task and difficulty."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for row in sorted(time_to_result, key=lambda r: r["target"]):
+        key = (row["task"], row["difficulty"], row["round"], row["steps"])
+        if key in merged:
+            merged[key]["targets"].append(row["target"])
+        else:
+            merged[key] = {**{k: v for k, v in row.items() if k != "target"}, "targets": [row["target"]]}
+    return sorted(merged.values(), key=lambda r: (r["steps"], str(r["task"]), r["difficulty"]))
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
