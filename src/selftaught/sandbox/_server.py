@@ -103,6 +103,10 @@ class Server:
         try:
             n = 1 if isinstance(job["tests"], str) else len(job["tests"])
             out = self._supervise(pid, [r for r, _ in pipes], start, token, n)
+        except BaseException:  # SIGTERM from the pool while a candidate runs: kill and reap it before exiting
+            self._kill(pid)
+            os.waitpid(pid, 0)
+            raise
         finally:
             if self.limits["processes"] > 0:
                 self._kill_leftovers()
@@ -260,6 +264,7 @@ class Server:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # the pool's close(): leave nothing behind
     proto_in, proto_out = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)

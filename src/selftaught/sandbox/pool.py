@@ -69,11 +69,17 @@ class _Worker:
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the server and any candidate it is running
-            except OSError:
-                pass
-            self.proc.kill()
+            # SIGTERM first: the server kills and reaps a running candidate, so no zombie is left to init
+            for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, None)):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except OSError:
+                    pass
+                try:
+                    self.proc.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
         self.proc.wait()
         for f in (self.proc.stdin, self.proc.stdout):
             try:
