@@ -69,7 +69,8 @@ class Server:
         paths = [sys.prefix, sys.exec_prefix, sys.base_prefix] + [p for p in sys.path if p]
         if self.uid is not None:
             self.applied.update(_confine.isolate_server(self.base, self.limits["file_bytes"], net, paths))
-            self.applied["user"] = f"uid {self.uid} (unprivileged, no capabilities, no new privileges)"
+            self.applied["user"] = "a uid of its own per worker, no user of this machine (worker 0: "
+            self.applied["user"] += f"{self.uid}); no capabilities, no new privileges"
         else:
             if net:
                 _confine.unshare(_confine.CLONE_NEWNET)

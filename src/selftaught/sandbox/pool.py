@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import select
 import shutil
 import signal
 import struct
@@ -60,7 +61,10 @@ class _Worker:
         self.proc.stdin.write(struct.pack(">I", len(body)) + body)
         self.proc.stdin.flush()
 
-    def receive(self) -> dict | None:
+    def receive(self, timeout: float | None = None) -> dict | None:
+        """The server's next frame; None if it died or (a bug) sent nothing within ``timeout`` seconds."""
+        if timeout is not None and not select.select([self.proc.stdout], [], [], timeout)[0]:
+            return None
         head = self.proc.stdout.read(4)
         if len(head) < 4:
             return None
@@ -125,6 +129,7 @@ class Sandbox:
         self._free: queue.Queue[_Worker] = queue.Queue()
         self._lock = threading.Lock()
         self._closed = False
+        self._owner = os.getpid()  # a forked copy of this object must not close the owner's workers
         try:
             net = os.geteuid() == 0  # namespaces need root; otherwise seccomp alone blocks sockets
             for i in range(n):
@@ -181,7 +186,7 @@ class Sandbox:
         try:
             try:
                 worker.send(job)
-                raw = worker.receive()
+                raw = worker.receive(timeout=self.limits.time_s + 60)
             except (BrokenPipeError, OSError, ValueError):
                 raw = None
             if raw is None:  # the fork server died (it should not): replace it, report the candidate as killed
@@ -211,6 +216,8 @@ class Sandbox:
             if self._closed:
                 return
             self._closed = True
+            if os.getpid() != self._owner:
+                return
             for w in self._workers:
                 w.close()
             if hasattr(self, "_pool"):
