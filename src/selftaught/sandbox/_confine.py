@@ -187,8 +187,13 @@ def seccomp_available() -> bool:
     return platform.machine() == "x86_64"
 
 
+_PROGRAMS: dict[bool, bytes] = {}
+
+
 def install_seccomp(processes: bool) -> None:
-    prog = b"".join(seccomp_program(processes))
+    if processes not in _PROGRAMS:
+        _PROGRAMS[processes] = b"".join(seccomp_program(processes))
+    prog = _PROGRAMS[processes]
     buf = ctypes.create_string_buffer(prog, len(prog))
     fprog = struct.pack("HxxxxxxP", len(prog) // 8, ctypes.addressof(buf))
     fbuf = ctypes.create_string_buffer(fprog, len(fprog))
@@ -198,12 +203,17 @@ def install_seccomp(processes: bool) -> None:
 # ---- one child ---------------------------------------------------------------------------------------------------
 
 
+def prepare_server(processes: bool) -> None:
+    """Work done once in the fork server that every child inherits."""
+    _libc.mallopt(M_ARENA_MAX, 1)  # one malloc arena: threads would otherwise reserve 64 MB of address space each
+    _PROGRAMS[processes] = b"".join(seccomp_program(processes))
+
+
 def confine_child(limits: dict, uid: int | None, seccomp: bool) -> None:
     """Apply limits, drop to ``uid`` (when root), forbid new privileges, install seccomp. Irreversible."""
     mem = limits["memory_mb"] * 1024 * 1024
     cpu = max(1, int(limits["cpu_s"] + 0.999))
     procs = limits["processes"]
-    _libc.mallopt(M_ARENA_MAX, 1)  # one malloc arena: threads would otherwise reserve 64 MB of address space each
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))

@@ -82,6 +82,7 @@ class Server:
         if self.limits["processes"] > 0:
             # orphans of a candidate that may fork come back to this server, which kills and reaps them
             _confine.set_child_subreaper()
+        _confine.prepare_server(self.limits["processes"] > 0)
         for name in PRELOAD:
             __import__(name)
         gc.collect()
