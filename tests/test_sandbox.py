@@ -287,7 +287,9 @@ def test_close_leaves_no_processes_or_directories():
     while not _candidate_pids() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _candidate_pids()  # closed while a candidate runs
+    assert not sandbox.closed
     sandbox.close()
+    assert sandbox.closed
     running.join(timeout=30)
     assert not base.exists()
     assert all(p.returncode is not None for p in procs)

@@ -147,6 +147,11 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has run."""
+        return self._closed
+
     def isolation_report(self) -> dict[str, str]:
         """What each protection is and how it applied on this machine."""
         lim = self.limits
