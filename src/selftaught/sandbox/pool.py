@@ -49,7 +49,7 @@ class _Worker:
         )
         config = {"base": str(inner), "uid": self.uid, "limits": limits.as_dict(), "net": net, "seccomp": True}
         self.send(config)
-        ready = self.receive()
+        ready = self.receive(timeout=60)
         if ready is None or not ready.get("ready"):
             self.close()
             why = "exited" if ready is None else ready.get("error")
