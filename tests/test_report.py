@@ -517,7 +517,7 @@ def test_report_leaves_out_plots_with_nothing_to_show(tmp_path: Path) -> None:
     assert not (tmp_path / CURVES_PNG).exists() and not (tmp_path / SAMPLING_PNG).exists()
     assert CURVES_PNG not in page and SAMPLING_PNG not in page
     assert "<h3>Learning curves inside rounds</h3>" not in page and "<h3>Sampling share per skill</h3>" not in page
-    assert "Not drawn: learning curves inside rounds: the stopping rule made no measurements" in page
+    assert "Not drawn: learning curves inside rounds: the stopping rule has measured nothing" in page
     assert "Not drawn: sampling share per skill: one skill or none (every training sample went to add)." in page
     drawn, left_out = draw_plots(data, tmp_path / "again")
     assert set(left_out) == {"curves", "sampling"}

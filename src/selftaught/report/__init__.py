@@ -116,7 +116,7 @@ def _left_out(data: ReportData) -> dict[str, str]:
     """
     left_out = {}
     if not plots.learning_curve_panels(data.stop_decisions)[0]:
-        left_out["curves"] = "the stopping rule made no measurements (it is off: stop.every = 0)"
+        left_out["curves"] = "the stopping rule has measured nothing (it is off when stop.every = 0)"
     skills = plots.sampling_shares(data.curriculum, data.round_steps)[2]
     if len(skills) < 2:
         who = f"every training sample went to {skills[0]}" if skills else "no training samples recorded yet"
