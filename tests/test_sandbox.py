@@ -88,6 +88,11 @@ def test_bwrap_missing_is_one_line_user_error(monkeypatch):
     assert "\n" not in str(info.value)
 
 
+def test_call_limits_cannot_outgrow_the_sandbox(box):
+    with pytest.raises(SelftaughtError, match="file_bytes"):
+        box.run(ADD, ["True"], limits=Limits(file_bytes=1 << 30))
+
+
 def test_bad_tests_argument(box):
     with pytest.raises(SelftaughtError, match="tests"):
         box.run(ADD, [])
@@ -151,18 +156,18 @@ def test_infinite_loop_times_out(short):
     assert r.seconds < 30
 
 
-def test_cpu_limit():
-    with Sandbox(Limits(time_s=60, cpu_s=1), workers=1) as sandbox:
-        r = sandbox.run("while True:\n    pass\n", ["True"])
-    assert r.status == "timeout" and "CPU" in r.message and r.seconds < 30
+def test_cpu_limit(box):
+    r = box.run("while True:\n    pass\n", ["True"], limits=Limits(time_s=60, cpu_s=1, file_bytes=1 << 20))
+    assert r.status == "timeout" and "CPU time limit of 1 s" in r.message and r.seconds < 30
 
 
 def test_memory_hog_is_stopped(box):
     r = box.run("x = bytearray(4 * 1024**3)\n", ["True"])
     assert r.status == "memory"
-    with Sandbox(Limits(time_s=60, cpu_s=60, memory_mb=256), workers=1) as roomy:  # a slow machine still gets there
-        r = roomy.run("def hog():\n    x = []\n    while True:\n        x.append(bytearray(8 * 1024**2))\n", ["hog()"])
-        assert r.status == "memory" and r.tests[0].status == "memory"
+    roomy = Limits(time_s=60, cpu_s=60, memory_mb=256, file_bytes=1 << 20)  # a slow machine still gets there
+    hog = "def hog():\n    x = []\n    while True:\n        x.append(bytearray(8 * 1024**2))\n"
+    r = box.run(hog, ["hog()"], limits=roomy)
+    assert r.status == "memory" and r.tests[0].status == "memory"
 
 
 @root_only
@@ -185,6 +190,8 @@ def test_fork_bomb_with_some_processes_allowed_is_capped_and_cleaned_up():
         assert r.status == "timeout"
         assert _candidate_pids() == []
         assert sandbox.run(ADD, ["add(1, 2) == 3"]).status == "passed"
+        r = sandbox.run(bomb, ["True"], limits=Limits(time_s=3))  # this call's limits: no processes at all
+        assert r.status == "timeout" and _candidate_pids() == []
 
 
 def test_huge_output_is_capped(box):

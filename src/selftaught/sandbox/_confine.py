@@ -203,10 +203,11 @@ def install_seccomp(processes: bool) -> None:
 # ---- one child ---------------------------------------------------------------------------------------------------
 
 
-def prepare_server(processes: bool) -> None:
+def prepare_server() -> None:
     """Work done once in the fork server that every child inherits."""
     _libc.mallopt(M_ARENA_MAX, 1)  # one malloc arena: threads would otherwise reserve 64 MB of address space each
-    _PROGRAMS[processes] = b"".join(seccomp_program(processes))
+    for processes in (False, True):
+        _PROGRAMS[processes] = b"".join(seccomp_program(processes))
 
 
 def confine_child(limits: dict, uid: int | None, seccomp: bool) -> None:

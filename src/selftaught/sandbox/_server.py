@@ -62,6 +62,7 @@ class Server:
         self.uid = config["uid"]
         self.limits = config["limits"]
         self.seccomp = config["seccomp"] and _confine.seccomp_available()
+        self.lim = self.limits
         self.count = 0
         self.applied: dict[str, str] = {}
 
@@ -79,16 +80,16 @@ class Server:
             self.applied["filesystem"] += "as for the caller's uid"
             self.applied["user"] = "the caller's uid (not root: no uid change)"
         self.applied["seccomp"] = "on" if self.seccomp else "unavailable (not x86_64)"
-        if self.limits["processes"] > 0:
-            # orphans of a candidate that may fork come back to this server, which kills and reaps them
-            _confine.set_child_subreaper()
-        _confine.prepare_server(self.limits["processes"] > 0)
+        # orphans of a candidate allowed to fork come back to this server, which kills and reaps them
+        _confine.set_child_subreaper()
+        _confine.prepare_server()
         for name in PRELOAD:
             __import__(name)
         gc.collect()
         gc.freeze()  # the collector in a child then leaves the server's objects alone: fewer copy-on-write faults
 
     def run(self, job: dict) -> dict:
+        self.lim = job.get("limits") or self.limits  # limits of this call, else the sandbox's
         self.count += 1
         wd = os.path.join(self.base, f"c{self.count}")
         os.mkdir(wd, 0o700)
@@ -110,7 +111,7 @@ class Server:
             os.waitpid(pid, 0)
             raise
         finally:
-            if self.limits["processes"] > 0:
+            if self.lim["processes"] > 0:
                 self._kill_leftovers()
             shutil.rmtree(wd, ignore_errors=True)
         return out
@@ -130,7 +131,7 @@ class Server:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails with EFBIG instead
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
                 signal.signal(sig, signal.SIG_DFL)
-            _confine.confine_child(self.limits, self.uid, self.seccomp)
+            _confine.confine_child(self.lim, self.uid, self.seccomp)
             sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
             for name, fd in (("stdout", 1), ("stderr", 2)):
                 stream = io.TextIOWrapper(
@@ -153,7 +154,7 @@ class Server:
                 os._exit(70)
 
     def _supervise(self, pid: int, readers: list[int], start: float, token: str, n: int) -> dict:
-        cap = self.limits["output_bytes"]
+        cap = self.lim["output_bytes"]
         pidfd = os.pidfd_open(pid)
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
@@ -161,13 +162,13 @@ class Server:
             poller.register(fd, select.POLLIN)
         bufs = {fd: bytearray() for fd in readers}
         open_fds = set(readers)
-        deadline = start + self.limits["time_s"]
+        deadline = start + self.lim["time_s"]
         stopped = None
         exited_at = None
         while True:
             now = time.monotonic()
             if exited_at is None and stopped is None and now >= deadline:
-                stopped = ("timeout", f"wall-clock limit of {self.limits['time_s']:g} s reached")
+                stopped = ("timeout", f"wall-clock limit of {self.lim['time_s']:g} s reached")
                 self._kill(pid)
             if exited_at is not None and (not open_fds or now >= exited_at + GRACE_S):
                 break
@@ -200,8 +201,8 @@ class Server:
         tests, done = self._parse(bufs[readers[2]], token, n)
         if stopped is None and os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= self.limits["cpu_s"] * 0.95):
-                stopped = ("timeout", f"CPU time limit of {self.limits['cpu_s']:g} s reached")
+            if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= self.lim["cpu_s"] * 0.95):
+                stopped = ("timeout", f"CPU time limit of {self.lim['cpu_s']:g} s reached")
             else:
                 stopped = ("killed", f"killed by {signal.Signals(sig).name}")
         elif stopped is None and not done:

@@ -173,16 +173,28 @@ class Sandbox:
             report["bwrap"] = "pid, ipc, uts, network namespaces; / read-only; fresh /dev, /proc, /tmp"
         return report
 
-    def run(self, program: str, tests: Tests, entry_point: str | None = None) -> Result:
+    def run(self, program: str, tests: Tests, entry_point: str | None = None, limits: Limits | None = None) -> Result:
         """Run ``program`` then ``tests``: a list of assert statements (or expressions), one result each, or a test
-        program as one test (HumanEval style: it defines ``check(candidate)``, called with ``entry_point``)."""
-        job = _job(program, tests, entry_point)
-        return self._run_job(job)
+        program as one test (HumanEval style: it defines ``check(candidate)``, called with ``entry_point``).
+        ``limits``: this call's limits instead of the sandbox's (its file_bytes at most the sandbox's)."""
+        return self._run_job(_job(program, tests, entry_point, self._call_limits(limits)))
 
-    def run_many(self, items: Sequence[tuple[str, Tests, str | None]]) -> list[Result]:
+    def run_many(self, items: Sequence[tuple[str, Tests, str | None]], limits: Limits | None = None) -> list[Result]:
         """Run many candidates in parallel over the workers; results in the order given."""
-        jobs = [_job(*item) for item in items]
+        call = self._call_limits(limits)
+        jobs = [_job(*item, call) for item in items]
         return list(self._pool.map(self._run_job, jobs))
+
+    def _call_limits(self, limits: Limits | None) -> dict | None:
+        if limits is None:
+            return None
+        if not isinstance(limits, Limits):
+            raise SelftaughtError(f"sandbox limits must be a Limits, not {type(limits).__name__}")
+        if limits.file_bytes > self.limits.file_bytes:
+            raise SelftaughtError(
+                f"sandbox limit file_bytes={limits.file_bytes} is over this sandbox's {self.limits.file_bytes}"
+            )
+        return limits.as_dict()
 
     def _run_job(self, job: dict) -> Result:
         if self._closed:
@@ -191,7 +203,7 @@ class Sandbox:
         try:
             try:
                 worker.send(job)
-                raw = worker.receive(timeout=self.limits.time_s + 60)
+                raw = worker.receive(timeout=(job["limits"] or self.limits.as_dict())["time_s"] + 60)
             except (BrokenPipeError, OSError, ValueError):
                 raw = None
             if raw is None:  # the fork server died (it should not): replace it, report the candidate as killed
@@ -236,7 +248,7 @@ class Sandbox:
             pass
 
 
-def _job(program: str, tests: Tests, entry_point: str | None) -> dict:
+def _job(program: str, tests: Tests, entry_point: str | None, limits: dict | None = None) -> dict:
     if not isinstance(program, str):
         raise SelftaughtError(f"sandbox program must be a string, not {type(program).__name__}")
     if isinstance(tests, str):
@@ -247,4 +259,4 @@ def _job(program: str, tests: Tests, entry_point: str | None) -> dict:
             raise SelftaughtError("sandbox tests must be a test program (str) or a non-empty list of strings")
     if entry_point is not None and (not isinstance(entry_point, str) or not entry_point.isidentifier()):
         raise SelftaughtError(f"sandbox entry_point={entry_point!r} is not a Python name")
-    return {"program": program, "tests": test_list, "entry_point": entry_point}
+    return {"program": program, "tests": test_list, "entry_point": entry_point, "limits": limits}
