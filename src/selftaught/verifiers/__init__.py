@@ -5,7 +5,9 @@ from __future__ import annotations
 from .base import AllOf, RuleFilter, Verifier
 from .length import LengthFilter
 from .oracle import OracleVerifier
+from .property import PropertyVerifier
 from .range import RangeFilter
+from .tests import TestsVerifier
 from .vote import VoteVerifier
 
 BUILTIN_VERIFIERS: dict[str, type[Verifier]] = {
@@ -13,6 +15,8 @@ BUILTIN_VERIFIERS: dict[str, type[Verifier]] = {
     "vote": VoteVerifier,
     "length": LengthFilter,
     "range": RangeFilter,
+    "tests": TestsVerifier,
+    "property": PropertyVerifier,
 }
 
 __all__ = [
