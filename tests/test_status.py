@@ -96,9 +96,10 @@ def test_status_reads_at_80_columns(run_dir: Path, monkeypatch, capsys) -> None:
     assert by_round[1][0][2] == f"{st['rounds'][1]['accepted']}/{st['rounds'][1]['proposed']}"
 
     skills = _table(lines, "skills")
-    assert skills[0].split() == ["skill", "frontier", "mastered", "share", "held-out", "accuracy", "(newest)"]
-    for line, (name, p) in zip(skills[2:], st["skills"].items(), strict=True):
-        assert line.split()[0] == name and line.endswith(" ".join(accuracy_ranges(p["accuracy"])))
+    assert skills[0].startswith("skill") and skills[0].endswith("mastered up to   share   held-out accuracy (newest)")
+    by_skill = _rows(skills[2:], skills[0].index("held-out accuracy"))
+    for (cells, accuracy), (name, p) in zip(by_skill, st["skills"].items(), strict=True):
+        assert cells[0] == name and " ".join(accuracy) == " ".join(accuracy_ranges(p["accuracy"]))
 
 
 def test_time_to_result_lists_the_targets_reached_together_once(run_dir: Path, monkeypatch, capsys) -> None:

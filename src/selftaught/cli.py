@@ -131,7 +131,7 @@ def status(
         out.print(reached)
     if len(st["skills"]) > 1:
         skills = titled("skills")
-        for header in ("skill", "frontier", "mastered", "share"):
+        for header in ("skill", "frontier", "mastered up to", "share"):
             skills.add_column(header, justify="left" if header == "skill" else "right", no_wrap=True)
         skills.add_column("held-out accuracy (newest)", min_width=20, overflow="fold")
         for name, p in st["skills"].items():
