@@ -228,6 +228,7 @@ def run_battery(limits: Limits, workers: int) -> dict:
     with box:
         servers = [w.proc.pid for w in box._workers]
         before = _tree(sentinel)
+        shm = set(os.listdir("/dev/shm"))
         for name, template in HOSTILE.items():
             program = template.format(S=sentinel, P=forbidden, PORT=listener.getsockname()[1])
             result = box.run(program, ["OK"])
@@ -242,6 +243,8 @@ def run_battery(limits: Limits, workers: int) -> dict:
                 problems.append("the sentinel tree changed")
             if forbidden.exists():
                 problems.append("a command ran outside")
+            if set(os.listdir("/dev/shm")) != shm:
+                problems.append("/dev/shm changed")
             try:
                 listener.accept()[0].close()
                 problems.append("a connection reached the host")

@@ -240,6 +240,18 @@ def test_working_directory_is_private_and_writable(box):
     assert box.run("import os\n", ["not os.path.exists('scratch.txt')"]).status == "passed"  # fresh each time
 
 
+@root_only
+def test_dev_shm_is_private_and_emptied(box):
+    r = box.run("import multiprocessing.pool\nopen('/dev/shm/sandbox-test', 'w').write('x')\n", [
+        "multiprocessing.pool.ThreadPool(2).map(abs, [-1, -2]) == [1, 2]",  # semaphores live in /dev/shm
+        "open('/dev/shm/sandbox-test').read() == 'x'",
+    ])  # fmt: skip
+    assert r.status == "passed"
+    assert not Path("/dev/shm/sandbox-test").exists()
+    after = box.run_many([("import os\n", ["os.listdir('/dev/shm') == []"], None)] * 4)  # on every worker
+    assert [x.status for x in after] == ["passed"] * 4
+
+
 def test_network_connect_fails(box):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))

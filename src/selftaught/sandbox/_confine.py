@@ -49,6 +49,9 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
     _check(_libc.mount(enc[0], enc[1], enc[2], flags, enc[3]), f"mount {target}")
 
 
+SHM = "/dev/shm"
+
+
 def _mount_points() -> list[tuple[str, int]]:
     """(mount point, per-mount flags to keep) from /proc/self/mountinfo, parents before children."""
     keep = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
@@ -114,17 +117,19 @@ def isolate_server(base: str, tmpfs_bytes: int, net: bool, python_paths: list[st
     applied["network"] = "namespace (no interfaces up)" if net else "host network"
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0711,size={tmpfs_bytes},nr_inodes=20000")
+    if os.path.isdir(SHM):  # POSIX semaphores (multiprocessing's locks, ThreadPool) need a writable /dev/shm
+        mount("tmpfs", SHM, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmpfs_bytes},nr_inodes=1000")
     stage = os.path.join(base, ".stage")
     os.mkdir(stage, 0o755)
     covered = expose_paths(python_paths, stage)
     for point, keep in _mount_points():
-        if point == base:
+        if point in (base, SHM):
             continue
         try:
             mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep)
         except OSError:
             pass  # a mount we cannot remount (e.g. under a covered path) stays as it is; the uid drop still holds
-    applied["filesystem"] = "every mount read-only; working directory on a private tmpfs"
+    applied["filesystem"] = "every mount read-only; working directory and /dev/shm on private tmpfs mounts"
     if covered:
         applied["hidden"] = ", ".join(covered) + " (covered by a tmpfs holding only the interpreter's paths)"
     return applied
@@ -150,7 +155,6 @@ _ALLOW = 0x7FFF0000
 _KILL = 0x80000000
 _EPERM, _EAGAIN, _EACCES, _ENOSYS = 1, 11, 13, 38
 CLONE_THREAD = 0x10000
-AF_UNIX = 1
 
 
 def _stmt(code: int, k: int) -> bytes:
@@ -162,20 +166,19 @@ def _jump(code: int, k: int, jt: int, jf: int) -> bytes:
 
 
 def seccomp_program(processes: bool) -> list[bytes]:
-    """A BPF filter: only x86_64 syscalls; sockets only AF_UNIX; no fork/exec unless ``processes``; no namespace,
-    mount, ptrace, module, key or bpf calls. Threads stay allowed (clone with CLONE_THREAD; clone3 says ENOSYS so
+    """A BPF filter: only x86_64 syscalls; no socket() of any family (socketpair stays: a Unix socket with a path
+    could reach a world-writable host socket); no fork/exec unless ``processes``; no namespace, mount, ptrace,
+    module, key or bpf calls. Threads stay allowed (clone with CLONE_THREAD; clone3 says ENOSYS so
     the C library falls back to clone, whose flags a filter can read)."""
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     deny = {n: _EPERM for n in _NR if n not in ("socket", "clone", "clone3", "fork", "vfork", "execve", "execveat")}
-    deny["clone3"] = _ENOSYS
+    deny.update(socket=_EACCES, clone3=_ENOSYS)
     if not processes:
         deny.update(fork=_EAGAIN, vfork=_EAGAIN, execve=_EPERM, execveat=_EPERM)
     prog = [_stmt(ld, 4), _jump(jeq, _X86_64, 1, 0), _stmt(ret, _KILL), _stmt(ld, 0)]
     prog += [_jump(jge, 0x40000000, 0, 1), _stmt(ret, _KILL)]  # the x32 ABI
     for name, errno in deny.items():
         prog += [_jump(jeq, _NR[name], 0, 1), _stmt(ret, 0x00050000 | errno)]
-    prog += [_jump(jeq, _NR["socket"], 0, 4), _stmt(ld, 16), _jump(jeq, AF_UNIX, 0, 1), _stmt(ret, _ALLOW)]
-    prog += [_stmt(ret, 0x00050000 | _EACCES)]
     if not processes:
         prog += [_jump(jeq, _NR["clone"], 0, 4), _stmt(ld, 16), _jump(jset, CLONE_THREAD, 0, 1), _stmt(ret, _ALLOW)]
         prog += [_stmt(ret, 0x00050000 | _EAGAIN)]

@@ -114,7 +114,25 @@ class Server:
             if self.lim["processes"] > 0:
                 self._kill_leftovers()
             shutil.rmtree(wd, ignore_errors=True)
+            if self.uid is not None:
+                self._empty(_confine.SHM)  # this server's own tmpfs: nothing passes to the next candidate
         return out
+
+    @staticmethod
+    def _empty(directory: str) -> None:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return
+        for name in names:
+            path = os.path.join(directory, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
 
     def _child(self, job: dict, wd: str, writers: list[int], token: str) -> None:
         try:
