@@ -1,0 +1,380 @@
+"""List functions: find a Python expression in ``x`` that maps the shown input lists to the shown output lists.
+
+A problem hides a composition of ``difficulty`` list primitives (reverse, sort, add k to each element, keep the
+even / odd / greater-than-k elements, take or drop the first k) and shows four input/output examples::
+
+    L:[3,1,2]>[1,2] [5,0,4]>[0,4] [7,7]>[7] [9,2,6,1]>[1,2]=
+
+Any expression that maps every input to its output is right (``sorted(x)[:2]``, ``sorted(x)[0:2]``, ...), so the
+``target`` is only one canonical expression. ``meta["tests"]`` holds the shown examples as asserts (what the ``tests``
+verifier checks: the self-labelling signal, visible in the prompt); ``meta["hidden"]`` holds 16 more inputs, which
+``check``, the oracle, runs as well (for the record and the evaluation only). Each primitive of a composition is
+needed: leaving any one out changes at least one shown output. Attempts run in the sandbox, never here.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import SelftaughtError
+from ..sandbox import Sandbox
+from ..types import Problem
+from .base import Task
+
+MAX_DEPTH = 6  # kinds of primitive; none repeats within a composition
+_SHOWN = 4
+_HIDDEN = 16
+_PROMPT_CHARS = 120
+_MARKER = "L:"
+_KINDS = ("rev", "sort", "add", "filter", "take", "drop")
+_FILTERS = ("even", "odd", "gt")
+# Names an answer may use besides ``x`` and the variables its comprehensions and lambdas bind.
+ALLOWED_NAMES = frozenset(
+    "sorted reversed list len sum min max abs range filter map enumerate zip all any set tuple int bool".split()
+)
+_EXAMPLE = re.compile(r"(\[[0-9,]*\])>(\[[0-9,]*\])")
+
+Op = tuple  # ("rev",) ("sort",) ("add", k) ("even",) ("odd",) ("gt", k) ("take", k) ("drop", k)
+
+
+def apply(ops: Sequence[Sequence[Any]], xs: list[int]) -> list[int]:
+    """The composition ``ops`` (applied first to last) on ``xs``: the task's own trusted reference."""
+    out = list(xs)
+    for op in ops:
+        name = op[0]
+        if name == "rev":
+            out = out[::-1]
+        elif name == "sort":
+            out = sorted(out)
+        elif name == "add":
+            out = [v + op[1] for v in out]
+        elif name == "even":
+            out = [v for v in out if v % 2 == 0]
+        elif name == "odd":
+            out = [v for v in out if v % 2 == 1]
+        elif name == "gt":
+            out = [v for v in out if v > op[1]]
+        elif name == "take":
+            out = out[: op[1]]
+        elif name == "drop":
+            out = out[op[1] :]
+        else:
+            raise ValueError(f"unknown list primitive {name!r}")
+    return out
+
+
+def normalise(ops: Sequence[Sequence[Any]]) -> list[Op]:
+    """The same function with the filter and the additions side by side, so that one comprehension holds both.
+
+    Adding k commutes with every other primitive once a later filter is restated on the values before the addition
+    (v + k > t is v > t - k; an odd k swaps even and odd); the filter commutes with reverse and sort.
+    """
+    plain: list[Op] = []
+    k = 0
+    for op in ops:
+        if op[0] == "add":
+            k += op[1]
+        elif op[0] == "gt":
+            plain.append(("gt", op[1] - k))
+        elif op[0] in ("even", "odd"):
+            plain.append(op if k % 2 == 0 else ({"even": "odd", "odd": "even"}[op[0]],))
+        else:
+            plain.append(tuple(op))
+    at = next((i for i, op in enumerate(plain) if op[0] in _FILTERS), None)
+    if at is not None:
+        while at + 1 < len(plain) and plain[at + 1][0] in ("rev", "sort"):
+            plain[at], plain[at + 1] = plain[at + 1], plain[at]
+            at += 1
+    if k:
+        plain.insert(len(plain) if at is None else at + 1, ("add", k))
+    return plain
+
+
+def expression(ops: Sequence[Sequence[Any]]) -> str:
+    """The canonical expression of ``ops`` (``normalise``d): a run of maps and filters becomes one comprehension.
+
+    ``[v+2 for v in sorted(x) if v>3][:2]`` is sort, then keep > 3, then add 2, then take 2.
+    """
+    ops = normalise(ops)
+    e = "x"
+    k, cond = 0, ""  # a pending comprehension over e: [v+k for v in e if cond]
+
+    def flush() -> str:
+        if not k and not cond:
+            return e
+        return f"[v{f'+{k}' if k else ''} for v in {e}{f' if {cond}' if cond else ''}]"
+
+    for op in ops:
+        name = op[0]
+        if name == "add":
+            k += op[1]
+            continue
+        if name in _FILTERS:
+            if cond:  # a second filter: close the first comprehension
+                e, k, cond = flush(), 0, ""
+            if name == "gt":  # v + k > t  <=>  v > t - k
+                cond = f"v>{op[1] - k}"
+            else:
+                even = (name == "even") == (k % 2 == 0)  # adding an odd k swaps even and odd
+                cond = "v%2<1" if even else "v%2"
+            continue
+        e, k, cond = flush(), 0, ""
+        if name == "rev":
+            e = f"{e}[::-1]"
+        elif name == "sort":
+            e = f"sorted({e})"
+        elif name == "take":
+            e = f"{e}[:{op[1]}]"
+        elif name == "drop":
+            e = f"{e}[{op[1]}:]"
+    return flush()
+
+
+def _slice_int(node: ast.AST | None) -> int | None:
+    return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
+
+
+def _cond_ops(cond: ast.AST) -> list[Op]:
+    src = ast.unparse(cond).replace(" ", "")
+    if src == "v%2<1":
+        return [("even",)]
+    if src == "v%2":
+        return [("odd",)]
+    m = re.fullmatch(r"v>(-?\d+)", src)
+    if m:
+        return [("gt", int(m.group(1)))]
+    raise ValueError(src)
+
+
+def _ops_of(node: ast.AST) -> list[Op]:
+    """The inverse of ``expression`` on canonical expressions (raises ValueError on anything else)."""
+    if isinstance(node, ast.Name) and node.id == "x":
+        return []
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "sorted":
+        return [*_ops_of(node.args[0]), ("sort",)]
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+        s, inner = node.slice, _ops_of(node.value)
+        if s.lower is None and s.upper is None and isinstance(s.step, ast.UnaryOp):
+            return [*inner, ("rev",)]
+        if s.lower is None and s.step is None and _slice_int(s.upper) is not None:
+            return [*inner, ("take", _slice_int(s.upper))]
+        if s.upper is None and s.step is None and _slice_int(s.lower) is not None:
+            return [*inner, ("drop", _slice_int(s.lower))]
+    if isinstance(node, ast.ListComp) and len(node.generators) == 1:
+        gen = node.generators[0]
+        ops = _ops_of(gen.iter)
+        for cond in gen.ifs:
+            ops += _cond_ops(cond)
+        if isinstance(node.elt, ast.BinOp) and isinstance(node.elt.op, ast.Add):
+            ops.append(("add", _slice_int(node.elt.right)))
+        return ops
+    raise ValueError(ast.unparse(node))
+
+
+def ops_of(target: str) -> list[Op]:
+    """The composition a canonical expression stands for (for a problem whose meta was not kept)."""
+    try:
+        return _ops_of(ast.parse(target, mode="eval").body)
+    except (SyntaxError, ValueError, AttributeError, IndexError) as e:
+        raise SelftaughtError(f"target {target!r} is not a canonical list-functions expression ({e})") from None
+
+
+def _show(xs: list[int]) -> str:
+    return "[" + ",".join(map(str, xs)) + "]"
+
+
+def _assert(xs: list[int], ys: list[int]) -> str:
+    return f"f({_show(xs)}) == {_show(ys)}"
+
+
+def _hidden_inputs(prompt: str) -> list[list[int]]:
+    """16 inputs drawn from the prompt's own hash, so that a problem rebuilt from its prompt has the same ones."""
+    rng = random.Random(zlib.crc32(prompt.encode()))
+    inputs = [[]]
+    while len(inputs) < _HIDDEN:
+        inputs.append([rng.randrange(10) for _ in range(rng.randint(1, 8))])
+    return inputs
+
+
+class ListFunctions(Task):
+    """Infer a composition of ``difficulty`` list primitives (1..6) from four examples; answer with an expression."""
+
+    name = "list-functions"
+    description = "an expression in x for the examples: L:[3,1,2]>[1,2,3] [5,0]>[0,5]=sorted(x)"
+    example_difficulty = 2
+
+    def __init__(self, sandbox: Sandbox | None = None) -> None:
+        self.sandbox = sandbox
+
+    # ------------------------------------------------------------------------------------------------ problems
+    def _compose(self, rng: random.Random, depth: int) -> list[Op]:
+        kinds = rng.sample(_KINDS, depth)
+        ops: list[Op] = []
+        for kind in kinds:
+            if kind == "add":
+                ops.append(("add", rng.randint(1, 3)))
+            elif kind == "filter":
+                f = rng.choice(_FILTERS)
+                ops.append(("gt", rng.randint(1, 6)) if f == "gt" else (f,))
+            elif kind in ("take", "drop"):
+                ops.append((kind, rng.randint(1, 3)))
+            else:
+                ops.append((kind,))
+        return ops
+
+    def sample(self, rng: random.Random, difficulty: int) -> Problem:
+        depth = self.validate_difficulty(difficulty)
+        if depth > MAX_DEPTH:
+            raise ValueError(f"difficulty {depth} out of range for task {self.name} (1..{MAX_DEPTH})")
+        for _ in range(10_000):
+            ops = self._compose(rng, depth)
+            inputs = [[rng.randrange(10) for _ in range(rng.randint(2, 5))] for _ in range(_SHOWN)]
+            outputs = [apply(ops, xs) for xs in inputs]
+            needed = all(
+                any(apply(ops[:i] + ops[i + 1 :], xs) != ys for xs, ys in zip(inputs, outputs, strict=True))
+                for i in range(depth)
+            )
+            prompt = _MARKER + " ".join(f"{_show(a)}>{_show(b)}" for a, b in zip(inputs, outputs, strict=True)) + "="
+            if needed and len(set(map(tuple, inputs))) == _SHOWN and len(prompt) <= _PROMPT_CHARS:
+                target = expression(ops)
+                return Problem(self.name, depth, prompt, target, 0, meta=self._meta(prompt, ops))
+        raise RuntimeError(f"no list-functions problem of depth {depth} found")  # not reached in practice
+
+    def _examples(self, prompt: str) -> list[tuple[list[int], list[int]]]:
+        body = prompt[len(_MARKER) : -1]
+        parts = body.split(" ")
+        matches = [_EXAMPLE.fullmatch(p) for p in parts]
+        if not (prompt.startswith(_MARKER) and prompt.endswith("=") and parts and all(matches)):
+            raise self._bad_prompt(prompt)
+        parse = lambda s: [int(v) for v in s[1:-1].split(",") if v]  # noqa: E731
+        return [(parse(m.group(1)), parse(m.group(2))) for m in matches]
+
+    def _meta(self, prompt: str, ops: Sequence[Sequence[Any]]) -> dict:
+        return {
+            "tests": [_assert(xs, ys) for xs, ys in self._examples(prompt)],
+            "hidden": [_assert(xs, apply(ops, xs)) for xs in _hidden_inputs(prompt)],
+            "ops": [list(op) for op in ops],
+        }
+
+    def meta_of(self, problem: Problem) -> dict:
+        """The problem's meta, rebuilt from its prompt and canonical target when it was not kept."""
+        if problem.meta and "ops" in problem.meta:
+            return problem.meta
+        if problem.target is None:
+            raise SelftaughtError(f"list-functions problem {problem.prompt!r} has neither meta nor target")
+        return self._meta(problem.prompt, ops_of(problem.target))
+
+    def _ops(self, problem: Problem) -> list[Op]:
+        return [tuple(op) for op in self.meta_of(problem)["ops"]]
+
+    # ------------------------------------------------------------------------------------------------ answers
+    def answer(self, problem: Problem) -> str:
+        """The canonical expression (one of many right answers; ``check`` accepts any)."""
+        return expression(self._ops(problem))
+
+    def program(self, problem: Problem, answer: str) -> str:
+        """The source the sandbox runs for an answer: a function ``f`` of ``x`` returning it."""
+        return f"def f(x):\n    return {answer}\n"
+
+    def extract(self, completion: str) -> str:
+        """The expression inside a completion: fences, ``return``, ``f(x) =`` and surrounding space removed."""
+        text = completion.strip()
+        fenced = re.search(r"```[a-zA-Z]*\n?(.*?)(```|$)", text, re.S)
+        if fenced:
+            text = fenced.group(1).strip()
+        text = text.splitlines()[0].strip() if text else ""
+        for prefix in ("return ", "f(x) = ", "f(x)=", "lambda x:"):
+            if text.startswith(prefix):
+                text = text[len(prefix) :].strip()
+        return text
+
+    def check(self, problem: Problem, answer: str) -> float:
+        return self.check_many([(problem, answer)])[0]
+
+    def check_many(self, items: Sequence[tuple[Problem, str]]) -> list[float]:
+        """The share of shown and hidden tests passed, run in the sandbox (all items in parallel)."""
+        from ..verifiers.tests import run_jobs  # the verifiers import tasks, not the other way round at load time
+
+        jobs = []
+        for problem, answer in items:
+            meta = self.meta_of(problem)
+            jobs.append((self.program(problem, answer), list(meta["tests"]) + list(meta["hidden"]), None))
+        return [r.reward for r in run_jobs(jobs, self.sandbox)]
+
+    def plausible(self, problem: Problem, answer: str) -> bool:
+        """One Python expression of printable ASCII, no longer than a depth's answer can be, that uses ``x`` and
+        otherwise only ``ALLOWED_NAMES``, the variables it binds itself, and attributes not starting with '_'."""
+        self._examples(problem.prompt)  # a prompt of another task is an error, not an implausible answer
+        if not answer or len(answer) > self.max_answer_len(problem.difficulty):
+            return False
+        if not all(32 <= ord(ch) <= 126 for ch in answer):
+            return False
+        return uses_only_allowed(answer)
+
+    def max_answer_len(self, difficulty: int) -> int:
+        """Enough for every canonical expression of ``difficulty`` primitives (24 at 1, 40 at 3), with room for
+        equivalent answers that spell a step longer."""
+        difficulty = self.validate_difficulty(difficulty)
+        return 16 + 8 * difficulty
+
+    # ------------------------------------------------------------------------------------------------ properties
+    def properties(self, problem: Problem) -> Any:
+        """For the property verifier: inputs are lists of 0..9 (up to 8 long); the output must equal the hidden
+        composition's (the task's own code) and have the properties the composition guarantees."""
+        from hypothesis import strategies as st
+
+        from ..properties import PropertySpec
+
+        ops = self._ops(problem)
+        names = {op[0] for op in ops}
+        checks: list[str] = ["list"]
+        if "add" not in names:
+            checks.append("elements")
+            if names <= {"rev", "sort"}:
+                checks.append("permutation")
+            else:
+                checks.append("no-longer")
+        if ops[-1][0] == "sort":
+            checks.append("sorted")
+        reference: Callable[[list[int]], list[int]] = lambda xs: apply(ops, xs)  # noqa: E731
+        return PropertySpec(
+            strategy=st.lists(st.integers(0, 9), max_size=8),
+            checks=tuple(checks),
+            reference=reference,
+            program=lambda answer: self.program(problem, answer),
+            entry_point="f",
+            arg_names=("x",),
+            assume=lambda xs: isinstance(xs, list) and len(xs) <= 8 and all(0 <= v <= 9 for v in xs),
+        )
+
+
+def uses_only_allowed(answer: str, allowed: frozenset[str] = ALLOWED_NAMES) -> bool:
+    """Whether ``answer`` parses as one expression using ``x``, ``allowed`` names, names it binds (comprehension and
+    lambda variables) and attributes that do not start with '_'."""
+    try:
+        tree = ast.parse(answer, mode="eval")
+    except (SyntaxError, ValueError):
+        return False
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.comprehension):
+            bound |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+        elif isinstance(node, ast.Lambda):
+            bound |= {a.arg for a in node.args.args}
+        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            bound.add(node.target.id)
+    used_x = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if node.id == "x":
+                used_x = True
+            elif node.id not in allowed and node.id not in bound:
+                return False
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            return False
+    return used_x
