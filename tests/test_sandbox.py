@@ -279,6 +279,12 @@ def test_environment_is_scrubbed(box):
 
 
 @root_only
+def test_other_processes_are_out_of_sight(box):
+    r = box.run("import os\n", ["[p for p in os.listdir('/proc') if p.isdigit()] == [str(os.getpid())]"])
+    assert r.status == "passed"
+
+
+@root_only
 def test_killing_the_parent_does_not_kill_the_pool(box):
     servers = [w.proc.pid for w in box._workers]
     r = box.run("import os, signal\n", ["os.kill(os.getppid(), signal.SIGKILL)", "os.kill(-1, signal.SIGKILL)"])

@@ -117,6 +117,11 @@ def isolate_server(base: str, tmpfs_bytes: int, net: bool, python_paths: list[st
     applied["network"] = "namespace (no interfaces up)" if net else "host network"
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0711,size={tmpfs_bytes},nr_inodes=20000")
+    try:  # a procfs of our own where other users' processes are invisible (their command lines may hold secrets)
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+        applied["process list"] = "other users' processes hidden in /proc (hidepid=2)"
+    except OSError:
+        applied["process list"] = "other processes visible in /proc"
     if os.path.isdir(SHM):  # POSIX semaphores (multiprocessing's locks, ThreadPool) need a writable /dev/shm
         mount("tmpfs", SHM, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmpfs_bytes},nr_inodes=1000")
     stage = os.path.join(base, ".stage")
