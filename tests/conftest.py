@@ -1,5 +1,8 @@
 import os
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -46,3 +49,54 @@ def _phase_done(run_dir: Path, r: int, phase: str) -> bool:
 def phase_done():
     """``phase_done(run_dir, round, phase)``: poll another process's run without disturbing it."""
     return _phase_done
+
+
+class Paused:
+    """A ``selftaught`` subprocess stopped at an exact point by the loop's test hook (``SELFTAUGHT_TEST_PAUSE``)."""
+
+    def __init__(self, args: list[str], point: str, marker: Path, env: dict[str, str] | None = None) -> None:
+        self.point, self.marker = point, marker
+        env = dict(os.environ, **(env or {}), SELFTAUGHT_TEST_PAUSE=point, SELFTAUGHT_TEST_PAUSE_FILE=str(marker))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "selftaught", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+
+    def wait_paused(self, timeout: float = 300.0) -> None:
+        """Until the process stands at its point; fails if it ends first."""
+        deadline = time.monotonic() + timeout
+        while not self.marker.exists():
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"ended (exit {self.proc.returncode}) before {self.point}: {self.proc.stderr.read()}"
+                )
+            assert time.monotonic() < deadline, f"never reached {self.point}"
+            time.sleep(0.02)
+
+    def stop(self, sig: int) -> tuple[int, str]:
+        """Send ``sig``; the exit code and what it wrote to stderr."""
+        self.proc.send_signal(sig)
+        _, stderr = self.proc.communicate(timeout=120)
+        return self.proc.returncode, stderr
+
+
+@pytest.fixture
+def paused(tmp_path):
+    """``paused(args, point, env=None)``: start ``python -m selftaught ARGS`` and wait until it stands at ``point``
+    (``TRAIN:1:50``, ``ATTEMPT:1``, ``REPORT``, ...). Killed at the end if still running."""
+    started = []
+
+    def start(args: list[str], point: str, env: dict[str, str] | None = None) -> Paused:
+        p = Paused([str(a) for a in args], point, tmp_path / f"paused-{len(started)}", env)
+        started.append(p)
+        p.wait_paused()
+        return p
+
+    yield start
+    for p in started:
+        if p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.communicate()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +22,8 @@ from rich.table import Table
 
 from .config import load_experiment, preset_description, preset_names
 from .errors import SelftaughtError
-from .loop import DB_NAME, Loop, new_run_id
+from .lock import no_writer
+from .loop import DB_NAME, Loop, check_run_dir, pause_if_asked
 from .progress import RichProgress, clock
 from .report import write_report
 from .report.schedule_plot import plot_schedules
@@ -40,10 +43,78 @@ out = Console()
 err = Console(stderr=True)
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived. A BaseException, so no ``except Exception`` on the way swallows it; every
+    transaction it passes through rolls back."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _Session:
+    """What the running command holds, for ``main`` to release at its end, however it ends: stores to checkpoint
+    and close, the run lock; the loop, to say where an interrupt caught it."""
+
+    def __init__(self) -> None:
+        self.closers: list[Callable[[], object]] = []
+        self.loop: Loop | None = None
+        self.writing_report = False
+        self.deferred: list[int] = []  # signals that arrived while closing
+        self.closing = False
+
+    def close(self) -> None:
+        self.closing = True
+        while self.closers:
+            self.closers.pop()()
+
+
+_session = _Session()
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    if _session.closing:  # the store is being checkpointed and the lock released: let that finish
+        _session.deferred.append(signum)
+        return
+    _session.closing = True  # a second Ctrl-C must not cut the clean-up short either
+    raise Interrupted(signum)
+
+
+def _interrupted_line() -> str:
+    loop = _session.loop
+    if loop is None:
+        return "interrupted"
+    if _session.writing_report:
+        where = "while writing the report"
+    elif loop.at is not None:
+        where = f"in round {loop.at[0]} {loop.at[1]}"
+    else:
+        where = "before the first phase"
+    return f"interrupted {where}; resume with: selftaught resume {loop.run_dir}"
+
+
+def _hold(loop: Loop) -> Loop:
+    """Close ``loop`` (checkpoint, release the lock) when the command ends."""
+    _session.closers.append(loop.close)
+    _session.loop = loop
+    return loop
+
+
+def _write_report(loop: Loop) -> Path:
+    _session.writing_report = True
+    pause_if_asked("REPORT")
+    try:
+        path = write_report(report_data(loop.store), loop.run_dir / "report")
+    except OSError as e:
+        raise SelftaughtError(f"cannot write the report in {loop.run_dir / 'report'}: {e.strerror or e}") from None
+    _session.writing_report = False
+    return path
+
+
 def _run_loop(loop: Loop) -> None:
     loop.callbacks.append(RichProgress(out, loop.store))
     reason = loop.run()
-    report = write_report(report_data(loop.store), loop.run_dir / "report")
+    report = _write_report(loop)
     out.print(f"run complete ({reason}); store {loop.run_dir / DB_NAME}; report {report}")
 
 
@@ -56,28 +127,42 @@ def run(
 ) -> None:
     """Start a new run of an experiment."""
     exp, text = load_experiment(config, preset, set_ or [])
-    run_id = new_run_id(exp.name)
-    loop = Loop.create(out_dir or Path("runs") / run_id, exp, text, run_id=run_id)
-    out.print(f"run {run_id} in {loop.run_dir}")
+    loop = _hold(Loop.create(out_dir, exp, text, command="selftaught run"))
+    out.print(f"run {loop.store.run_id} in {loop.run_dir}")
     _run_loop(loop)
 
 
 @app.command()
 def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
     """Finish an interrupted run from its last completed phase."""
-    loop = Loop.resume(run_dir)
+    loop = _hold(Loop.resume(run_dir, command="selftaught resume"))
     r = loop.current_round()
     if r is None:
-        out.print(f"run {loop.store.run_id} is already complete ({loop.store.meta('stop_reason')})")
+        done = f"run {loop.store.run_id} is already complete ({loop.store.meta('stop_reason')})"
+        if (loop.run_dir / "report" / "report.html").is_file():
+            out.print(done)
+        else:  # the run ended before its report was written
+            out.print(f"{done}; its report was missing: wrote {_write_report(loop)}")
         return
     out.print(f"resuming run {loop.store.run_id} at round {r}")
     _run_loop(loop)
 
 
 def _open(run_dir: Path) -> Store:
-    if not run_dir.is_dir():
-        raise SelftaughtError(f"run directory {run_dir} does not exist")
-    return Store.open(run_dir / DB_NAME)
+    """The run's store, to read; checkpointed at the command's end unless a writer is running (it will be)."""
+    check_run_dir(run_dir)
+    store = Store.open(run_dir / DB_NAME)
+
+    def close() -> None:
+        shared = no_writer(run_dir)
+        try:
+            store.close(checkpoint=shared is not None)
+        finally:
+            if shared is not None:
+                shared.release()
+
+    _session.closers.append(close)
+    return store
 
 
 @app.command()
@@ -224,9 +309,36 @@ def schedules(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code: 0, 2 for a user error (one line on stderr), 130 / 143 when SIGINT /
+    SIGTERM stopped it (one line saying where and how to resume). Whatever the ending, the stores it opened are
+    checkpointed (``run.db`` alone holds the run) and closed and the run lock is released."""
+    global _session
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _session = _Session()
+    handlers = {}
     try:
-        app(args=argv, standalone_mode=False)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.signal(sig, _on_signal)
+    except ValueError:  # not the main thread: signals stay as they were
+        pass
+    try:
+        return _main(argv)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        try:
+            app(args=argv, standalone_mode=False)
+        finally:
+            _session.close()
+        if _session.deferred:
+            raise Interrupted(_session.deferred[0])
+    except Interrupted as e:
+        err.print(_interrupted_line(), markup=False, highlight=False, soft_wrap=True)
+        return 128 + e.signum
     except SelftaughtError as e:
         err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         return 2

@@ -4,17 +4,31 @@ Each phase reads its inputs from the store and writes its outputs, plus its own 
 So the loop keeps no state a crash could lose: resuming means loading the newest checkpoint and running the first
 phase not marked done. Every random stream is seeded from (run seed, round, phase), so a re-run phase repeats
 itself exactly.
+
+A loop holds its run directory's lock (one writer per run, ``lock.py``) from ``create``/``resume`` until ``close``.
+
+Test hook: with ``SELFTAUGHT_TEST_PAUSE`` set to a point, the process writes the file named by
+``SELFTAUGHT_TEST_PAUSE_FILE`` and then sleeps there until a signal ends it, so a test can kill a run at an exact
+point whatever the machine's speed. Points: ``PHASE:ROUND`` (``ATTEMPT:1``: as round 1's ATTEMPT starts),
+``TRAIN:ROUND:STEP`` (``TRAIN:1:50``: after round 1's 50th training step) and ``REPORT`` (``selftaught run`` and
+``resume``, before they write the report). A shorter point matches more: ``TRAIN`` is the first TRAIN.
 """
 
 from __future__ import annotations
 
+import errno
+import json
 import logging
 import os
+import re
 import secrets
 import shutil
+import sqlite3
 import time
+import traceback
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,10 +36,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from .build import Parts, build_parts, build_schedule, build_stop_rule
-from .config import Experiment, one_line
+from .config import Experiment, experiment_toml, load_experiment, one_line
 from .curves import StopRule
 from .errors import SelftaughtError
 from .evaluation import accuracy_table
+from .lock import LOCK_NAME, RunLock
 from .picking import TeacherBatches
 from .seeding import derive_seed, rng_for
 from .store import PHASES, Store
@@ -39,6 +54,9 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "run.db"
 CONTINUE = "continue"
+PAUSE_ENV, PAUSE_FILE_ENV = "SELFTAUGHT_TEST_PAUSE", "SELFTAUGHT_TEST_PAUSE_FILE"
+# What a run that failed at its very start (before any round) can have left in its directory.
+_START_FILES = {"config.toml", "config.given.toml", DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"}
 
 
 class LoopCallback:
@@ -53,8 +71,38 @@ class LoopCallback:
     def on_round_end(self, round_: int, decision: str) -> None: ...
 
 
-def new_run_id(name: str) -> str:
-    return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+def new_run_id(name: str, when: float | None = None) -> str:
+    """``NAME-YYYYmmdd-HHMMSS-xxxx``: the run's name, when it began (``time.time()``, local time; default now) and a
+    random tag. The run directory's default name and the store's ``created`` come from the same ``when``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if when is None else when))
+    return f"{name}-{stamp}-{secrets.token_hex(2)}"
+
+
+def pause_if_asked(*where: object) -> None:
+    """The test hook (see the module's docstring): block here if ``SELFTAUGHT_TEST_PAUSE`` names this point."""
+    spec = os.environ.get(PAUSE_ENV)
+    if not spec:
+        return
+    want, here = spec.split(":"), [str(w) for w in where]
+    if len(want) > len(here) or here[: len(want)] != want:
+        return
+    marker = os.environ.get(PAUSE_FILE_ENV)
+    if marker:
+        tmp = f"{marker}.tmp"
+        Path(tmp).write_text(json.dumps({"pid": os.getpid(), "at": ":".join(here)}))
+        os.replace(tmp, marker)  # it appears whole
+    while True:
+        time.sleep(3600)
+
+
+class _TestPause(LoopCallback):
+    """Calls the test hook as each phase starts and after each training step."""
+
+    def on_phase_start(self, round_: int, phase: str) -> None:
+        pause_if_asked(phase, round_)
+
+    def on_train_step(self, round_: int, step: int, total: int, loss: float) -> None:
+        pause_if_asked("TRAIN", round_, step)
 
 
 class Loop:
@@ -68,47 +116,152 @@ class Loop:
         self._phase_started = 0.0  # wall clock at the start of the running phase's work
         self._cpu_started = 0.0  # the process's CPU time then
         self._slice_problems: list[tuple[int, Problem]] | None = None
+        self._lock: RunLock | None = None
+        self.at: tuple[int, str] | None = None  # the round and phase ``run`` is in (or was last in)
 
     # ------------------------------------------------------------------------------------------- construction
     @classmethod
     def create(
         cls,
-        run_dir: Path,
+        run_dir: Path | None,
         exp: Experiment,
         config_text: str,
         callbacks: Sequence[LoopCallback] = (),
         run_id: str | None = None,
+        command: str | None = None,
     ) -> Loop:
-        """A new run. Every part is built before the directory is made, so a bad config leaves nothing behind."""
+        """A new run in ``run_dir`` (default ``runs/<run id>``), holding its lock until ``close``.
+
+        Every part is built before the directory is made, so a bad config leaves nothing behind. A directory that
+        holds only what a run that failed at its very start left (no store, an empty one, or one without rounds
+        whose set-up never finished) is taken over. ``command`` is what the lock file names as the holder.
+        """
         parts = build_parts(exp)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise SelftaughtError(f"run directory {run_dir} already exists and is not empty")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.toml").write_text(config_text)
-        store = Store.create(
-            run_dir / DB_NAME, run_id or new_run_id(exp.name), exp.model_dump(mode="json"), config_text
-        )
-        loop = cls(run_dir, exp, store, parts, callbacks)
-        loop._setup()
+        started = time.time()  # one timestamp for the run id, the default directory and the store's ``created``
+        run_id = run_id or new_run_id(exp.name, started)
+        run_dir = Path("runs") / run_id if run_dir is None else run_dir
+        _make_run_dir(run_dir)
+        lock = RunLock.acquire(run_dir, command)
+        try:
+            leftovers = _start_leftovers(run_dir)
+            if leftovers is None:
+                raise SelftaughtError(
+                    f"run directory {run_dir} already exists and is not empty (to continue its run: selftaught resume)"
+                )
+            for name in leftovers:
+                (run_dir / name).unlink()
+            loop = cls._create_in(run_dir, exp, parts, config_text, run_id, started, callbacks, lock)
+        except BaseException:
+            lock.release()
+            raise
         return loop
 
     @classmethod
-    def resume(cls, run_dir: Path, callbacks: Sequence[LoopCallback] = ()) -> Loop:
-        if not run_dir.is_dir():
-            raise SelftaughtError(f"run directory {run_dir} does not exist")
-        store = Store.open(run_dir / DB_NAME)
+    def _create_in(
+        cls,
+        run_dir: Path,
+        exp: Experiment,
+        parts: Parts,
+        config_text: str,
+        run_id: str,
+        started: float,
+        callbacks: Sequence[LoopCallback],
+        lock: RunLock,
+        write_config: bool = True,
+    ) -> Loop:
+        """The store and held-out sets of a new run in ``run_dir``, whose lock is held and which holds no store."""
+        if write_config:
+            # config.toml is the resolved experiment (`selftaught run RUN_DIR/config.toml` repeats the run); the text
+            # it was given as (preset, file, --set overrides) is kept beside it.
+            with _writing(run_dir / "config.toml"):
+                (run_dir / "config.toml").write_text(experiment_toml(exp))
+                (run_dir / "config.given.toml").write_text(config_text)
+        store = Store.create(run_dir / DB_NAME, run_id, exp.model_dump(mode="json"), config_text, created=started)
+        loop = cls(run_dir, exp, store, parts, callbacks)
+        loop._lock = lock
         try:
-            exp = Experiment.model_validate(store.config())
-        except ValidationError as e:
-            raise SelftaughtError(
-                f"the config stored in {run_dir / DB_NAME} no longer validates: {one_line(e)}"
-            ) from None
-        loop = cls(run_dir, exp, store, build_parts(exp), callbacks)
-        loop._setup()
-        state = store.last_teacher_state()
-        if state is not None:
-            loop.parts.teacher.load_state_dict(state)
+            loop._setup()
+        except BaseException:
+            store.close()
+            raise
         return loop
+
+    @classmethod
+    def resume(cls, run_dir: Path, callbacks: Sequence[LoopCallback] = (), command: str | None = None) -> Loop:
+        """The run in ``run_dir``, from its first phase not done, holding the directory's lock until ``close``.
+
+        A run that failed at its very start (see ``create``) is started from its config: the store's, or else
+        ``config.toml``'s."""
+        check_run_dir(run_dir)
+        lock = RunLock.acquire(run_dir, command)
+        try:
+            if _start_leftovers(run_dir) is not None:
+                return cls._start_over(run_dir, callbacks, lock)
+            store = Store.open(run_dir / DB_NAME)
+            try:
+                try:
+                    exp = Experiment.model_validate(store.config())
+                except ValidationError as e:
+                    raise SelftaughtError(
+                        f"the config stored in {run_dir / DB_NAME} no longer validates: {one_line(e)}"
+                    ) from None
+                loop = cls(run_dir, exp, store, build_parts(exp), callbacks)
+                loop._lock = lock
+                loop._setup()
+                state = store.last_teacher_state()
+                if state is not None:
+                    loop.parts.teacher.load_state_dict(state)
+            except BaseException:
+                store.close()
+                raise
+        except BaseException:
+            lock.release()
+            raise
+        return loop
+
+    @classmethod
+    def _start_over(cls, run_dir: Path, callbacks: Sequence[LoopCallback], lock: RunLock) -> Loop:
+        """Start the run whose first attempt failed before any round: its config from the store if it has one,
+        else from ``config.toml``; its id from the store, else the directory's name if it is one."""
+        db = run_dir / DB_NAME
+        stored = _read_start_store(db) if db.exists() else None
+        if stored is not None and stored.get("config"):
+            try:
+                exp = Experiment.model_validate(json.loads(stored["config"]))
+            except (ValidationError, ValueError) as e:
+                raise SelftaughtError(f"the config stored in {db} does not validate: {e}".split("\n")[0]) from None
+            text = stored.get("config_text", "")
+        elif (run_dir / "config.toml").is_file():
+            exp, _ = load_experiment(run_dir / "config.toml")
+            given = run_dir / "config.given.toml"
+            text = given.read_text() if given.is_file() else (run_dir / "config.toml").read_text()
+        else:
+            raise SelftaughtError(f"run directory {run_dir} holds no run: no store and no config.toml")
+        parts = build_parts(exp)
+        started = time.time()
+        run_id = (stored or {}).get("run_id")
+        if not run_id:
+            named = re.fullmatch(rf"{re.escape(exp.name)}-\d{{8}}-\d{{6}}-[0-9a-f]{{4}}", run_dir.name)
+            run_id = run_dir.name if named else new_run_id(exp.name, started)
+        for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"):
+            (run_dir / name).unlink(missing_ok=True)
+        write_config = not (run_dir / "config.toml").is_file()
+        return cls._create_in(run_dir, exp, parts, text, run_id, started, callbacks, lock, write_config)
+
+    def close(self) -> bool:
+        """Checkpoint and close the store, then release the run directory's lock. Returns whether ``run.db`` alone
+        now holds every committed row (see ``Store.close``). Safe to call twice."""
+        try:
+            return self.store.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def __enter__(self) -> Loop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _setup(self) -> None:
         """Draw the held-out sets once, before any training problem, so training can avoid them.
@@ -159,11 +312,14 @@ class Loop:
 
     def run(self) -> str:
         """Run (or finish) the experiment; returns the stop reason."""
+        if os.environ.get(PAUSE_ENV) and not any(isinstance(cb, _TestPause) for cb in self.callbacks):
+            self.callbacks.insert(0, _TestPause())
         while (r := self.current_round()) is not None:
             self.store.start_round(r, None)
             for phase in PHASES:
                 if self.store.phase_done(r, phase):
                     continue
+                self.at = (r, phase)
                 for cb in self.callbacks:
                     cb.on_phase_start(r, phase)
                 t0 = time.perf_counter()
@@ -340,11 +496,13 @@ class Loop:
                         **extra,
                     )
                 )
-            student.save(tmp / f"model-{m}")  # nothing accepted: the weights carry over unchanged
+            with _writing(tmp / f"model-{m}", cleanup=tmp):
+                student.save(tmp / f"model-{m}")  # nothing accepted: the weights carry over unchanged
         # The checkpoint is complete under its final name before TRAIN is marked done.
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        with _writing(final, cleanup=tmp):
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
         self._weights_round = r
         with self._phase(r, "TRAIN"):
             self.store.set_round_budget(r, budget)
@@ -653,3 +811,90 @@ def _tally(results: Iterable[tuple[Problem, bool]], kind: str = "attempts") -> l
 
 def _result_rows(outcomes: list[Outcome]) -> list[tuple[str, int, int, int]]:
     return [(o.skill, o.difficulty, o.successes, o.trials) for o in outcomes]
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse, in one line, a run directory that does not exist or is a file."""
+    if run_dir.is_file():
+        raise SelftaughtError(f"{run_dir} is a file, not a run directory")
+    if not run_dir.is_dir():
+        raise SelftaughtError(f"run directory {run_dir} does not exist")
+
+
+def _make_run_dir(run_dir: Path) -> None:
+    """Make ``run_dir`` (and its parents), or say in one line why it cannot be, having made nothing."""
+    if run_dir.is_file():
+        raise SelftaughtError(f"{run_dir} is a file, not a run directory")
+    for parent in run_dir.parents:  # a path under a file: nothing may be made on the way
+        if parent.exists():
+            if not parent.is_dir():
+                raise SelftaughtError(f"cannot make run directory {run_dir}: {parent} is a file, not a directory")
+            break
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SelftaughtError(f"cannot make run directory {run_dir}: {e.strerror or e}") from None
+
+
+def _start_leftovers(run_dir: Path) -> list[str] | None:
+    """What a run that failed at its very start left in ``run_dir`` (names of files), ``[]`` for an empty
+    directory, or None when it holds anything else: a run that got further, or files that are not a run's."""
+    names = sorted(n for n in os.listdir(run_dir) if n != LOCK_NAME)
+    if not set(names) <= _START_FILES:
+        return None
+    db = run_dir / DB_NAME
+    if not db.exists():
+        return names
+    stored = _read_start_store(db)
+    if stored is None or stored.get("setup_done") == "1" or stored.get("rounds", "0") != "0":
+        return None
+    return names
+
+
+def _read_start_store(db: Path) -> dict[str, str] | None:
+    """The meta of a store that holds no round yet (with ``rounds``: how many it has), ``{}`` for an empty file or an
+    SQLite file without tables, and None for anything else (not SQLite, unreadable, or a store with rounds)."""
+    if db.stat().st_size == 0 and not db.with_name(db.name + "-wal").exists():
+        return {}
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables:
+                return {}
+            if not {"meta", "rounds"} <= tables:
+                return None
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            meta["rounds"] = str(conn.execute("SELECT COUNT(*) FROM rounds").fetchone()[0])
+            return meta
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+
+
+@contextmanager
+def _writing(path: Path, cleanup: Path | None = None) -> Iterator[None]:
+    """Writing ``path``: a refusal by the disk (full, read-only, ...) becomes one line naming the file; ``cleanup``
+    (a temporary directory) is removed. torch reports a failed write as a RuntimeError from its zip writer."""
+    try:
+        yield
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and not any(k in str(e) for k in ("inline_container", "PytorchStreamWriter")):
+            raise
+        if isinstance(e, OSError):
+            cause = e.strerror or str(e)
+        else:  # measured while the partial file still takes its space
+            free = shutil.disk_usage(next(p for p in (path, *path.parents) if p.exists())).free
+            cause = (
+                os.strerror(errno.ENOSPC) if free < 1 << 20 else f"torch could not write it ({str(e).splitlines()[0]})"
+            )
+        # The failed writer's frames hold its open file (torch's zip writer); a deleted but open file keeps its
+        # space, which the store's closing checkpoint needs.
+        failed: BaseException | None = e
+        while failed is not None:  # the error raised while handling another keeps that one's frames too
+            traceback.clear_frames(failed.__traceback__)
+            failed = failed.__context__
+        if cleanup is not None:
+            shutil.rmtree(cleanup, ignore_errors=True)
+        raise SelftaughtError(f"cannot write {path}: {cause}") from None
