@@ -138,6 +138,7 @@ def test_list_functions_extract_and_tests_verifier(lf, box) -> None:
     assert not wrong.accepted and wrong.feedback.startswith("tests: ")
     with pytest.raises(ValueError, match="out of range"):
         lf.sample(random.Random(0), 7)
+    assert TestsVerifier(lf).limits.time_s == 2.0  # the task's own limits, shorter than the sandbox's 5 s
 
 
 # ---------------------------------------------------------------------------------------------- jsonl
@@ -221,6 +222,8 @@ def test_jsonl_bad_files_are_one_line_errors(tmp_path) -> None:
         assert message in str(e.value) and "\n" not in str(e.value), (lines, str(e.value))
     with pytest.raises(SelftaughtError, match="does not exist"):
         JsonlProblems(str(tmp_path / "missing.jsonl"))
+    with pytest.raises(SelftaughtError, match="time_s=0 must be"):
+        JsonlProblems(write(tmp_path, [json.dumps(ADD)]), time_s=0)
 
 
 def test_jsonl_mbpp_format_difficulties_and_properties(tmp_path, box) -> None:

@@ -31,9 +31,9 @@ class Spy:
         self.box = box
         self.batches: list[list] = []
 
-    def run_many(self, items):
+    def run_many(self, items, limits=None):
         self.batches.append(list(items))
-        return self.box.run_many(items)
+        return self.box.run_many(items, limits=limits)
 
 
 def code_problem(tests=None, **meta) -> Problem:

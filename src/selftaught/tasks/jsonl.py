@@ -13,7 +13,8 @@ property verifier: ``properties`` (names from ``selftaught.properties.PROPERTIES
 entry point's argument (``"list[int]"``) or a list of types, one per argument (``["str", "int"]``); the canonical
 solution, when present, is the reference, run in the sandbox like any candidate.
 
-In a config: ``[task] name = "jsonl"`` with ``params = { path = "problems.jsonl" }``. Prompts are code with
+In a config: ``[task] name = "jsonl"`` with ``params = { path = "problems.jsonl" }`` (and optionally ``time_s``, the
+wall-clock and CPU seconds a program gets for all its tests, default 5). Prompts are code with
 newlines, so this task is for a student with a general tokenizer (``students/hf.py``), not the character GPT.
 """
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SelftaughtError
-from ..sandbox import Sandbox
+from ..sandbox import Limits, Sandbox
 from ..types import Problem
 from .base import Task
 
@@ -83,9 +84,12 @@ class JsonlProblems(Task):
     description = 'code problems from a HumanEval/MBPP-format .jsonl file: prompt \'def f(x):\\n """..."""\' + body'
     example_difficulty = 1
 
-    def __init__(self, path: str, sandbox: Sandbox | None = None) -> None:
+    def __init__(self, path: str, time_s: float = 5.0, sandbox: Sandbox | None = None) -> None:
         self.path = Path(path).expanduser()
         self.sandbox = sandbox
+        if isinstance(time_s, bool) or not isinstance(time_s, int | float) or not 0.1 <= time_s <= 600:
+            raise SelftaughtError(f"task jsonl: time_s={time_s!r} must be a number of seconds in [0.1, 600]")
+        self.limits = Limits(time_s=float(time_s), cpu_s=float(time_s))  # per program, with its tests
         if not self.path.is_file():
             raise SelftaughtError(f"task jsonl: file {self.path} does not exist")
         self.records: list[dict] = []
@@ -221,7 +225,7 @@ class JsonlProblems(Task):
         for problem, answer in items:
             tests, entry = problem_tests(problem, self.meta_of(problem))
             jobs.append((self.program(problem, answer), tests, entry))
-        return [r.reward for r in run_jobs(jobs, self.sandbox)]
+        return [r.reward for r in run_jobs(jobs, self.sandbox, self.limits)]
 
     def plausible(self, problem: Problem, answer: str) -> bool:
         """The program it makes parses as Python and the answer is no longer than ``max_answer_len``."""

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import SelftaughtError
-from ..sandbox import Sandbox
+from ..sandbox import Limits, Sandbox
 from ..types import Problem
 from .base import Task
 
@@ -208,6 +208,9 @@ class ListFunctions(Task):
     description = "an expression in x for the examples: L:[3,1,2]>[1,2,3] [5,0]>[0,5]=sorted(x)"
     example_difficulty = 2
 
+    # An expression over a list of at most 8 digits takes microseconds; a run that takes seconds is stuck.
+    limits = Limits(time_s=2.0, cpu_s=2.0)
+
     def __init__(self, sandbox: Sandbox | None = None) -> None:
         self.sandbox = sandbox
 
@@ -304,7 +307,7 @@ class ListFunctions(Task):
         for problem, answer in items:
             meta = self.meta_of(problem)
             jobs.append((self.program(problem, answer), list(meta["tests"]) + list(meta["hidden"]), None))
-        return [r.reward for r in run_jobs(jobs, self.sandbox)]
+        return [r.reward for r in run_jobs(jobs, self.sandbox, self.limits)]
 
     def plausible(self, problem: Problem, answer: str) -> bool:
         """One Python expression of printable ASCII, no longer than a depth's answer can be, that uses ``x`` and

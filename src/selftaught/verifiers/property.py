@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import SelftaughtError
 from ..properties import Property, PropertySpec, resolve_properties
-from ..sandbox import Result, Sandbox
+from ..sandbox import Limits, Result, Sandbox
 from ..types import Problem
 from .base import Score, Verifier
 from .tests import run_jobs
@@ -213,7 +213,8 @@ class PropertyVerifier(Verifier):
 
     ``seed`` fixes which inputs Hypothesis draws (with the prompt); ``shrink_rounds`` bounds the shrinking of a
     counterexample (each round is one sandbox run per failing attempt); ``sandbox``: the sandbox to use (default:
-    the process-wide one). Feedback: 'property: 3 of 50 inputs fail; for x = [1, 0]: expected sorted output, got
+    the process-wide one); ``limits``: each run's limits (default: the task's ``limits`` attribute when it has one,
+    else the sandbox's). Feedback: 'property: 3 of 50 inputs fail; for x = [1, 0]: expected sorted output, got
     [1, 0]'. A task that declares no properties for a problem, or names an unknown property, is a one-line
     ``SelftaughtError``.
     """
@@ -221,7 +222,13 @@ class PropertyVerifier(Verifier):
     name = "property"
 
     def __init__(
-        self, task: Any, examples: int = 50, seed: int = 0, shrink_rounds: int = 20, sandbox: Sandbox | None = None
+        self,
+        task: Any,
+        examples: int = 50,
+        seed: int = 0,
+        shrink_rounds: int = 20,
+        sandbox: Sandbox | None = None,
+        limits: Limits | None = None,
     ) -> None:
         if not callable(getattr(task, "properties", None)):
             raise SelftaughtError(
@@ -237,6 +244,7 @@ class PropertyVerifier(Verifier):
         self.seed = int(seed)
         self.shrink_rounds = shrink_rounds
         self.sandbox = sandbox
+        self.limits = limits if limits is not None else getattr(task, "limits", None)
         self._cases: OrderedDict[tuple[str, str], _Case] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------------ preparing
@@ -309,7 +317,7 @@ class PropertyVerifier(Verifier):
         for i, (source, case) in enumerate(items):
             xs = case.inputs if inputs is None else inputs[i]
             jobs.append((source, [driver(xs, case.spec.entry_point, case.spec.unpack, nonce)], None))
-        results = run_jobs(jobs, self.sandbox)
+        results = run_jobs(jobs, self.sandbox, self.limits)
         return [
             read_outputs(r, len(case.inputs if inputs is None else inputs[i]), nonce)
             for i, ((_, case), r) in enumerate(zip(items, results, strict=True))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import SelftaughtError
-from ..sandbox import Result, Sandbox
+from ..sandbox import Limits, Result, Sandbox
 from ..sandbox_shared import shared_sandbox
 from ..types import Problem
 from .base import Score, Verifier
@@ -58,13 +58,14 @@ def program_for(task: Any, problem: Problem, answer: str) -> str:
     return build(problem, answer) if callable(build) else answer
 
 
-def run_jobs(jobs: Sequence[Job], sandbox: Sandbox | None = None) -> list[Result]:
-    """Run every distinct job once (in parallel) and give each job its result, in order."""
+def run_jobs(jobs: Sequence[Job], sandbox: Sandbox | None = None, limits: Limits | None = None) -> list[Result]:
+    """Run every distinct job once (in parallel, under ``limits`` or the sandbox's) and give each job its result."""
     distinct = list(dict.fromkeys((p, t if isinstance(t, str) else tuple(t), e) for p, t, e in jobs))
     if not distinct:
         return []
     box = sandbox if sandbox is not None else shared_sandbox()
-    results = box.run_many([(p, t if isinstance(t, str) else list(t), e) for p, t, e in distinct])
+    items = [(p, t if isinstance(t, str) else list(t), e) for p, t, e in distinct]
+    results = box.run_many(items) if limits is None else box.run_many(items, limits=limits)
     by_job = dict(zip(distinct, results, strict=True))
     return [by_job[(p, t if isinstance(t, str) else tuple(t), e)] for p, t, e in jobs]
 
@@ -83,15 +84,17 @@ class TestsVerifier(Verifier):
     accepted only when all passed; its feedback names the first failing test and its message, or the error or the
     limit that stopped it. ``score_many`` runs the whole batch's distinct programs at once over the sandbox's
     workers, so identical attempts (of one problem, or of problems with the same tests) run once. ``sandbox``: the
-    sandbox to use (default: the process-wide one, ``selftaught.sandbox_shared``).
+    sandbox to use (default: the process-wide one, ``selftaught.sandbox_shared``); ``limits``: each run's limits
+    (default: the task's ``limits`` attribute when it has one, else the sandbox's).
     """
 
     name = "tests"
     __test__ = False  # not a pytest test class, despite its name
 
-    def __init__(self, task: Any = None, sandbox: Sandbox | None = None) -> None:
+    def __init__(self, task: Any = None, sandbox: Sandbox | None = None, limits: Limits | None = None) -> None:
         self.task = task
         self.sandbox = sandbox
+        self.limits = limits if limits is not None else getattr(task, "limits", None)
 
     def jobs(self, problem: Problem, attempts: Sequence[str]) -> list[Job]:
         tests, entry = problem_tests(problem, problem_meta(problem, self.task))
@@ -102,7 +105,7 @@ class TestsVerifier(Verifier):
 
     def score_many(self, batch: Sequence[tuple[Problem, list[str]]]) -> list[list[Score]]:
         per_problem = [self.jobs(problem, attempts) for problem, attempts in batch]  # all tests found before any run
-        results = run_jobs([job for jobs in per_problem for job in jobs], self.sandbox)
+        results = run_jobs([job for jobs in per_problem for job in jobs], self.sandbox, self.limits)
         out: list[list[Score]] = []
         k = 0
         for jobs in per_problem:
