@@ -228,3 +228,23 @@ def test_custom_properties_and_simplifications() -> None:
     assert [] in steps and [3] in steps and [0, 3] in steps and [5, 0] in steps
     assert all(len(s) == 2 for s in simplifications((5, "ab"), keep_length=True))
     assert simplifications(0) == [] and -3 in simplifications(-6) and 3 in simplifications(-3)
+
+
+def test_config_names_build_the_code_verifiers_with_the_task() -> None:
+    from selftaught.build import build_verifier
+    from selftaught.config import load_experiment
+
+    exp, _ = load_experiment(
+        preset="smoke",
+        overrides=[
+            "task.name=selftaught.tasks.list_functions:ListFunctions",
+            'verifier.filters=["tests","property","vote"]',
+        ],
+    )
+    task = ListFunctions()
+    verifier = build_verifier(exp, task)
+    assert isinstance(verifier, AllOf)
+    tests, prop, vote = verifier.verifiers
+    assert isinstance(tests, TestsVerifier) and tests.task is task
+    assert isinstance(prop, PropertyVerifier) and prop.task is task
+    assert isinstance(vote, VoteVerifier)

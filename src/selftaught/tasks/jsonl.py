@@ -81,7 +81,7 @@ class JsonlProblems(Task):
     """HumanEval / MBPP-format problems from ``path``; ``check`` runs prompt + answer + tests in the sandbox."""
 
     name = "jsonl"
-    description = 'code problems from a HumanEval/MBPP-format .jsonl file: prompt \'def f(x):\\n """..."""\' + body'
+    description = "HumanEval/MBPP problems from params.path (.jsonl): a function header=its body, checked by tests"
     example_difficulty = 1
 
     def __init__(self, path: str, time_s: float = 5.0, sandbox: Sandbox | None = None) -> None:
