@@ -192,15 +192,24 @@ def test_html_shows_budgets_and_stops_per_round(tmp_path: Path) -> None:
     assert "gain <below>" not in page
 
 
-def test_html_shows_time_to_result_in_target_order(tmp_path: Path) -> None:
-    page = write_report(_steps_data(), tmp_path).read_text(encoding="utf-8")
+def test_html_shows_time_to_result_one_row_per_evaluation_in_step_order(tmp_path: Path) -> None:
+    data = _steps_data()
+    # add:2 reached 50 % at the same evaluation as 90 %: one row listing both, not a second row.
+    data.results_reached.append(dict(data.results_reached[0], target=0.5))
+    page = write_report(data, tmp_path).read_text(encoding="utf-8")
     assert "<h3>Time to result</h3>" in page
-    reached_90 = '<tr><td>90%</td><td class="text">add</td><td>2</td><td>1</td><td>160</td><td>42.3</td><td>31.5</td>'
-    reached_50 = (
-        '<tr><td>50%</td><td class="text">&lt;sort&gt;</td><td>1</td><td>0</td><td>100</td><td>28.0</td><td>20.0</td>'
+    reached_add = (
+        '<tr><td class="text">add</td><td>2</td><td class="text">50%, 90%</td><td>1</td><td>160</td><td>42.3</td>'
+        "<td>31.5</td></tr>"
     )
-    assert reached_90 in page and reached_50 in page
-    assert page.index(reached_50) < page.index(reached_90)  # lower targets first
+    reached_sort = (
+        '<tr><td class="text">&lt;sort&gt;</td><td>1</td><td class="text">50%</td><td>0</td><td>100</td><td>28.0</td>'
+        "<td>20.0</td></tr>"
+    )
+    assert reached_add in page and reached_sort in page
+    assert page.index(reached_sort) < page.index(reached_add)  # earlier steps first
+    table = page[page.index("<h3>Time to result</h3>") : page.index("<h3>Time per phase</h3>")]
+    assert table.count("<tr><td") == 2
     assert "<sort>" not in page
 
 

@@ -160,33 +160,40 @@ def _stopping_table(rounds: list[dict]) -> str:
 
 
 def _time_to_result_table(results_reached: list[dict]) -> str:
-    """When each (task, difficulty) first reached each accuracy target, on the run's step axis and clocks."""
+    """When each (task, difficulty) first reached each accuracy target, on the run's step axis and clocks: one row
+    per (task, difficulty, round, step), listing every target first reached at that evaluation, in step order."""
     if not results_reached:
         return '<p class="empty">No accuracy target reached yet.</p>'
 
-    def order(row: dict) -> tuple[float, str, float]:
-        target, difficulty = finite_number(row.get("target")), finite_number(row.get("difficulty"))
-        return (
-            math.inf if target is None else target,
-            str(row.get("task") or ""),
-            math.inf if difficulty is None else difficulty,
-        )
+    def number(value: object) -> float:
+        found = finite_number(value)
+        return math.inf if found is None else found
 
-    rows = [
-        [
-            _target(row.get("target")),
-            _text(row.get("task")),
-            _integer(row.get("difficulty")),
-            _integer(row.get("round")),
-            _integer(row.get("steps")),
-            _seconds(row.get("seconds")),
-            _seconds(row.get("cpu_seconds")),
-        ]
-        for row in sorted(results_reached, key=order)
-    ]
-    headers = ["target", "skill", "difficulty", "round", "global steps", "wall seconds", "CPU seconds"]
-    table = _table(headers, rows, text_columns=frozenset({1}))
-    return f"<p>The first held-out evaluation at or over each accuracy target; times since the run began.</p>\n{table}"
+    merged: dict[tuple, tuple[dict, list[object]]] = {}
+    for row in sorted(results_reached, key=lambda r: number(r.get("target"))):
+        key = (str(row.get("task") or ""), number(row.get("difficulty")), number(row.get("round")), row.get("steps"))
+        merged.setdefault(key, (row, []))[1].append(row.get("target"))
+    order = sorted(merged, key=lambda k: (number(merged[k][0].get("steps")), k[0], k[1]))
+    rows = []
+    for key in order:
+        row, targets = merged[key]
+        rows.append(
+            [
+                _text(row.get("task")),
+                _integer(row.get("difficulty")),
+                ", ".join(_target(target) for target in targets),
+                _integer(row.get("round")),
+                _integer(row.get("steps")),
+                _seconds(row.get("seconds")),
+                _seconds(row.get("cpu_seconds")),
+            ]
+        )
+    headers = ["skill", "difficulty", "targets reached", "round", "global steps", "wall seconds", "CPU seconds"]
+    table = _table(headers, rows, text_columns=frozenset({0, 2}))
+    return (
+        "<p>The first held-out evaluation at or over each accuracy target, the targets one evaluation reached "
+        f"together in one row; times since the run began.</p>\n{table}"
+    )
 
 
 def _phase_times_table(rounds: list[dict]) -> str:
