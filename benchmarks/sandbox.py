@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from selftaught.sandbox import Limits, Sandbox
-from selftaught.sandbox import pool as sandbox_pool
 
 WORKERS = 2
 TIMEOUT_S = 3.0
@@ -203,14 +202,15 @@ def _tree(root: Path) -> dict:
     }
 
 
-def _candidate_processes() -> int:
+def _candidate_processes(box: Sandbox) -> int:
+    uids = {w.uid for w in box._workers}
     n = 0
     for p in os.listdir("/proc"):
         try:
             uid = os.stat(f"/proc/{p}").st_uid if p.isdigit() else -1
         except OSError:
             continue
-        n += sandbox_pool._UID_BASE <= uid < sandbox_pool._UID_BASE + 256
+        n += uid in uids
     return n
 
 
@@ -262,7 +262,7 @@ def run_battery(limits: Limits, workers: int, isolation: str) -> dict:
                 problems.append("a connection reached the host")
             except BlockingIOError:
                 pass
-            if _candidate_processes():
+            if _candidate_processes(box):
                 problems.append("candidate processes were left")
             print(
                 f"hostile ({isolation}) {name}: {result.status} {'; '.join(problems) or 'contained'}", file=sys.stderr

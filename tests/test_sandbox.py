@@ -39,8 +39,9 @@ def short():
         yield sandbox
 
 
-def _candidate_pids() -> list[int]:
-    """Processes running under a sandbox uid, anywhere on the machine."""
+def _candidate_pids(*sandboxes: Sandbox) -> list[int]:
+    """Processes running under these sandboxes' candidate uids, anywhere on the machine."""
+    uids = {w.uid for box in sandboxes for w in box._workers}
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -48,7 +49,7 @@ def _candidate_pids() -> list[int]:
                 uid = os.stat(f"/proc/{entry}").st_uid
             except OSError:
                 continue
-            if pool_module._UID_BASE <= uid < pool_module._UID_BASE + 256:
+            if uid in uids:
                 pids.append(int(entry))
     return pids
 
@@ -107,7 +108,7 @@ def test_per_test_results_and_feedback(box):
     r = box.run(ADD, ["add(1, 2) == 3", "assert add(2, 2) == 5", "add(1, 0) / 0", "assert add(1, 1) == 2, 'x'"])
     assert [t.status for t in r.tests] == ["passed", "failed", "error", "passed"]
     assert r.status == "failed" and r.passed == 2 and r.total == 4 and r.reward == 0.5
-    assert r.tests[1].message == "assert add(2, 2) == 5 (got 4 == 5)"
+    assert r.tests[1].message == "assert add(2, 2) == 5: got 4 == 5"  # what the candidate returned
     assert "ZeroDivisionError" in r.tests[2].message
     assert r.feedback().startswith("failed: assert add(2, 2) == 5")
 
@@ -131,7 +132,7 @@ def test_check_style_reports_the_failing_assertion(box):
     bad = box.run("def mul(a, b):\n    return a + b\n", test, entry_point="mul")
     assert good.status == "passed" and good.total == 1
     assert bad.status == "failed" and bad.reward == 0.0
-    assert "<test> line 3: assert candidate(2, 3) == 6" in bad.message
+    assert "got 5 == 6" in bad.message and "<test> line 3: assert candidate(2, 3) == 6" in bad.message
     missing = box.run("def other(): pass\n", test, entry_point="mul")
     assert missing.status == "failed" and "'mul'" in missing.message
 
@@ -177,7 +178,7 @@ def test_fork_bomb_is_contained(box):
     assert r.status == "error" and "BlockingIOError" in r.message
     r = box.run("import subprocess\nsubprocess.run(['true'])\n", ["True"])
     assert r.status == "error"
-    assert _candidate_pids() == []
+    assert _candidate_pids(box) == []
     assert len([p for p in os.listdir("/proc") if p.isdigit()]) < before + 20
 
 
@@ -188,10 +189,10 @@ def test_fork_bomb_with_some_processes_allowed_is_capped_and_cleaned_up():
     with Sandbox(Limits(time_s=3, processes=4), workers=1) as sandbox:
         r = sandbox.run(bomb, ["True"])
         assert r.status == "timeout"
-        assert _candidate_pids() == []
+        assert _candidate_pids(sandbox) == []
         assert sandbox.run(ADD, ["add(1, 2) == 3"]).status == "passed"
         r = sandbox.run(bomb, ["True"], limits=Limits(time_s=3))  # this call's limits: no processes at all
-        assert r.status == "timeout" and _candidate_pids() == []
+        assert r.status == "timeout" and _candidate_pids(sandbox) == []
 
 
 def test_huge_output_is_capped(box):
@@ -309,16 +310,18 @@ def test_close_leaves_no_processes_or_directories():
     running = threading.Thread(target=sandbox.run, args=("while True:\n    pass\n", ["True"]))
     running.start()
     deadline = time.monotonic() + 30
-    while not _candidate_pids() and time.monotonic() < deadline:
+    while not _candidate_pids(sandbox) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _candidate_pids()  # closed while a candidate runs
+    assert _candidate_pids(sandbox)  # closed while a candidate runs
+    uids = [w.uid for w in sandbox._workers]
     assert not sandbox.closed
     sandbox.close()
     assert sandbox.closed
     running.join(timeout=30)
     assert not base.exists()
     assert all(p.returncode is not None for p in procs)
-    assert _candidate_pids() == []  # killed and reaped by its server: not even a zombie left
+    assert _candidate_pids(sandbox) == []  # killed and reaped by its server: not even a zombie left
+    assert all(not (pool_module._UID_DIR / str(u - pool_module._UID_BASE)).exists() for u in uids)  # uids freed
     with pytest.raises(SelftaughtError, match="closed"):
         sandbox.run(ADD, ["True"])
 
@@ -341,6 +344,14 @@ def test_isolation_report_says_what_applied(box):
     assert report["isolation"] == "fork" and "seccomp" in report and "network" in report
     if os.geteuid() == 0:
         assert report["network"].startswith("namespace") and "read-only" in report["filesystem"]
+
+
+@root_only
+def test_each_worker_of_every_sandbox_has_its_own_uid(box, short):
+    uids = [w.uid for w in box._workers + short._workers]
+    assert len(set(uids)) == len(uids) == 3
+    r = box.run("import os\n", [f"os.getuid() in {uids[:2]}", "os.getuid() != 0 and os.geteuid() != 0"])
+    assert r.status == "passed"
 
 
 def test_a_dead_worker_is_replaced():

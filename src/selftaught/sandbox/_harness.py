@@ -62,38 +62,62 @@ def describe(exc: BaseException, sources: dict[str, str]) -> str:
     return f"{type(exc).__name__}: {msg}{where}" if msg else f"{type(exc).__name__}{where}"
 
 
+_LEFT, _RIGHT, _FAIL = "_sandbox_left_", "_sandbox_right_", "_sandbox_fail_"
+
+
+def _fail_message(msg: object, left: object, sym: str, right: object) -> str:
+    got = f"got {_short(left)} {sym} {_short(right)}"
+    return got if msg is None else f"{str(msg)[:300]}; {got}"
+
+
+class _ShowSides(ast.NodeTransformer):
+    """``assert L op R, msg`` -> evaluate L and R once; if the comparison fails, raise AssertionError naming both
+    values ("got 4 == 5"), so the feedback says what the candidate returned."""
+
+    def visit_Assert(self, node: ast.Assert) -> ast.AST | list[ast.stmt]:
+        test = node.test
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _OPS):
+            return node
+        sym = _OPS[type(test.ops[0])][1]
+
+        def name(n: str, ctx: ast.expr_context) -> ast.Name:
+            return ast.Name(id=n, ctx=ctx)
+
+        check = ast.Compare(left=name(_LEFT, ast.Load()), ops=test.ops, comparators=[name(_RIGHT, ast.Load())])
+        args = [node.msg or ast.Constant(None), name(_LEFT, ast.Load()), ast.Constant(sym), name(_RIGHT, ast.Load())]
+        fail = ast.Call(func=name(_FAIL, ast.Load()), args=args, keywords=[])
+        raise_ = ast.Raise(exc=ast.Call(func=name("AssertionError", ast.Load()), args=[fail], keywords=[]))
+        out = [
+            ast.Assign(targets=[name(_LEFT, ast.Store())], value=test.left),
+            ast.Assign(targets=[name(_RIGHT, ast.Store())], value=test.comparators[0]),
+            ast.If(test=ast.UnaryOp(op=ast.Not(), operand=check), body=[raise_], orelse=[]),
+        ]
+        return [ast.fix_missing_locations(ast.copy_location(stmt, node)) for stmt in out]
+
+
+def _compile_tests(source: str, as_assert: bool) -> object:
+    """Compile test code with comparisons that explain themselves; a lone expression is asserted."""
+    tree = ast.parse(source, TEST, "exec")
+    if as_assert and len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
+        tree.body[0] = ast.copy_location(ast.Assert(test=tree.body[0].value), tree.body[0])
+    return compile(ast.fix_missing_locations(_ShowSides().visit(tree)), TEST, "exec")
+
+
 def _run_assert(test: str, ns: dict, sources: dict[str, str]) -> tuple[str, str]:
-    """One test: an assert statement (or an expression, asserted). A failed comparison shows both sides."""
+    """One test: an assert statement (or an expression, asserted)."""
     sources[TEST] = test
     try:
-        tree = ast.parse(test, TEST, "exec")
-    except SyntaxError as e:
-        return "error", f"{test.strip()}: {describe(e, sources)}"
-    if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
-        tree.body[0] = ast.fix_missing_locations(ast.copy_location(ast.Assert(tree.body[0].value), tree.body[0]))
-    node = tree.body[0] if len(tree.body) == 1 else None
-    try:
-        if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1:
-            fn, sym = _OPS[type(node.test.ops[0])]
-            left = eval(compile(ast.Expression(node.test.left), TEST, "eval"), ns)
-            right = eval(compile(ast.Expression(node.test.comparators[0]), TEST, "eval"), ns)
-            if not fn(left, right):
-                extra = ""
-                if node.msg is not None:
-                    extra = ": " + str(eval(compile(ast.Expression(node.msg), TEST, "eval"), ns))[:300]
-                return "failed", f"{test.strip()}{extra} (got {_short(left)} {sym} {_short(right)})"
-            return "passed", ""
-        exec(compile(tree, TEST, "exec"), ns)
+        exec(_compile_tests(test, as_assert=True), ns)
         return "passed", ""
     except BaseException as e:
-        if isinstance(e, AssertionError) and not str(e):
-            return "failed", test.strip()
+        if isinstance(e, AssertionError):
+            return "failed", f"{test.strip()}: {e}" if str(e) else test.strip()
         return _status(e), f"{test.strip()}: {describe(e, sources)}"
 
 
 def run(program: str, tests: list[str] | str, entry_point: str | None, report: Report) -> None:
     """Run ``program``, then the tests: each assert of a list, or a test program (then ``check(entry_point)``)."""
-    ns: dict = {"__name__": "candidate", "__builtins__": builtins}
+    ns: dict = {"__name__": "candidate", "__builtins__": builtins, _FAIL: _fail_message}
     sources = {PROGRAM: program}
     n = 1 if isinstance(tests, str) else len(tests)
     try:
@@ -111,7 +135,7 @@ def run(program: str, tests: list[str] | str, entry_point: str | None, report: R
         return
     sources[TEST] = tests
     try:
-        exec(compile(tests, TEST, "exec"), ns)
+        exec(_compile_tests(tests, as_assert=False), ns)
         if entry_point is not None:
             if entry_point not in ns:
                 report(0, "error", f"the program does not define {entry_point!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import queue
@@ -23,7 +24,9 @@ from selftaught.sandbox.result import Result, summarise
 
 ISOLATIONS = ("fork", "bwrap")
 _SERVER = Path(__file__).with_name("_server.py")
-_UID_BASE = 2_000_000  # worker i runs candidates as uid _UID_BASE + i: no such user, nothing owned by it
+_UID_BASE = 2_000_000  # candidates run as _UID_BASE + k: no such user, nothing owned by it
+_UID_SLOTS = 1 << 16
+_UID_DIR = Path("/run/selftaught-sandbox-uids" if os.path.isdir("/run") else tempfile.gettempdir() + "/selftaught-uids")
 _BWRAP_BASE = "/tmp/selftaught-sandbox"  # inside bubblewrap's private /tmp
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
@@ -37,8 +40,7 @@ class _Worker:
         self.index = index
         self.base = base / f"w{index}"
         self.base.mkdir(mode=0o711)
-        root = os.geteuid() == 0
-        self.uid = _UID_BASE + index if root else None
+        self.uid, self._uid_lock = _claim_uid() if os.geteuid() == 0 else (None, None)
         cmd = [sys.executable, "-E", "-s", "-B", str(_SERVER)]
         inner = self.base
         if isolation == "bwrap":
@@ -72,6 +74,12 @@ class _Worker:
         return json.loads(body)
 
     def close(self) -> None:
+        self._close_server()
+        if self._uid_lock is not None:  # the uid is free for another sandbox once nothing of ours runs under it
+            _release_uid(self.uid, self._uid_lock)
+            self._uid_lock = None
+
+    def _close_server(self) -> None:
         if self.proc.poll() is None:
             # SIGTERM first: the server kills and reaps a running candidate, so no zombie is left to init
             for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, None)):
@@ -90,6 +98,33 @@ class _Worker:
                 f.close()
             except OSError:
                 pass
+
+
+def _claim_uid() -> tuple[int, int]:
+    """A uid that no other live sandbox on this machine uses (in this process or another): the first slot whose
+    lock file this process can lock. The lock is released when the worker closes or the process dies."""
+    _UID_DIR.mkdir(mode=0o700, exist_ok=True)
+    if _UID_DIR.stat().st_uid != 0 or _UID_DIR.is_symlink():
+        raise SelftaughtError(f"sandbox uid lock directory {_UID_DIR} is not root's own")
+    for k in range(_UID_SLOTS):
+        path = _UID_DIR / str(k)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:  # not a file its last holder unlinked meanwhile
+                return _UID_BASE + k, fd
+        except OSError:
+            pass
+        os.close(fd)
+    raise SelftaughtError(f"sandbox: all {_UID_SLOTS} candidate uids are in use")
+
+
+def _release_uid(uid: int, fd: int) -> None:
+    try:
+        os.unlink(_UID_DIR / str(uid - _UID_BASE))  # while still holding the lock: see the inode check above
+    except OSError:
+        pass
+    os.close(fd)
 
 
 def _bwrap_prefix() -> list[str]:
