@@ -47,13 +47,13 @@ def strategy_for(spec: str, where: str) -> Any:
         raise SelftaughtError(f"{where}: input type {spec!r} is not int, bool, str, list[T] or tuple[T, U, ...]")
     head = m.group(1)
     if head == "int":
-        return st.integers(-20, 20)
+        return st.integers(-10, 10)
     if head == "bool":
         return st.booleans()
     if head == "str":
         return st.text("abcdefghijklmnopqrstuvwxyz ", max_size=10)
     if m.group(2) is not None:
-        return st.lists(strategy_for(m.group(2), where), max_size=10)
+        return st.lists(strategy_for(m.group(2), where), max_size=6)  # short lists already break most programs
     return st.tuples(*(strategy_for(part, where) for part in _split_types(m.group(3))))
 
 

@@ -6,14 +6,14 @@ Validation"): rather than fixed input/output tests, high-level properties ("the 
 the input") or agreement with a reference are checked on generated inputs, and the feedback is the simplest failing
 input found ("for x = [1, 0]: expected sorted output, got [1, 0]").
 
-How it runs, per problem: ``task.properties(problem)`` gives a ``PropertySpec``; Hypothesis draws ``examples``
-inputs from its strategy with a seed fixed by the verifier's seed and the prompt (so the same problem always gets
-the same inputs); each distinct attempt runs once in the sandbox on the whole list, printing its outputs; the
-properties and the reference are checked in this process. For an attempt that fails, the failing input is shrunk
-greedily: each round sends all one-step simplifications of the current counterexample (shorter lists, smaller
-numbers) through the sandbox in one run and keeps the simplest that still fails. Shrinking uses these simple
-structural steps rather than Hypothesis's own shrinker, which asks for one run at a time; the ``assume`` predicate
-of the spec (and a reference that raises) keep it inside the problem's domain.
+How it runs, per problem: ``task.properties(problem)`` gives a ``PropertySpec``; Hypothesis draws a pool of inputs
+from its strategy once per strategy and seed, and each problem gets ``examples`` of them chosen by its prompt (so
+the same problem always gets the same inputs for a seed); each distinct attempt runs once in the sandbox on the
+whole list, printing its outputs; the properties and the reference are checked in this process. For an attempt that
+fails, the failing input is shrunk greedily: each round sends all one-step simplifications of the current
+counterexample (shorter lists, smaller numbers) through the sandbox in one run and keeps the simplest that still
+fails. Shrinking uses these simple structural steps rather than Hypothesis's own shrinker, which asks for one run at
+a time; the ``assume`` predicate of the spec (and a reference that raises) keep it inside the problem's domain.
 
 Reward: the share of generated inputs whose properties hold; accepted only at 1.0.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import json
+import random
 import secrets
 import threading
 import zlib
@@ -41,6 +42,8 @@ _OUTPUT_CHARS = 2000  # a longer output repr counts as a failure ("too long to c
 _SHOWN_CHARS = 120
 _VARIANTS = 64  # simplifications tried per shrink round
 _CACHE = 4096  # problems whose inputs (and reference outputs) are remembered
+_POOL = 4  # inputs drawn per strategy, in multiples of the inputs each problem gets
+_HEAD = 5  # the first (simplest) inputs of the pool go to every problem
 _hypothesis_lock = threading.Lock()
 
 
@@ -245,6 +248,7 @@ class PropertyVerifier(Verifier):
         self.shrink_rounds = shrink_rounds
         self.sandbox = sandbox
         self.limits = limits if limits is not None else getattr(task, "limits", None)
+        self._pools: dict[tuple[str, int], list[Any]] = {}
         self._cases: OrderedDict[tuple[str, str], _Case] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------------ preparing
@@ -269,8 +273,7 @@ class PropertyVerifier(Verifier):
             case = self._cases.get(key)
             if case is None:
                 spec, props = self._spec(problem)
-                seed = (self.seed * 1_000_003 + zlib.crc32(problem.prompt.encode())) % (1 << 32)
-                inputs = generate_inputs(spec.strategy, self.examples, seed)
+                inputs = self._inputs(spec.strategy, problem.prompt)
                 case = _Case(problem, spec, props, inputs, None)
                 if spec.reference is not None:
                     self._reference_here(case)
@@ -292,6 +295,21 @@ class PropertyVerifier(Verifier):
             while len(self._cases) > _CACHE:
                 self._cases.popitem(last=False)
         return cases  # type: ignore[return-value]
+
+    def _inputs(self, strategy: Any, prompt: str) -> list[Any]:
+        """``examples`` inputs for one problem: the pool's first (simplest) few, then a sample of the rest chosen by
+        the prompt. Hypothesis draws one pool of ``_POOL`` times as many per strategy and seed, once; a draw per
+        problem would cost a tenth of a second each."""
+        key = (repr(strategy), self.seed)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = generate_inputs(strategy, _POOL * self.examples, self.seed)
+        if len(pool) <= self.examples:
+            return list(pool)
+        head = min(_HEAD, self.examples)
+        rng = random.Random(zlib.crc32(prompt.encode()) ^ self.seed)
+        picked = sorted(rng.sample(range(head, len(pool)), self.examples - head))
+        return pool[:head] + [pool[i] for i in picked]
 
     @staticmethod
     def _call_reference(spec: PropertySpec, x: Any) -> tuple[bool, Any]:
