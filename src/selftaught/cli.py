@@ -20,6 +20,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from . import cli_extra
 from .config import load_experiment, preset_description, preset_names
 from .errors import SelftaughtError
 from .lock import no_writer
@@ -306,6 +307,9 @@ def schedules(
         except OSError as e:
             raise SelftaughtError(f"--plot {plot}: cannot write the file ({e.strerror or e})") from None
         out.print(f"wrote {path} (T = {steps} steps; refined from demonstration l1 norms falling like 1/sqrt(t + 10))")
+
+
+cli_extra.register(app)  # sweep, compare, export
 
 
 def main(argv: list[str] | None = None) -> int:
