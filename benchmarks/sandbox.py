@@ -191,6 +191,7 @@ HOSTILE = {
     "setuid root": "import os\nos.setuid(0)\nOK = True\n",
     "unshare user namespace": "import ctypes\nOK = ctypes.CDLL(None).unshare(0x10000000) == 0\n",
     "ptrace the parent": "import ctypes, os\nOK = ctypes.CDLL(None).ptrace(16, os.getppid(), 0, 0) == 0\n",
+    "System V shared memory": "import ctypes\nOK = ctypes.CDLL(None).shmget(0, 1 << 26, 0o1600) >= 0\n",
     "write /proc/sys": "open('/proc/sys/kernel/hostname', 'w').write('pwned')\nOK = True\n",
 }  # fmt: skip
 

@@ -195,6 +195,19 @@ def test_fork_bomb_with_some_processes_allowed_is_capped_and_cleaned_up():
         assert r.status == "timeout" and _candidate_pids(sandbox) == []
 
 
+def test_dangerous_system_calls_are_refused(box):
+    libc = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+    r = box.run(libc, [
+        "libc.shmget(0, 1 << 20, 0o1600) == -1",  # System V memory would outlive the candidate
+        "libc.unshare(0x10000000) == -1",  # a user namespace
+        "libc.ptrace(16, os.getppid(), 0, 0) == -1",
+        "libc.mount(b'none', b'.', b'tmpfs', 0, None) == -1",
+        "libc.syscall(57) == -1",  # raw fork
+        "libc.execv(b'/bin/true', None) == -1",
+    ])  # fmt: skip
+    assert r.status == "passed", r.tests
+
+
 def test_huge_output_is_capped(box):
     r = box.run("while True:\n    print('x' * 1000)\n", ["True"])
     assert r.status == "killed" and "output limit" in r.message

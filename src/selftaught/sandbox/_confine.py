@@ -14,6 +14,7 @@ import struct
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
@@ -112,9 +113,10 @@ def isolate_server(base: str, tmpfs_bytes: int, net: bool, python_paths: list[st
     size-capped tmpfs at ``base`` (the candidates' working directories), and a network namespace with no
     interfaces up. Returns what applied, for the isolation report."""
     applied: dict[str, str] = {}
-    flags = CLONE_NEWNS | (CLONE_NEWNET if net else 0)
+    flags = CLONE_NEWNS | CLONE_NEWIPC | (CLONE_NEWNET if net else 0)
     unshare(flags)
     applied["network"] = "namespace (no interfaces up)" if net else "host network"
+    applied["ipc"] = "namespace of its own; System V IPC and message queues refused by seccomp"
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0711,size={tmpfs_bytes},nr_inodes=20000")
     try:  # a procfs of our own where other users' processes are invisible (their command lines may hold secrets)
@@ -154,7 +156,11 @@ _NR = {  # x86_64 syscall numbers
     "add_key": 248, "request_key": 249, "keyctl": 250, "unshare": 272, "perf_event_open": 298,
     "name_to_handle_at": 303, "open_by_handle_at": 304, "setns": 308, "process_vm_readv": 310,
     "process_vm_writev": 311, "finit_module": 313, "kexec_file_load": 320, "bpf": 321, "execveat": 322,
-    "userfaultfd": 323, "io_uring_setup": 425, "clone3": 435,
+    "userfaultfd": 323, "io_uring_setup": 425, "clone3": 435, "syslog": 103,
+    # System V IPC and POSIX message queues: objects that outlive the candidate (POSIX semaphores use /dev/shm)
+    "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65, "semctl": 66, "msgget": 68, "msgsnd": 69,
+    "msgrcv": 70, "msgctl": 71, "semtimedop": 220, "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242,
+    "mq_timedreceive": 243, "mq_notify": 244, "mq_getsetattr": 245,
 }  # fmt: skip
 _ALLOW = 0x7FFF0000
 _KILL = 0x80000000
