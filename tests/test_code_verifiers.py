@@ -103,7 +103,8 @@ def test_tests_verifier_composes_with_the_vote(box) -> None:
     attempts = [HALF, HALF, HALF, GOOD]  # the majority fails the tests; the right one has too few votes
     verdict = verifier.judge(p, attempts)
     assert verdict.answer is None
-    assert verifier.judge(p, [GOOD, GOOD, HALF]).answer == GOOD
+    v = verifier.judge(p, [GOOD, GOOD, HALF])
+    assert v.answer == GOOD and v.evidence["tests"]["mean_reward"] == pytest.approx((1 + 1 + 2 / 3) / 3)
     assert BUILTIN_VERIFIERS["tests"] is TestsVerifier and BUILTIN_VERIFIERS["property"] is PropertyVerifier
 
 

@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import SelftaughtError
 from ..properties import Property, PropertySpec, resolve_properties
 from ..sandbox import Limits, Result, Sandbox
-from ..types import Problem
+from ..types import Problem, Verdict
 from .base import Score, Verifier
 from .tests import run_jobs
 
@@ -455,6 +455,13 @@ class PropertyVerifier(Verifier):
                 scores.append(Score(reward, reward == 1.0, f"property: {text}" if text else ""))
             out.append(scores)
         return out
+
+    def verdict(self, problem: Problem, attempts: list[str], scores: Sequence[Score]) -> Verdict:
+        """The most common accepted attempt; the evidence adds the attempts' mean reward."""
+        v = super().verdict(problem, attempts, scores)
+        known = [s.reward for s in scores if s.reward is not None]
+        v.evidence["mean_reward"] = sum(known) / len(known) if known else 0.0
+        return v
 
     def __repr__(self) -> str:
         return f"PropertyVerifier({self.task!r}, examples={self.examples}, seed={self.seed})"

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import SelftaughtError
 from ..sandbox import Limits, Result, Sandbox
 from ..sandbox_shared import shared_sandbox
-from ..types import Problem
+from ..types import Problem, Verdict
 from .base import Score, Verifier
 
 _FEEDBACK_CHARS = 600
@@ -113,6 +113,13 @@ class TestsVerifier(Verifier):
             k += len(jobs)
             out.append([Score(r.reward, r.status == "passed", tests_feedback(r)) for r in mine])
         return out
+
+    def verdict(self, problem: Problem, attempts: list[str], scores: Sequence[Score]) -> Verdict:
+        """The most common accepted attempt; the evidence adds the attempts' mean reward."""
+        v = super().verdict(problem, attempts, scores)
+        known = [s.reward for s in scores if s.reward is not None]
+        v.evidence["mean_reward"] = sum(known) / len(known) if known else 0.0
+        return v
 
     def __repr__(self) -> str:
         return f"TestsVerifier({self.task!r})"
