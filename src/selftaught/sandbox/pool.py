@@ -142,10 +142,13 @@ class Sandbox:
     """Runs untrusted Python with every limit in ``limits`` on, ``workers`` candidates at a time.
 
     ``isolation="fork"`` (default): each worker is a fork server that, when run as root, puts itself in private
-    mount and network namespaces (all mounts read-only, a private tmpfs for working directories, no network) and
-    runs each candidate in a fresh child under its own unprivileged uid with rlimits and a seccomp filter.
-    ``isolation="bwrap"`` wraps each fork server in bubblewrap as well (new pid, ipc, uts namespaces; fresh /dev,
-    /proc and /tmp). Use as a context manager, or call ``close()``.
+    mount, network and IPC namespaces (every mount read-only; private tmpfs mounts for the working directories and
+    /dev/shm; its own /proc where other users' processes are hidden; no network interface up) and runs each
+    candidate in a fresh child, under a uid no other sandbox on the machine uses, with rlimits and a seccomp
+    filter. Not root: rlimits, seccomp (no sockets, no fork/exec) and a private working directory only.
+    ``isolation="bwrap"`` also wraps each fork server in bubblewrap (new pid, ipc, uts and network namespaces;
+    fresh /dev, /proc and /tmp). Use as a context manager, or call ``close()``; ``isolation_report()`` says what
+    applied.
     """
 
     def __init__(self, limits: Limits | None = None, workers: int | None = None, isolation: str = "fork"):
@@ -199,7 +202,7 @@ class Sandbox:
             if lim.processes == 0
             else f"{lim.processes} extra processes (RLIMIT_NPROC); all killed after the candidate",
             "output": f"{lim.output_bytes} bytes per stream, then the candidate is killed",
-            "files": f"{lim.file_bytes} bytes per file (RLIMIT_FSIZE)",
+            "files": f"{lim.file_bytes} bytes per file (RLIMIT_FSIZE) and in all (the size of the private tmpfs)",
             "environment": "scrubbed: PATH, HOME, TMPDIR, LANG only",
         }
         if self._workers:
