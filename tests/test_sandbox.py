@@ -204,6 +204,8 @@ def test_dangerous_system_calls_are_refused(box):
         "libc.mount(b'none', b'.', b'tmpfs', 0, None) == -1",
         "libc.syscall(57) == -1",  # raw fork
         "libc.execv(b'/bin/true', None) == -1",
+        "libc.prctl(1, 0, 0, 0, 0) == -1",  # it would outlive a dead fork server
+        "libc.prctl(15, b'renamed', 0, 0, 0) == 0",  # other prctl calls still work
     ])  # fmt: skip
     assert r.status == "passed", r.tests
 
@@ -367,12 +369,33 @@ def test_each_worker_of_every_sandbox_has_its_own_uid(box, short):
     assert r.status == "passed"
 
 
-def test_a_dead_worker_is_replaced():
-    with Sandbox(Limits(time_s=5), workers=1) as sandbox:
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (one that only waits for init to reap it has stopped running)."""
+    try:
+        return "(zombie)" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+@root_only
+def test_a_dead_worker_is_replaced_and_its_candidate_dies_with_it():
+    with Sandbox(Limits(time_s=60), workers=1) as sandbox:
         server = sandbox._workers[0].proc
-        server.kill()
-        server.wait()
-        r = sandbox.run(ADD, ["add(1, 2) == 3"])
-        assert r.status == "killed" and "worker died" in r.message
+        results = []
+        sleeper = "import ctypes, time\nctypes.CDLL(None).prctl(1, 0, 0, 0, 0)\ntime.sleep(120)\n"
+        running = threading.Thread(target=lambda: results.append(sandbox.run(sleeper, ["True"])))
+        running.start()
+        deadline = time.monotonic() + 30
+        while not _candidate_pids(sandbox) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        orphans = _candidate_pids(sandbox)
+        assert orphans
+        server.kill()  # SIGKILL: the server cannot clean up; the candidate's parent-death signal must
+        running.join(timeout=30)
+        assert results[0].status == "killed" and "worker died" in results[0].message
+        deadline = time.monotonic() + 10
+        while any(_running(p) for p in orphans) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_running(p) for p in orphans)
         assert sandbox._workers[0].proc.pid != server.pid
         assert sandbox.run(ADD, ["add(1, 2) == 3"]).status == "passed"

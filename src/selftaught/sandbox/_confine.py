@@ -162,6 +162,7 @@ _NR = {  # x86_64 syscall numbers
     "msgrcv": 70, "msgctl": 71, "semtimedop": 220, "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242,
     "mq_timedreceive": 243, "mq_notify": 244, "mq_getsetattr": 245,
 }  # fmt: skip
+_PRCTL = 157
 _ALLOW = 0x7FFF0000
 _KILL = 0x80000000
 _EPERM, _EAGAIN, _EACCES, _ENOSYS = 1, 11, 13, 38
@@ -190,6 +191,9 @@ def seccomp_program(processes: bool) -> list[bytes]:
     prog += [_jump(jge, 0x40000000, 0, 1), _stmt(ret, _KILL)]  # the x32 ABI
     for name, errno in deny.items():
         prog += [_jump(jeq, _NR[name], 0, 1), _stmt(ret, 0x00050000 | errno)]
+    # prctl(PR_SET_PDEATHSIG): the candidate keeps the SIGKILL it gets when its fork server dies
+    prog += [_jump(jeq, _PRCTL, 0, 4), _stmt(ld, 16), _jump(jeq, PR_SET_PDEATHSIG, 0, 1)]
+    prog += [_stmt(ret, 0x00050000 | _EPERM), _stmt(ret, _ALLOW)]
     if not processes:
         prog += [_jump(jeq, _NR["clone"], 0, 4), _stmt(ld, 16), _jump(jset, CLONE_THREAD, 0, 1), _stmt(ret, _ALLOW)]
         prog += [_stmt(ret, 0x00050000 | _EAGAIN)]
