@@ -154,6 +154,8 @@ def test_run_many_keeps_order(box):
 def test_infinite_loop_times_out(short):
     r = short.run(ADD, ["add(1, 2) == 3", "[0 for _ in iter(int, 1)]", "add(1, 1) == 2"])
     assert r.status == "timeout" and [t.status for t in r.tests] == ["passed", "timeout", "timeout"]
+    assert r.message == "wall-clock limit of 1 s reached (in test 2)"  # the feedback names the test that hung
+    assert r.tests[2].message.startswith("not run")
     assert r.seconds < 30
 
 

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable
 
 PROGRAM, TEST = "<program>", "<test>"
+RUNNING = "running"  # reported as a test starts; any other status ends it
 _OPS = {
     ast.Eq: (operator.eq, "=="), ast.NotEq: (operator.ne, "!="), ast.Lt: (operator.lt, "<"),
     ast.LtE: (operator.le, "<="), ast.Gt: (operator.gt, ">"), ast.GtE: (operator.ge, ">="),
@@ -130,10 +131,12 @@ def run(program: str, tests: list[str] | str, entry_point: str | None, report: R
         return
     if not isinstance(tests, str):
         for i, test in enumerate(tests):
+            report(i, RUNNING, "")  # so that a candidate stopped now is stopped in this test
             status, msg = _run_assert(test, ns, sources)
             report(i, status, msg)
         return
     sources[TEST] = tests
+    report(0, RUNNING, "")
     try:
         exec(_compile_tests(tests, as_assert=False), ns)
         if entry_point is not None:

@@ -226,7 +226,7 @@ class Server:
         _, status, usage = os.wait4(pid, 0)
         seconds = time.monotonic() - start
         cpu = usage.ru_utime + usage.ru_stime
-        tests, done = self._parse(bufs[readers[2]], token, n)
+        tests, done, current = self._parse(bufs[readers[2]], token, n)
         if stopped is None and os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= self.lim["cpu_s"] * 0.95):
@@ -237,9 +237,12 @@ class Server:
             code = os.waitstatus_to_exitcode(status)
             stopped = ("error", f"the program exited (code {code}) before its tests finished")
         if stopped is not None:
+            status, why = stopped
+            where = "while the program loaded" if current is None else f"in test {current + 1}"
             for i, t in enumerate(tests):
                 if t is None:
-                    tests[i] = [stopped[0], stopped[1]]
+                    tests[i] = [status, why if i == current else f"not run: stopped {where} ({why})"]
+            stopped = (status, f"{why} ({where})")
         return {
             "stopped": stopped,
             "tests": tests,
@@ -250,9 +253,11 @@ class Server:
         }
 
     @staticmethod
-    def _parse(raw: bytes, token: str, n: int) -> tuple[list, bool]:
+    def _parse(raw: bytes, token: str, n: int) -> tuple[list, bool, int | None]:
+        """Per-test [status, message] (None if unfinished), whether the harness finished, the test running last."""
         tests: list = [None] * n
         done = False
+        current = None
         for line in raw.split(b"\n"):
             try:
                 rec = json.loads(line)
@@ -265,8 +270,11 @@ class Server:
                 break
             i = rec.get("i")
             if isinstance(i, int) and 0 <= i < n and tests[i] is None:
-                tests[i] = [str(rec.get("s")), str(rec.get("m"))[:2000]]
-        return tests, done and all(t is not None for t in tests)
+                if rec.get("s") == _harness.RUNNING:
+                    current = i
+                else:
+                    tests[i] = [str(rec.get("s")), str(rec.get("m"))[:2000]]
+        return tests, done and all(t is not None for t in tests), current
 
     @staticmethod
     def _kill(pid: int) -> None:
