@@ -85,8 +85,8 @@ def compare(
             row["name"],
             runs,
             _cell(row["final_accuracy"], ".1%"),
-            _cell(row["reach"], "d"),
-            _cell(row["steps"], "d"),
+            _cell(row["reach"], "g"),
+            _cell(row["steps"], "g"),
             _cell(row["seconds"], ".1f"),
         )
     out.print(table)

@@ -266,7 +266,7 @@ def load_sweep(path: Path, out: Path | None = None) -> Sweep:
             raise SelftaughtError(f"sweep {where}: {e}") from None
 
     if seeds is None:
-        seeds = [experiment(points[0], None, "base").seed]
+        seeds = [experiment(points[0], None, "base")[0].seed]
     dirs = _dir_names(points, seeds)
     runs = []
     for i, settings in enumerate(points):
