@@ -294,7 +294,16 @@ class Loop:
     def _sample(self, seed: int, skill: str, difficulty: int, params: tuple[float, ...] | None = None) -> Problem:
         """A problem of ``skill``, at ``difficulty`` or, when given, at the point ``params`` of its box."""
         task = self.parts.skills.tasks[skill]
-        p = task.sample(rng_for(seed), difficulty) if params is None else task.sample_at(rng_for(seed), params)
+        try:
+            p = task.sample(rng_for(seed), difficulty) if params is None else task.sample_at(rng_for(seed), params)
+        except SelftaughtError:
+            raise
+        except Exception as e:  # a plug-in's bug: name the plug-in, in one line
+            kind = type(task)
+            raise SelftaughtError(
+                f"task {kind.__module__}:{kind.__qualname__} (skill {skill!r}) failed to sample difficulty "
+                f"{difficulty}: {type(e).__name__}: {e}".split("\n")[0]
+            ) from None
         return Problem(skill, p.difficulty, p.prompt, p.target, seed, params)
 
     # ------------------------------------------------------------------------------------------------- driving
@@ -377,7 +386,7 @@ class Loop:
             self._load_weights(r - 1)
             problems = self.store.problems(r, "train")
             for m in range(len(self.parts.students)):
-                if self.exp.loop.attempts == "split":
+                if self.parts.attempts == "split":
                     answers = self._split_answers(r, m, problems)
                 else:
                     answers = self._answers(r, m, problems)
@@ -623,11 +632,7 @@ class Loop:
             if p.task in ranges and ranges[p.task][0] <= p.difficulty <= ranges[p.task][1]
         ]
         records = self._greedy(self.parts.students[0], problems)
-        table = accuracy_table(
-            [(p.task, p.difficulty, ok) for _, p, _, ok in records],
-            b=e.bootstrap,
-            seed=derive_seed(self.exp.seed, r, "EVALUATE") % 2**32,
-        )
+        table = accuracy_table([(p.task, p.difficulty, ok) for _, p, _, ok in records])
         round_steps = self.store.round_steps()
         steps = sum(round_steps.values())  # on the run's step axis: every round's steps so far
         wall, cpu = self.store.elapsed()
@@ -681,7 +686,7 @@ class Loop:
         share = summary["accepted"] / summary["proposed"] if summary["proposed"] else 0.0
         elapsed = self.store.elapsed_seconds()
         stuck = self._stuck(r, frontiers, accuracy)
-        if r > 0 and share < lp.min_accepted:
+        if share < lp.min_accepted:  # round 0 too: a labelled round that labelled nothing must not go on
             decision = f"too few answers accepted: {share:.1%} < {lp.min_accepted:.1%}"
         elif len(stuck) == len(frontiers) == 1:
             ((skill, acc),) = stuck.items()
@@ -698,6 +703,8 @@ class Loop:
         teacher = self.parts.teacher
         if r > 0 or self.exp.teacher.labelled:
             teacher.observe(self._outcomes(r, evaluations))
+        else:  # every teacher learns what round 0 reached, whether or not it chose round 0's batches
+            teacher.observe_labelled(self._outcomes(r, evaluations))
         steps = self.store.round_steps().get(r, 0)
         with self._phase(r, "DECIDE"):
             self.store.set_teacher_state(r, "DECIDE", teacher.state_dict())
