@@ -7,8 +7,9 @@ store afterwards (the metric functions below are shared, so the two give the sam
 - the config as parameters, flattened to dotted keys (``train.lr``); TensorBoard gets them as a text table;
 - per training step of model 0: ``train/loss``, ``train/lr``, ``train/grad_norm``, ``train/grad_l1`` on the run's
   global step axis (the steps of earlier rounds plus the step within the round);
-- per round (step = the round): ``eval/<skill>/<difficulty>`` (held-out accuracy), ``verify/proposed``,
-  ``verify/accepted``, ``verify/accepted_share``, ``verify/label_accuracy`` (when known), ``round/train_steps``;
+- per round (step = the round): ``eval/<skill>/<difficulty>`` (held-out accuracy); from round 1, ``verify/proposed``,
+  ``verify/accepted``, ``verify/accepted_share``, ``verify/label_accuracy`` (when known), ``round/train_steps``
+  (rounds that trained);
 - per stopping-rule measurement (global step): ``stop/value``, ``stop/current``, ``stop/mean``, ``stop/low``,
   ``stop/high``, ``stop/stop`` (1 where the rule said stop).
 
@@ -92,7 +93,15 @@ def train_scalars(rows: Iterable[dict[str, Any]], offset: int) -> list[Scalar]:
     return out
 
 
+def steps_scalars(round_: int, steps: int) -> list[Scalar]:
+    """The round's training steps (a round that trained on nothing logs none)."""
+    return [("round/train_steps", float(steps), round_)] if steps else []
+
+
 def verify_scalars(round_: int, proposed: int, accepted: int, label_accuracy: float | None) -> list[Scalar]:
+    """The verifier's acceptance in a self-labelled round (round 0 is labelled: nothing was verified)."""
+    if round_ == 0:
+        return []
     out = [("verify/proposed", float(proposed), round_), ("verify/accepted", float(accepted), round_)]
     if proposed:
         out.append(("verify/accepted_share", accepted / proposed, round_))
@@ -129,7 +138,7 @@ def run_metrics(store: Store) -> list[Scalar]:
         if summary["phases"].get("TRAIN", {}).get("done"):
             out += train_scalars((m for m in metrics if m["round"] == r), offset)
             out += stop_scalars(store.stop_decisions(r), offset)
-            out.append(("round/train_steps", float(steps.get(r, 0)), r))
+            out += steps_scalars(r, steps.get(r, 0))
         if summary["phases"].get("EVALUATE", {}).get("done"):
             out += eval_scalars(r, store.evaluations(r))
     return out
@@ -312,7 +321,7 @@ class Tracker(LoopCallback):
 
     def on_train_metrics(self, round_: int, rows: list[dict]) -> None:
         self.round_steps[round_] = len(rows)
-        items = train_scalars(rows, self._offset(round_)) + [("round/train_steps", float(len(rows)), round_)]
+        items = train_scalars(rows, self._offset(round_)) + steps_scalars(round_, len(rows))
         self._safely("train metrics", self.sink.scalars, items)
 
     def on_verify(self, round_: int, proposed: int, accepted: int, label_accuracy: float | None) -> None:
