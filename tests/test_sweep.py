@@ -10,6 +10,7 @@ import pytest
 
 import selftaught.sweep as sweep_mod
 from selftaught.cli import main
+from selftaught.config import load_experiment
 from selftaught.errors import SelftaughtError
 from selftaught.loop import LoopCallback
 from selftaught.sweep import load_sweep, run_sweep
@@ -21,6 +22,16 @@ report = false
 set = { "train.labelled_steps" = 8, "train.round_steps" = 4, "loop.max_rounds" = 1, "loop.labelled_problems" = 64, \
 "loop.problems_per_round" = 16, "eval.problems" = 6 }
 """
+
+
+SETS = [
+    "train.labelled_steps=8",
+    "train.round_steps=4",
+    "loop.max_rounds=1",
+    "loop.labelled_problems=64",
+    "loop.problems_per_round=16",
+    "eval.problems=6",
+]
 
 
 def write_sweep(folder: Path, body: str, name: str = "s.toml") -> Path:
@@ -72,6 +83,9 @@ def test_sweep_index_and_runs(grid_sweep):
         assert db_rows(out / r["dir"], "SELECT value FROM meta WHERE key = 'status'") == [("complete",)]
         assert (out / r["dir"] / "config.toml").is_file()
         assert r["run_id"] == db_rows(out / r["dir"], "SELECT value FROM meta WHERE key = 'run_id'")[0][0]
+        # The same experiment as `selftaught run --preset smoke --set ...` with the point's settings would run.
+        sets = [*SETS, f"train.lr={lr}", f"seed={r['seed']}", "name='s'"]
+        assert config == load_experiment(None, "smoke", sets)[0].model_dump(mode="json")
 
 
 def expected_summary(run_dir: Path) -> dict:
