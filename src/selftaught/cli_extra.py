@@ -68,7 +68,7 @@ def compare(
     plots: Annotated[bool, typer.Option(help="write SWEEP_DIR/compare/*.png")] = True,
 ) -> None:
     """Compare a sweep's points over their seeds: final accuracy, reach, training steps, wall time."""
-    from .sweep import compare_sweep
+    from .compare import compare_sweep
 
     result = compare_sweep(sweep_dir, plots=plots)
     if as_json:
