@@ -318,3 +318,26 @@ def test_load_sweep_refuses_a_missing_preset(tmp_path):
     path.write_text('preset = "nope"\nseeds = [0]\n')
     with pytest.raises(SelftaughtError, match="nope"):
         load_sweep(path, tmp_path / "out")
+
+
+def test_base_file_is_relative_to_the_sweep_file(tmp_path, monkeypatch):
+    (tmp_path / "exps").mkdir()
+    (tmp_path / "exps" / "exp.toml").write_text('[task]\nname = "copy"\n[train]\nbatch_size = 24\n')
+    path = tmp_path / "exps" / "sweep.toml"
+    path.write_text(
+        'base = "exp.toml"\nseeds = [5]\nset = { "train.lr" = 0.002 }\n[grid]\n"loop.max_rounds" = [1, 2]\n'
+    )
+    monkeypatch.chdir(tmp_path)  # not the sweep file's folder
+    sweep = load_sweep(Path("exps/sweep.toml"))
+    assert sweep.out == Path("sweeps") / "sweep" and not sweep.out.exists()
+    assert [r.dir for r in sweep.runs] == ["loop.max_rounds=1,seed=5", "loop.max_rounds=2,seed=5"]
+    for run, rounds in zip(sweep.runs, [1, 2]):
+        e = run.exp
+        assert (e.task.name, e.train.batch_size, e.train.lr, e.loop.max_rounds, e.seed) == (
+            "copy",
+            24,
+            0.002,
+            rounds,
+            5,
+        )
+        assert e.name == "sweep"
