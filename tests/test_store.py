@@ -122,7 +122,7 @@ def test_failing_phase_rolls_back_every_row_and_stays_not_done(store: Store) -> 
     ids = [pid for pid, _ in store.problems(1, "self")]
     with pytest.raises(RuntimeError, match="crash"):
         with store.phase(1, "ATTEMPT"):
-            store.add_attempts([(ids[0], 0, 0, "15", None), (ids[1], 0, 0, "60", None)])
+            store.add_attempts([(ids[0], 0, 0, "15"), (ids[1], 0, 0, "60")])
             store.add_train_metrics(1, 0, [1.0, 0.5], [1e-3, 1e-3])
             store.set_teacher_state(1, "ATTEMPT", {"frontier_": 4})
             assert store.count("attempts") == 2  # visible inside the transaction
@@ -136,7 +136,7 @@ def test_failing_phase_rolls_back_every_row_and_stays_not_done(store: Store) -> 
     assert store.phase_states(1)["ATTEMPT"] == {"done": False, "seconds": None, "cpu_seconds": None}
     # The store is usable afterwards and the phase can be re-run.
     with store.phase(1, "ATTEMPT"):
-        store.add_attempts([(ids[0], 0, 0, "15", 1)])
+        store.add_attempts([(ids[0], 0, 0, "15")])
     assert store.phase_done(1, "ATTEMPT")
     assert store.attempts(1) == {ids[0]: ["15"]}
 
@@ -181,9 +181,9 @@ def test_unknown_phase_raises(store: Store) -> None:
 def test_duplicate_attempt_is_refused(store: Store) -> None:
     store.add_problems(1, "self", [problem("12+3=")])
     ((pid, _),) = store.problems(1, "self")
-    store.add_attempts([(pid, 0, 0, "15", 1), (pid, 0, 1, "16", 0), (pid, 1, 0, "15", 1)])
+    store.add_attempts([(pid, 0, 0, "15"), (pid, 0, 1, "16"), (pid, 1, 0, "15")])
     with pytest.raises(sqlite3.IntegrityError):
-        store.add_attempts([(pid, 0, 1, "99", None)])
+        store.add_attempts([(pid, 0, 1, "99")])
     assert store.query("SELECT model, sample, text FROM attempts ORDER BY id") == [
         (0, 0, "15"),
         (0, 1, "16"),
@@ -197,7 +197,7 @@ def test_duplicate_problem_index_and_dangling_attempt_are_refused(store: Store) 
         store.add_problems(1, "eval", [problem("2+2=")])  # (round, purpose, idx) again
     store.add_problems(2, "eval", [problem("2+2=")])  # another round: fine
     with pytest.raises(sqlite3.IntegrityError):
-        store.add_attempts([(999, 0, 0, "x", None)])  # no such problem
+        store.add_attempts([(999, 0, 0, "x")])  # no such problem
     assert store.count("problems") == 2
     assert store.count("attempts") == 0
 
@@ -366,6 +366,8 @@ def test_open_brings_a_version_3_store_up_to_date(store: Store, path: Path) -> N
     with store.transaction():  # the examples table as schema version 3 had it: no index within the round
         store._db.execute("DROP INDEX examples_order")
         store._db.execute("ALTER TABLE examples DROP COLUMN idx")
+        for table, column in (("attempts", "reward"), ("attempts", "feedback"), ("problems", "meta")):  # version 4's
+            store._db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         store.set_meta(schema_version=3)
     store.close()
     again = Store.open(path)
@@ -494,3 +496,18 @@ def test_a_full_disk_says_so_in_one_line_and_loses_nothing_committed(tiny_disk: 
         assert [p.prompt for _, p in again.problems(0, "train")] == ["1+1="]
     finally:
         again.close()
+
+
+def test_attempt_scores_and_problem_meta_are_kept(store: Store) -> None:
+    store.start_round(1, 3)
+    meta = {"tests": ["assert f(1) == 2"], "entry_point": "f"}
+    store.add_problems(1, "train", [Problem("code", 1, "p", None, 5, None, meta)])
+    ((pid, problem),) = store.problems(1, "train")
+    assert problem.meta == meta
+    store.add_attempts([(pid, 0, 0, "a"), (pid, 0, 1, "b")])
+    store.score_attempts([(pid, 0, 0, 1.0, "", 1), (pid, 0, 1, 0.5, "assert f(1) == 2: got 3 == 2", 0)])
+    assert store.attempt_keys(1) == {pid: [(0, 0), (0, 1)]}
+    assert store.query("SELECT text, reward, feedback, correct FROM attempts ORDER BY sample") == [
+        ("a", 1.0, "", 1),
+        ("b", 0.5, "assert f(1) == 2: got 3 == 2", 0),
+    ]

@@ -49,6 +49,7 @@ from .teachers import Outcome
 from .training.schedules import Cooldown, Schedule
 from .training.warmstart import warmup_applies
 from .types import Ask, Example, Problem
+from .verifiers.base import Score
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +305,7 @@ class Loop:
                 f"task {kind.__module__}:{kind.__qualname__} (skill {skill!r}) failed to sample difficulty "
                 f"{difficulty}: {type(e).__name__}: {e}".split("\n")[0]
             ) from None
-        return Problem(skill, p.difficulty, p.prompt, p.target, seed, params)
+        return Problem(skill, p.difficulty, p.prompt, p.target, seed, params, p.meta)
 
     # ------------------------------------------------------------------------------------------------- driving
     def current_round(self) -> int | None:
@@ -390,8 +391,8 @@ class Loop:
                     answers = self._split_answers(r, m, problems)
                 else:
                     answers = self._answers(r, m, problems)
-                for pid, p in problems:
-                    rows.extend((pid, m, s, text, self._correct(p, text)) for s, text in enumerate(answers[pid]))
+                for pid, _ in problems:
+                    rows.extend((pid, m, s, text) for s, text in enumerate(answers[pid]))
         with self._phase(r, "ATTEMPT"):
             self.store.add_attempts(rows)
 
@@ -408,7 +409,8 @@ class Loop:
                 max_new_tokens=self.parts.skills.tasks[skill].max_answer_len(d) + 1,
                 seed=derive_seed(self.exp.seed, r, "ATTEMPT", m, *(() if single else (skill,)), d, *seed_tag),
             )
-            out.update((pid, outs) for (pid, _), outs in zip(group, answers))
+            task = self.parts.skills.tasks[skill]
+            out.update((pid, [task.extract(c) for c in outs]) for (pid, _), outs in zip(group, answers))
         return out
 
     def _split_answers(self, r: int, m: int, problems: list[tuple[int, Problem]]) -> dict[int, list[str]]:
@@ -431,26 +433,54 @@ class Loop:
             out[pid] = [text or "" for text in joined]
         return out
 
-    def _correct(self, problem: Problem, answer: str) -> int | None:
-        """Whether ``answer`` is right, for the record only (never used to select labels)."""
-        score = self.parts.skills.tasks[problem.task].check(problem, answer)
-        if score is None:
-            return None if problem.target is None else int(answer == problem.target)
-        return int(score == 1.0)
+    def _correct(self, pairs: Sequence[tuple[Problem, str]]) -> list[int | None]:
+        """Whether each answer is right, by the task's oracle (or the target when the task has none): for the record
+        and the evaluation only, never to select labels. Each skill's pairs go to its task in one batch."""
+        out: list[int | None] = [None] * len(pairs)
+        by_skill: dict[str, list[int]] = defaultdict(list)
+        for i, (p, _) in enumerate(pairs):
+            by_skill[p.task].append(i)
+        for skill, where in by_skill.items():
+            scores = self.parts.skills.tasks[skill].check_many([pairs[i] for i in where])
+            for i, score in zip(where, scores, strict=True):
+                p, answer = pairs[i]
+                if score is None:
+                    out[i] = None if p.target is None else int(answer == p.target)
+                else:
+                    out[i] = int(score == 1.0)
+        return out
 
     def _verify(self, r: int) -> None:
+        """Round 0: the labels. Later rounds: every attempt of the round scored in one batch per skill (so a verifier
+        that runs programs runs them in parallel), each problem's verdict derived from those scores, and each
+        attempt's correctness by the oracle, for the record."""
         problems = self.store.problems(r, "train")
-        rows = []
+        rows, scored = [], []
         if r == 0:
             for pid, p in problems:
                 rows.append((pid, self.parts.oracles[p.task].judge(p, []), 1))
         else:
-            attempts = self.store.attempts(r)
+            attempts, keys = self.store.attempts(r), self.store.attempt_keys(r)
+            by_skill: dict[str, list[tuple[int, Problem]]] = defaultdict(list)
             for pid, p in problems:
-                verdict = self.parts.verifiers[p.task].judge(p, attempts.get(pid, []))
-                rows.append((pid, verdict, self._correct(p, verdict.answer) if verdict.accepted else None))
+                by_skill[p.task].append((pid, p))
+            scores: dict[int, list[Score]] = {}
+            for skill, group in by_skill.items():
+                batch = [(p, attempts.get(pid, [])) for pid, p in group]
+                for (pid, _), got in zip(group, self.parts.verifiers[skill].score_many(batch), strict=True):
+                    scores[pid] = got
+            distinct = list(dict.fromkeys((pid, text) for pid, _ in problems for text in attempts.get(pid, [])))
+            by_id = dict(problems)
+            right = dict(zip(distinct, self._correct([(by_id[pid], text) for pid, text in distinct]), strict=True))
+            for pid, p in problems:
+                texts = attempts.get(pid, [])
+                verdict = self.parts.verifiers[p.task].verdict(p, texts, scores[pid])
+                rows.append((pid, verdict, right[(pid, verdict.answer)] if verdict.accepted else None))
+                for (m, s), text, sc in zip(keys.get(pid, []), texts, scores[pid], strict=True):
+                    scored.append((pid, m, s, sc.reward, sc.feedback, right[(pid, text)]))
         accepted = _tally((p, verdict.accepted) for (_, p), (_, verdict, _) in zip(problems, rows))
         with self._phase(r, "VERIFY"):
+            self.store.score_attempts(scored)
             self.store.add_verdicts(r, rows)
             if r > 0:
                 self.store.add_skill_results(r, 0, "attempts", _result_rows(accepted))
@@ -593,13 +623,13 @@ class Loop:
         """``student``'s greedy answer to each problem and whether it is right: (id, problem, answer, right)."""
         out = []
         for (skill, d), group in _by_cell(problems).items():
+            task = self.parts.skills.tasks[skill]
             answers = student.generate(
-                [p.prompt for _, p in group],
-                n=1,
-                temperature=0.0,
-                max_new_tokens=self.parts.skills.tasks[skill].max_answer_len(d) + 1,
+                [p.prompt for _, p in group], n=1, temperature=0.0, max_new_tokens=task.max_answer_len(d) + 1
             )
-            out.extend((pid, p, ans, bool(self._correct(p, ans))) for (pid, p), (ans,) in zip(group, answers))
+            texts = [task.extract(ans) for (ans,) in answers]
+            right = self._correct([(p, text) for (_, p), text in zip(group, texts)])
+            out.extend((pid, p, text, bool(ok)) for (pid, p), text, ok in zip(group, texts, right))
         return out
 
     def _load_weights(self, r: int) -> None:

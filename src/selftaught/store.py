@@ -24,7 +24,7 @@ from typing import Any
 from .errors import SelftaughtError
 from .types import Example, Problem, Verdict
 
-SCHEMA_VERSION = 4  # 4: examples have an index within their round, unique
+SCHEMA_VERSION = 5  # 4: examples have an index within their round, unique; 5: attempts' rewards, problems' meta
 MIGRATIONS = {
     # 3 -> 4: number each round's examples in the order they were written.
     3: (
@@ -33,6 +33,12 @@ MIGRATIONS = {
         "(SELECT id, ROW_NUMBER() OVER (PARTITION BY round ORDER BY id) - 1 AS i FROM examples) AS n "
         "WHERE n.id = examples.id",
         "CREATE UNIQUE INDEX IF NOT EXISTS examples_order ON examples (round, idx)",
+    ),
+    # 4 -> 5: every attempt's reward and feedback from the verifier; a problem's task data (tests, entry point).
+    4: (
+        "ALTER TABLE attempts ADD COLUMN reward REAL",
+        "ALTER TABLE attempts ADD COLUMN feedback TEXT",
+        "ALTER TABLE problems ADD COLUMN meta TEXT",
     ),
 }
 # The disk, not the program, refused a write: said in one line, naming the file.
@@ -57,10 +63,11 @@ CREATE TABLE IF NOT EXISTS phases (
 CREATE TABLE IF NOT EXISTS problems (
     id INTEGER PRIMARY KEY, round INTEGER NOT NULL, purpose TEXT NOT NULL, idx INTEGER NOT NULL,
     task TEXT NOT NULL, difficulty INTEGER NOT NULL, prompt TEXT NOT NULL, target TEXT, seed INTEGER NOT NULL,
-    params TEXT, UNIQUE (round, purpose, idx));
+    params TEXT, meta TEXT, UNIQUE (round, purpose, idx));
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY, problem_id INTEGER NOT NULL REFERENCES problems(id), model INTEGER NOT NULL,
-    sample INTEGER NOT NULL, text TEXT NOT NULL, correct INTEGER, UNIQUE (problem_id, model, sample));
+    sample INTEGER NOT NULL, text TEXT NOT NULL, correct INTEGER, reward REAL, feedback TEXT,
+    UNIQUE (problem_id, model, sample));
 CREATE TABLE IF NOT EXISTS verdicts (
     problem_id INTEGER PRIMARY KEY REFERENCES problems(id), round INTEGER NOT NULL, accepted INTEGER NOT NULL,
     answer TEXT, score REAL NOT NULL, evidence TEXT NOT NULL, correct INTEGER);
@@ -351,10 +358,21 @@ class Store:
     # ------------------------------------------------------------------------------------------------ problems
     def add_problems(self, round_: int, purpose: str, problems: Iterable[Problem]) -> None:
         self._db.executemany(
-            "INSERT INTO problems (round, purpose, idx, task, difficulty, prompt, target, seed, params) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO problems (round, purpose, idx, task, difficulty, prompt, target, seed, params, meta) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (round_, purpose, i, p.task, p.difficulty, p.prompt, p.target, p.seed, _params_json(p.params))
+                (
+                    round_,
+                    purpose,
+                    i,
+                    p.task,
+                    p.difficulty,
+                    p.prompt,
+                    p.target,
+                    p.seed,
+                    _params_json(p.params),
+                    None if p.meta is None else json.dumps(p.meta),
+                )
                 for i, p in enumerate(problems)
             ],
         )
@@ -364,11 +382,22 @@ class Store:
 
     def _problems(self, where: str, args: tuple) -> list[tuple[int, Problem]]:
         rows = self._db.execute(
-            f"SELECT id, task, difficulty, prompt, target, seed, params FROM problems {where}", args
+            f"SELECT id, task, difficulty, prompt, target, seed, params, meta FROM problems {where}", args
         )
         return [
-            (i, Problem(task, d, prompt, target, seed, tuple(json.loads(params)) if params else None))
-            for i, task, d, prompt, target, seed, params in rows
+            (
+                i,
+                Problem(
+                    task,
+                    d,
+                    prompt,
+                    target,
+                    seed,
+                    tuple(json.loads(params)) if params else None,
+                    json.loads(meta) if meta else None,
+                ),
+            )
+            for i, task, d, prompt, target, seed, params, meta in rows
         ]
 
     def eval_prompts(self) -> set[str]:
@@ -384,11 +413,30 @@ class Store:
         return self._problems("WHERE purpose = ? ORDER BY id", (purpose,))
 
     # ------------------------------------------------------------------------------------------------ attempts
-    def add_attempts(self, rows: Iterable[tuple[int, int, int, str, int | None]]) -> None:
-        """Rows of (problem_id, model, sample, text, correct-or-None)."""
+    def add_attempts(self, rows: Iterable[tuple[int, int, int, str]]) -> None:
+        """Rows of (problem_id, model, sample, text); VERIFY adds each one's score (``score_attempts``)."""
+        self._db.executemany("INSERT INTO attempts (problem_id, model, sample, text) VALUES (?, ?, ?, ?)", list(rows))
+
+    def score_attempts(self, rows: Iterable[tuple[int, int, int, float | None, str, int | None]]) -> None:
+        """Rows of (problem_id, model, sample, reward-or-None, feedback, correct-or-None): the verifier's score of
+        each attempt and, for the record only, whether the task's oracle finds it right."""
         self._db.executemany(
-            "INSERT INTO attempts (problem_id, model, sample, text, correct) VALUES (?, ?, ?, ?, ?)", list(rows)
+            "UPDATE attempts SET reward = ?, feedback = ?, correct = ? "
+            "WHERE problem_id = ? AND model = ? AND sample = ?",
+            [(reward, feedback, correct, pid, m, s) for pid, m, s, reward, feedback, correct in rows],
         )
+
+    def attempt_keys(self, round_: int) -> dict[int, list[tuple[int, int]]]:
+        """Per problem, the (model, sample) of each attempt, in the order ``attempts`` lists their texts."""
+        out: dict[int, list[tuple[int, int]]] = {}
+        rows = self._db.execute(
+            "SELECT a.problem_id, a.model, a.sample FROM attempts a JOIN problems p ON p.id = a.problem_id "
+            "WHERE p.round = ? ORDER BY a.problem_id, a.model, a.sample",
+            (round_,),
+        )
+        for pid, m, s in rows:
+            out.setdefault(pid, []).append((m, s))
+        return out
 
     def attempts(self, round_: int) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
