@@ -1,0 +1,95 @@
+"""Scored attempts through the loop: every attempt's reward and feedback land in the store, the verdict follows
+from the same scores, and scoring a batch equals scoring one problem at a time."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from selftaught.cli import main
+from selftaught.tasks import ReversedAddition
+from selftaught.verifiers import AllOf, LengthFilter, VoteVerifier
+
+SMALL = ["--set", "train.labelled_steps=30", "--set", "train.round_steps=5", "--set", "loop.max_rounds=1"]
+
+
+def rows(run_dir: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(run_dir / "run.db") as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("scored") / "run"
+    assert main(["run", "--preset", "smoke", "--out", str(out), *SMALL]) == 0
+    return out
+
+
+def test_every_attempt_has_its_vote_share_as_reward_and_a_correctness_record(run_dir):
+    attempts = rows(
+        run_dir,
+        "SELECT a.problem_id, a.text, a.reward, a.feedback, a.correct, p.prompt FROM attempts a "
+        "JOIN problems p ON p.id = a.problem_id ORDER BY a.problem_id, a.model, a.sample",
+    )
+    assert attempts and all(r[2] is not None for r in attempts)
+    task = ReversedAddition()
+    by_problem: dict[int, list[str]] = {}
+    for pid, text, *_ in attempts:
+        by_problem.setdefault(pid, []).append(text)
+    for pid, text, reward, feedback, correct, prompt in attempts:
+        texts = by_problem[pid]
+        share = Counter(texts)[text] / len(texts)
+        plausible = task.plausible(_problem(prompt), text)
+        assert reward == pytest.approx(min(share, 1.0 if plausible else 0.0))  # AllOf: the lowest part reward
+        assert (feedback == "") == (share >= 0.6 and text != "" and plausible)
+        assert correct == int(text == task.answer(_problem(prompt)))
+
+
+def _problem(prompt: str):
+    from selftaught.types import Problem
+
+    return Problem("reversed-addition", 0, prompt, None, 0)
+
+
+def test_the_verdict_is_the_most_common_attempt_every_filter_accepts(run_dir):
+    verdicts = rows(run_dir, "SELECT problem_id, accepted, answer, evidence FROM verdicts WHERE round = 1")
+    accepted_texts = {
+        pid: [t for t, fb in zip_texts]
+        for pid, zip_texts in _group(
+            rows(run_dir, "SELECT problem_id, text, feedback FROM attempts WHERE feedback = '' ORDER BY id")
+        ).items()
+    }
+    assert verdicts
+    for pid, accepted, answer, evidence in verdicts:
+        kept = accepted_texts.get(pid, [])
+        assert bool(accepted) == bool(kept)
+        if accepted:
+            assert answer == Counter(kept).most_common(1)[0][0]
+        assert set(json.loads(evidence)) == {"vote", "length", "agree"}
+
+
+def _group(items: list[tuple]) -> dict[int, list[tuple[str, str]]]:
+    out: dict[int, list[tuple[str, str]]] = {}
+    for pid, text, feedback in items:
+        out.setdefault(pid, []).append((text, feedback))
+    return out
+
+
+def test_scoring_a_batch_equals_scoring_one_problem_at_a_time():
+    task = ReversedAddition()
+    rng = random.Random(3)
+    batch = []
+    for i in range(30):
+        p = task.sample(rng, 1 + i % 4)
+        right = task.answer(p)
+        attempts = [rng.choice([right, right, right[::-1], right + "1", ""]) for _ in range(5)]
+        batch.append((p, attempts))
+    verifier = AllOf([VoteVerifier(0.6), LengthFilter(task)])
+    assert verifier.score_many(batch) == [verifier.score(p, a) for p, a in batch]
+    for (p, a), scores in zip(batch, verifier.score_many(batch)):
+        assert verifier.verdict(p, a, scores) == verifier.judge(p, a)
