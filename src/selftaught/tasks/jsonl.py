@@ -178,7 +178,10 @@ class JsonlProblems(Task):
         pool = self._by_difficulty.get(d)
         if not pool:
             have = ", ".join(map(str, sorted(self._by_difficulty)))
-            raise ValueError(f"task jsonl: no problem of difficulty {d} in {self.path} (difficulties there: {have})")
+            raise ValueError(
+                f"task jsonl: no problem of difficulty {d} in {self.path} (difficulties there: {have}); "
+                "set task.high and loop.labelled_max to at most the highest, and eval.ahead = 0"
+            )
         r = pool[rng.randrange(len(pool))]
         return Problem(self.name, d, r["prompt"], r["solution"], 0, meta=dict(r["meta"]))
 

@@ -233,7 +233,10 @@ class ListFunctions(Task):
     def sample(self, rng: random.Random, difficulty: int) -> Problem:
         depth = self.validate_difficulty(difficulty)
         if depth > MAX_DEPTH:
-            raise ValueError(f"difficulty {depth} out of range for task {self.name} (1..{MAX_DEPTH})")
+            raise ValueError(
+                f"difficulty {depth} out of range for task {self.name} (1..{MAX_DEPTH}): "
+                f"keep task.high + eval.ahead <= {MAX_DEPTH}"
+            )
         for _ in range(10_000):
             ops = self._compose(rng, depth)
             inputs = [[rng.randrange(10) for _ in range(rng.randint(2, 5))] for _ in range(_SHOWN)]
