@@ -4,12 +4,8 @@ time to result, and bad settings."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -197,23 +193,15 @@ def test_a_stop_cools_the_learning_rate_down_before_training_ends(tmp_path):
     assert rows(out, "SELECT step, stop FROM stop_decisions WHERE round = 0") == [(5, 0), (10, 1)]
 
 
-def test_stop_decisions_survive_kill_and_resume(tmp_path, single_thread, phase_done):
+def test_stop_decisions_survive_kill_and_resume(tmp_path, single_thread, paused):
     sets = [*STOP_EARLY[:-2], "stop.epsilon=0.02", "train.labelled_steps=200", "stop.every=20"]
     ref = run(tmp_path, "ref", *sets)
     killed = tmp_path / "killed"
-    args = [sys.executable, "-m", "selftaught", "run", *SMOKE, "--out", str(killed)]
+    args = ["run", *SMOKE, "--out", str(killed)]
     for s in sets:
         args += ["--set", s]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.time() + 120
-    while not phase_done(killed, 0, "CURATE"):
-        assert proc.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.01)
-    time.sleep(0.5)  # into round 0's TRAIN, where the rule measures and decides
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # Round 0's TRAIN after 70 steps: the rule has measured and decided three times.
+    paused(args, "TRAIN:0:70", env={"OMP_NUM_THREADS": "1"}).stop(signal.SIGKILL)
     assert main(["resume", str(killed)]) == 0
     for sql in (
         "SELECT * FROM stop_decisions ORDER BY round, step",

@@ -141,14 +141,15 @@ class Loop:
         started = time.time()  # one timestamp for the run id, the default directory and the store's ``created``
         run_id = run_id or new_run_id(exp.name, started)
         run_dir = Path("runs") / run_id if run_dir is None else run_dir
+        refusal = f"run directory {run_dir} already exists and is not empty (to continue its run: selftaught resume)"
+        if run_dir.is_dir() and _start_leftovers(run_dir) is None:
+            raise SelftaughtError(refusal)  # before the lock file, so a directory that is not ours stays untouched
         _make_run_dir(run_dir)
         lock = RunLock.acquire(run_dir, command)
         try:
-            leftovers = _start_leftovers(run_dir)
+            leftovers = _start_leftovers(run_dir)  # again under the lock: another run may have begun meanwhile
             if leftovers is None:
-                raise SelftaughtError(
-                    f"run directory {run_dir} already exists and is not empty (to continue its run: selftaught resume)"
-                )
+                raise SelftaughtError(refusal)
             for name in leftovers:
                 (run_dir / name).unlink()
             loop = cls._create_in(run_dir, exp, parts, config_text, run_id, started, callbacks, lock)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -165,7 +166,9 @@ class GPTStudent(Student):
             "gen_batch": self.gen_batch,
         }
         (directory / CONFIG).write_text(json.dumps(meta, indent=2))
-        torch.save(self.model.state_dict(), directory / WEIGHTS)
+        buffer = io.BytesIO()  # serialised in memory first, so a full disk is an OSError (ENOSPC), not torch's own
+        torch.save(self.model.state_dict(), buffer)
+        (directory / WEIGHTS).write_bytes(buffer.getbuffer())
 
     def load_weights(self, directory: Path) -> None:
         """Replace this student's weights by those saved in ``directory`` (same architecture)."""
