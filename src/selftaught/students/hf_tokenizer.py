@@ -1,0 +1,57 @@
+"""Tokenizer helpers for Hugging Face students: a character-level tokenizer and the token classes positions need.
+
+The character tokenizer has the built-in student's alphabet and ids (``<pad>`` 0, ``<s>`` 1, ``</s>`` 2, then
+printable ASCII), so every built-in task runs unchanged; it is a ``PreTrainedTokenizerFast`` and is saved with
+``save_pretrained`` next to the model, so ``AutoTokenizer.from_pretrained`` opens it.
+"""
+
+from __future__ import annotations
+
+import torch
+from tokenizers import Tokenizer, decoders, models, processors
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+PAD, BOS, EOS = "<pad>", "<s>", "</s>"
+
+
+def char_tokenizer() -> PreTrainedTokenizerFast:
+    """One token per printable ASCII character; encoding a prompt adds ``<s>`` in front (as Llama's does)."""
+    vocab = {PAD: 0, BOS: 1, EOS: 2} | {chr(c): c - 32 + 3 for c in range(32, 127)}
+    # A BPE model without merges is exactly a character-level vocabulary; Fuse joins characters back without spaces.
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=None))
+    core.decoder = decoders.Fuse()
+    core.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", special_tokens=[(BOS, 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def run_tokens(tok: PreTrainedTokenizerBase, vocab_size: int) -> torch.Tensor:
+    """A (vocab_size,) bool mask of the tokens made of letters/digits only (what "index" positions count along).
+
+    For a sub-word tokenizer a token such as ``"123"`` counts as one step of its run; marker prefixes (GPT-2's
+    ``Ġ``, SentencePiece's ``▁``) make a token a break, as the space they stand for does.
+    """
+    mask = torch.zeros(vocab_size, dtype=torch.bool)
+    special = set(tok.all_special_ids)
+    for text, i in tok.get_vocab().items():
+        if i < vocab_size and i not in special and text.isascii() and text.isalnum():
+            mask[i] = True
+    return mask
+
+
+def run_positions(ids: torch.Tensor, in_run: torch.Tensor, start: torch.Tensor | None = None) -> torch.Tensor:
+    """Position of every token of ``ids`` (B, T) counted within each run of letter/digit tokens: 1, 2, 3 ... along a
+    run and 0 on any other token (the built-in student's "index" scheme). Left padding is not in any run."""
+    B, T = ids.shape
+    cols = torch.arange(T, device=ids.device).expand(B, T)
+    run = in_run[ids]
+    if start is not None:
+        run = run & (cols >= start[:, None])
+    last_break = torch.where(run, torch.full_like(cols, -1), cols).cummax(dim=1).values
+    return torch.where(run, cols - last_break, torch.zeros_like(cols))
