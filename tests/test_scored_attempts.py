@@ -93,3 +93,67 @@ def test_scoring_a_batch_equals_scoring_one_problem_at_a_time():
     assert verifier.score_many(batch) == [verifier.score(p, a) for p, a in batch]
     for (p, a), scores in zip(batch, verifier.score_many(batch)):
         assert verifier.verdict(p, a, scores) == verifier.judge(p, a)
+
+
+# ------------------------------------------------------------------------------------------------- pass@k
+def test_pass_at_k_is_recorded_per_cell_and_shown_by_status(tmp_path, capsys):
+    out = tmp_path / "run"
+    sets = [*SMALL, "--set", "eval.samples=4", "--set", "eval.k=[1, 2, 4]", "--set", "loop.max_rounds=0"]
+    assert main(["run", "--preset", "smoke", "--out", str(out), *sets]) == 0
+    got = rows(out, "SELECT task, difficulty, k, n, problems, value FROM pass_at_k WHERE round = 0 ORDER BY 2, 3")
+    cells = rows(out, "SELECT task, difficulty, n FROM evaluations WHERE round = 0 ORDER BY difficulty")
+    assert [(t, d, k) for t, d, k, *_ in got] == [(t, d, k) for t, d, _ in cells for k in (1, 2, 4)]
+    for i in range(0, len(got), 3):
+        values = [r[5] for r in got[i : i + 3]]
+        assert all(0.0 <= v <= 1.0 for v in values) and values == sorted(values)  # pass@k grows with k
+        assert all(r[3] == 4 for r in got[i : i + 3])
+    assert {(t, d, n) for t, d, n in cells} == {(t, d, p) for t, d, _, _, p, _ in got}
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["rounds"][0]["pass_at_k"]["2"] == {str(d): v for _, d, k, _, _, v in got if k == 2}
+
+
+def test_a_bad_k_is_one_line(tmp_path, capsys):
+    code = main(
+        ["run", "--preset", "smoke", "--out", str(tmp_path / "r"), "--set", "eval.samples=2", "--set", "eval.k=[5]"]
+    )
+    assert code == 2 and "each k must be in 1..samples" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------------------------------------ callbacks
+def test_callbacks_hear_what_each_phase_recorded(tmp_path):
+    from selftaught.config import load_experiment
+    from selftaught.loop import Loop, LoopCallback
+
+    class Recorder(LoopCallback):
+        def __init__(self):
+            self.events = []
+
+        def __getattribute__(self, name):
+            if name.startswith("on_"):
+                return lambda *args: object.__getattribute__(self, "events").append((name, args))
+            return object.__getattribute__(self, name)
+
+    exp, text = load_experiment(None, "smoke", [s for s in SMALL if s != "--set"])
+    recorder = Recorder()
+    loop = Loop.create(tmp_path / "run", exp, text, callbacks=[recorder])
+    try:
+        reason = loop.run()
+    finally:
+        loop.close()
+    names = [n for n, _ in recorder.events]
+    assert names[0] == "on_run_start" and names[-1] == "on_run_end" and recorder.events[-1][1] == (reason,)
+    run_dir = tmp_path / "run"
+    metrics = [args for n, args in recorder.events if n == "on_train_metrics"]
+    steps = rows(run_dir, "SELECT round, COUNT(*) FROM train_metrics WHERE model = 0 GROUP BY round ORDER BY round")
+    assert [r for r, _ in metrics] == [0, 1]  # every TRAIN reports, a round that trained nothing with no rows
+    assert [(r, len(ms)) for r, ms in metrics if ms] == steps
+    assert [m["global_step"] for m in metrics[0][1]] == list(range(steps[0][1]))
+    evaluated = {args[0]: len(args[1]) for n, args in recorder.events if n == "on_evaluate"}
+    assert evaluated == dict(rows(run_dir, "SELECT round, COUNT(*) FROM evaluations GROUP BY round"))
+    verified = [args for n, args in recorder.events if n == "on_verify"]
+    assert [(r, p, a) for r, p, a, _ in verified] == rows(
+        run_dir, "SELECT round, COUNT(*), SUM(accepted) FROM verdicts GROUP BY round ORDER BY round"
+    )

@@ -175,6 +175,11 @@ class EvalConfig(_Strict):
         le=MAX_COUNT,
         description="held-out problems per skill x difficulty measured during training (teacher.every, stop)",
     )
+    samples: int = Field(
+        0, ge=0, le=1000, description="also sample this many answers per held-out problem for pass@k; 0 = off"
+    )
+    temperature: float = Field(0.8, gt=0.0, le=5.0, description="the sampling temperature of pass@k")
+    k: list[int] = Field(default_factory=lambda: [1, 5], min_length=1, description="the k of each pass@k reported")
     targets: list[float] = Field(
         default_factory=lambda: [0.5, 0.9], description="accuracies whose time to first reach is recorded per cell"
     )
@@ -184,6 +189,8 @@ class EvalConfig(_Strict):
         bad = [t for t in self.targets if not 0.0 < t <= 1.0]
         if bad:
             raise ValueError(f"targets must be accuracies in (0, 1]; got {bad[0]}")
+        if self.samples and any(not 1 <= k <= self.samples for k in self.k):
+            raise ValueError(f"k = {self.k}: each k must be in 1..samples ({self.samples})")
         return self
 
 

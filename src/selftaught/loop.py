@@ -39,7 +39,7 @@ from .build import Parts, build_parts, build_schedule, build_stop_rule
 from .config import Experiment, experiment_toml, load_experiment, one_line
 from .curves import StopRule
 from .errors import SelftaughtError
-from .evaluation import accuracy_table
+from .evaluation import accuracy_table, pass_at_k
 from .lock import LOCK_NAME, RunLock
 from .picking import TeacherBatches
 from .seeding import derive_seed, rng_for
@@ -61,7 +61,14 @@ _START_FILES = {"config.toml", "config.given.toml", DB_NAME, f"{DB_NAME}-wal", f
 
 
 class LoopCallback:
-    """Hooks for side effects (progress bars, trackers). The loop calls them; it never knows who listens."""
+    """Hooks for side effects (progress bars, trackers). The loop calls them; it never knows who listens.
+
+    What a phase recorded reaches the hooks from the store, after the phase's transaction committed: per-step
+    training metrics (``step`` within the round, ``global_step`` on the run's axis), the verifier's acceptance, the
+    evaluation rows and the stopping rule's decisions. A resumed run reports only the phases it runs itself.
+    """
+
+    def on_run_start(self, run_dir: Path, exp: Experiment, run_id: str) -> None: ...
 
     def on_phase_start(self, round_: int, phase: str) -> None: ...
 
@@ -69,7 +76,17 @@ class LoopCallback:
 
     def on_train_step(self, round_: int, step: int, total: int, loss: float) -> None: ...
 
+    def on_train_metrics(self, round_: int, rows: list[dict[str, Any]]) -> None: ...
+
+    def on_verify(self, round_: int, proposed: int, accepted: int, label_accuracy: float | None) -> None: ...
+
+    def on_evaluate(self, round_: int, rows: list[dict[str, Any]]) -> None: ...
+
+    def on_stop_decisions(self, round_: int, rows: list[dict[str, Any]]) -> None: ...
+
     def on_round_end(self, round_: int, decision: str) -> None: ...
+
+    def on_run_end(self, reason: str) -> None: ...
 
 
 def new_run_id(name: str, when: float | None = None) -> str:
@@ -325,20 +342,41 @@ class Loop:
         """Run (or finish) the experiment; returns the stop reason."""
         if os.environ.get(PAUSE_ENV) and not any(isinstance(cb, _TestPause) for cb in self.callbacks):
             self.callbacks.insert(0, _TestPause())
+        self._emit("on_run_start", self.run_dir, self.exp, self.store.run_id)
         while (r := self.current_round()) is not None:
             self.store.start_round(r, None)
             for phase in PHASES:
                 if self.store.phase_done(r, phase):
                     continue
                 self.at = (r, phase)
-                for cb in self.callbacks:
-                    cb.on_phase_start(r, phase)
+                self._emit("on_phase_start", r, phase)
                 t0 = time.perf_counter()
                 self._phase_started, self._cpu_started = time.time(), time.process_time()
                 getattr(self, f"_{phase.lower()}")(r)
-                for cb in self.callbacks:
-                    cb.on_phase_end(r, phase, time.perf_counter() - t0)
-        return self.store.meta("stop_reason") or ""
+                self._emit("on_phase_end", r, phase, time.perf_counter() - t0)
+                self._report(r, phase)
+        reason = self.store.meta("stop_reason") or ""
+        self._emit("on_run_end", reason)
+        return reason
+
+    def _emit(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook, lambda *_: None)(*args)
+
+    def _report(self, r: int, phase: str) -> None:
+        """Tell the callbacks what ``phase`` of round ``r`` recorded, read back from the store."""
+        if not self.callbacks:
+            return
+        if phase == "VERIFY":
+            s = self.store.round_summary(r)
+            self._emit("on_verify", r, s["proposed"], s["accepted"], s["label_accuracy"])
+        elif phase == "TRAIN":
+            before = sum(n for q, n in self.store.round_steps().items() if q < r)
+            rows = [dict(m, global_step=before + m["step"]) for m in self.store.train_metrics() if m["round"] == r]
+            self._emit("on_train_metrics", r, rows)
+            self._emit("on_stop_decisions", r, self.store.stop_decisions(r))
+        elif phase == "EVALUATE":
+            self._emit("on_evaluate", r, self.store.evaluations(r))
 
     # -------------------------------------------------------------------------------------------------- phases
     def _phase(self, r: int, phase: str) -> Any:
@@ -664,6 +702,7 @@ class Loop:
         ]
         records = self._greedy(self.parts.students[0], problems)
         table = accuracy_table([(p.task, p.difficulty, ok) for _, p, _, ok in records])
+        pass_k = self._pass_at_k(r, problems) if e.samples else []
         round_steps = self.store.round_steps()
         steps = sum(round_steps.values())  # on the run's step axis: every round's steps so far
         wall, cpu = self.store.elapsed()
@@ -688,12 +727,37 @@ class Loop:
             self.store.add_results_reached(reached)
             self.store.add_eval_results(r, [(pid, ans, ok) for pid, _, ans, ok in records])
             self.store.add_evaluations(r, table)
+            self.store.add_pass_at_k(r, pass_k)
             self.store.add_skill_results(
                 r,
                 round_steps.get(r, 0),
                 "evaluation",
                 [(t["task"], t["difficulty"], t["correct"], t["n"]) for t in table],
             )
+
+    def _pass_at_k(self, r: int, problems: list[tuple[int, Problem]]) -> list[dict[str, Any]]:
+        """``eval.samples`` sampled answers per held-out problem; per cell, the mean over problems of the unbiased
+        pass@k for each ``eval.k`` (Chen et al. 2021)."""
+        e, student = self.exp.eval, self.parts.students[0]
+        out = []
+        for (skill, d), group in _by_cell(problems).items():
+            task = self.parts.skills.tasks[skill]
+            answers = student.generate(
+                [p.prompt for _, p in group],
+                n=e.samples,
+                temperature=e.temperature,
+                max_new_tokens=task.max_answer_len(d) + 1,
+                seed=derive_seed(self.exp.seed, r, "PASS@K", skill, d),
+            )
+            pairs = [(p, task.extract(a)) for (_, p), outs in zip(group, answers) for a in outs]
+            right = self._correct(pairs)
+            counts = [sum(bool(x) for x in right[i * e.samples : (i + 1) * e.samples]) for i in range(len(group))]
+            for k in e.k:
+                value = sum(pass_at_k(e.samples, c, k) for c in counts) / len(counts)
+                out.append(
+                    {"task": skill, "difficulty": d, "k": k, "n": e.samples, "problems": len(group), "value": value}
+                )
+        return out
 
     def _stuck(self, r: int, frontiers: dict[str, int], accuracy: dict[tuple[str, int], float]) -> dict[str, float]:
         """Skills whose newest difficulty is under ``stop_accuracy`` and did not rise since the previous round's

@@ -19,6 +19,7 @@ def run_status(store: Store) -> dict[str, Any]:
         return str(e["difficulty"]) if single else f"{e['task']}:{e['difficulty']}"
 
     wall, cpu = store.elapsed()
+    pass_k = store.pass_at_k()
     rounds = []
     for s in store.round_summaries():
         acc = {key(e): e["accuracy"] for e in evaluations if e["round"] == s["round"]}
@@ -45,6 +46,11 @@ def run_status(store: Store) -> dict[str, Any]:
                 "decision": s["decision"],
                 "accuracy": acc,
                 "accuracy_ci": ci,
+                # pass@k from eval.samples sampled answers per problem: {"k": {cell: value}}; {} when off
+                "pass_at_k": {
+                    str(k): {key(e): e["value"] for e in pass_k if e["round"] == s["round"] and e["k"] == k}
+                    for k in sorted({e["k"] for e in pass_k if e["round"] == s["round"]})
+                },
             }
         )
     return {

@@ -39,6 +39,9 @@ MIGRATIONS = {
         "ALTER TABLE attempts ADD COLUMN reward REAL",
         "ALTER TABLE attempts ADD COLUMN feedback TEXT",
         "ALTER TABLE problems ADD COLUMN meta TEXT",
+        "CREATE TABLE IF NOT EXISTS pass_at_k (round INTEGER NOT NULL, task TEXT NOT NULL, difficulty INTEGER NOT "
+        "NULL, k INTEGER NOT NULL, n INTEGER NOT NULL, problems INTEGER NOT NULL, value REAL NOT NULL, "
+        "PRIMARY KEY (round, task, difficulty, k))",
     ),
 }
 # The disk, not the program, refused a write: said in one line, naming the file.
@@ -109,6 +112,9 @@ CREATE TABLE IF NOT EXISTS results_reached (
     task TEXT NOT NULL, difficulty INTEGER NOT NULL, target REAL NOT NULL, round INTEGER NOT NULL,
     steps INTEGER NOT NULL, seconds REAL NOT NULL, cpu_seconds REAL NOT NULL, accuracy REAL NOT NULL,
     PRIMARY KEY (task, difficulty, target));
+CREATE TABLE IF NOT EXISTS pass_at_k (
+    round INTEGER NOT NULL, task TEXT NOT NULL, difficulty INTEGER NOT NULL, k INTEGER NOT NULL, n INTEGER NOT NULL,
+    problems INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (round, task, difficulty, k));
 CREATE INDEX IF NOT EXISTS problems_round ON problems (round, purpose);
 CREATE INDEX IF NOT EXISTS examples_round ON examples (round);
 """
@@ -596,6 +602,21 @@ class Store:
             "VALUES (:round, :task, :difficulty, :n, :correct, :accuracy, :ci_low, :ci_high)",
             [dict(r, round=round_) for r in rows],
         )
+
+    def add_pass_at_k(self, round_: int, rows: Iterable[dict[str, Any]]) -> None:
+        """pass@k per (skill, difficulty): the unbiased estimate over ``problems`` held-out problems, n samples each."""
+        self._db.executemany(
+            "INSERT INTO pass_at_k (round, task, difficulty, k, n, problems, value) "
+            "VALUES (:round, :task, :difficulty, :k, :n, :problems, :value)",
+            [dict(r, round=round_) for r in rows],
+        )
+
+    def pass_at_k(self, round_: int | None = None) -> list[dict[str, Any]]:
+        keys = ("round", "task", "difficulty", "k", "n", "problems", "value")
+        sql, args = f"SELECT {', '.join(keys)} FROM pass_at_k", ()
+        if round_ is not None:
+            sql, args = sql + " WHERE round = ?", (round_,)
+        return [dict(zip(keys, r)) for r in self._db.execute(sql + " ORDER BY round, task, difficulty, k", args)]
 
     def evaluations(self, round_: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT round, task, difficulty, n, correct, accuracy, ci_low, ci_high FROM evaluations"
