@@ -21,6 +21,7 @@ Reward: the share of generated inputs whose properties hold; accepted only at 1.
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import random
 import secrets
@@ -45,6 +46,7 @@ _CACHE = 4096  # problems whose inputs (and reference outputs) are remembered
 _POOL = 4  # inputs drawn per strategy, in multiples of the inputs each problem gets
 _HEAD = 5  # the first (simplest) inputs of the pool go to every problem
 _hypothesis_lock = threading.Lock()
+_pools: dict[tuple[str, int, int], list[Any]] = {}  # (strategy, size, seed) -> inputs, shared by every verifier
 
 
 @dataclass
@@ -248,7 +250,6 @@ class PropertyVerifier(Verifier):
         self.shrink_rounds = shrink_rounds
         self.sandbox = sandbox
         self.limits = limits if limits is not None else getattr(task, "limits", None)
-        self._pools: dict[tuple[str, int], list[Any]] = {}
         self._cases: OrderedDict[tuple[str, str], _Case] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------------ preparing
@@ -298,21 +299,22 @@ class PropertyVerifier(Verifier):
 
     def _inputs(self, strategy: Any, prompt: str) -> list[Any]:
         """``examples`` inputs for one problem: the pool's first (simplest) few, then a sample of the rest chosen by
-        the prompt. Hypothesis draws one pool of ``_POOL`` times as many per strategy and seed, once; a draw per
-        problem would cost a tenth of a second each."""
-        key = (repr(strategy), self.seed)
-        pool = self._pools.get(key)
+        the prompt. Hypothesis draws one pool of ``_POOL`` times as many per strategy and seed, once per process; a
+        draw per problem would cost a tenth of a second each. Each problem gets its own copies."""
+        key = (repr(strategy), _POOL * self.examples, self.seed)
+        pool = _pools.get(key)
         if pool is None:
-            pool = self._pools[key] = generate_inputs(strategy, _POOL * self.examples, self.seed)
+            pool = _pools[key] = generate_inputs(strategy, _POOL * self.examples, self.seed)
         if len(pool) <= self.examples:
-            return list(pool)
+            return copy.deepcopy(pool)
         head = min(_HEAD, self.examples)
         rng = random.Random(zlib.crc32(prompt.encode()) ^ self.seed)
         picked = sorted(rng.sample(range(head, len(pool)), self.examples - head))
-        return pool[:head] + [pool[i] for i in picked]
+        return copy.deepcopy(pool[:head] + [pool[i] for i in picked])
 
     @staticmethod
     def _call_reference(spec: PropertySpec, x: Any) -> tuple[bool, Any]:
+        x = copy.deepcopy(x)  # a reference that changes its argument must not change the input checked later
         try:
             return True, spec.reference(*x) if spec.unpack else spec.reference(x)
         except Exception:
