@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from selftaught.cli import main  # noqa: E402
-from selftaught.config import Experiment, load_experiment  # noqa: E402
+from selftaught.config import load_experiment  # noqa: E402
 from selftaught.errors import SelftaughtError  # noqa: E402
 from selftaught.loop import Loop, LoopCallback  # noqa: E402
 from selftaught.tracking import (  # noqa: E402
@@ -36,8 +36,8 @@ TINY = [
     "stop.shadow=true",
     "verifier.filters=['vote']",
 ]
-# The loop calls the tracking hooks and the config has [track]: then the fixture's run is tracked live.
-LIVE = hasattr(LoopCallback, "on_train_metrics") and "track" in Experiment.model_fields
+# The loop calls the tracking hooks: then the fixture's run is tracked live.
+LIVE = hasattr(LoopCallback, "on_train_metrics")
 
 
 @pytest.fixture(autouse=True)
@@ -141,11 +141,8 @@ def test_a_resumed_run_goes_on_in_its_mlflow_run(tmp_path):
 def finished_run(tmp_path_factory):
     """A tiny run (2 rounds, shadow stopping records); with the loop's tracking hooks, tracked live as well."""
     folder = tmp_path_factory.mktemp("tracked")
-    overrides = [*TINY, f"track.mlflow={json.dumps(str(folder / 'live-ml'))}"] if LIVE else TINY
-    if LIVE:
-        overrides.append(f"track.tensorboard={json.dumps(str(folder / 'live-tb'))}")
-    exp, text = load_experiment(None, "smoke", overrides)
-    callbacks = build_trackers(exp)
+    exp, text = load_experiment(None, "smoke", TINY)
+    callbacks = [MlflowTracker(str(folder / "live-ml")), TensorBoardTracker(folder / "live-tb")] if LIVE else []
     with Loop.create(folder / "run", exp, text, callbacks=callbacks) as loop:
         loop.run()
         run_id = loop.store.run_id
@@ -282,3 +279,34 @@ def test_build_trackers_checks_without_creating(tmp_path):
     for kw in ({"mlflow": str(tmp_path / "f" / "ml")}, {"tensorboard": str(tmp_path / "f")}):
         with pytest.raises(SelftaughtError, match="not a directory"):
             build_trackers(_Exp(**kw))
+
+
+class _StopAt(LoopCallback):
+    """Interrupts the run as round 1's ATTEMPT starts, as Ctrl-C would."""
+
+    def on_phase_start(self, round_: int, phase: str) -> None:
+        if (round_, phase) == (1, "ATTEMPT"):
+            raise KeyboardInterrupt
+
+
+@pytest.mark.skipif(not LIVE, reason="the loop does not call the tracking hooks yet")
+def test_an_interrupted_and_resumed_run_is_tracked_once(tmp_path):
+    exp, text = load_experiment(None, "smoke", TINY)
+    run_dir, ml, tb = tmp_path / "run", tmp_path / "ml", tmp_path / "tb"
+    with pytest.raises(KeyboardInterrupt):
+        with Loop.create(
+            run_dir, exp, text, callbacks=[MlflowTracker(str(ml)), TensorBoardTracker(tb), _StopAt()]
+        ) as loop:
+            loop.run()
+    partial, _, status = mlflow_metrics(ml, "smoke")
+    assert status == "RUNNING" and "verify/accepted" not in partial  # round 1 had not verified yet
+    with Loop.resume(run_dir, callbacks=[MlflowTracker(str(ml)), TensorBoardTracker(tb)]) as loop:
+        loop.run()
+        run_id = loop.store.run_id
+    assert (
+        main(["export", str(run_dir), "--mlflow", str(tmp_path / "x-ml"), "--tensorboard", str(tmp_path / "x-tb")]) == 0
+    )
+    live, live_params, status = mlflow_metrics(ml, "smoke")  # one MLflow run, nothing logged twice
+    exported, export_params, _ = mlflow_metrics(tmp_path / "x-ml", "smoke")
+    assert status == "FINISHED" and live == exported and live_params == export_params
+    assert tb_metrics(tb / run_id) == tb_metrics(tmp_path / "x-tb" / run_id)
