@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import AllOf, RuleFilter, Verifier
 from .length import LengthFilter
 from .oracle import OracleVerifier
+from .output_vote import OutputVote
 from .property import PropertyVerifier
 from .range import RangeFilter
 from .tests import TestsVerifier
@@ -17,6 +18,7 @@ BUILTIN_VERIFIERS: dict[str, type[Verifier]] = {
     "range": RangeFilter,
     "tests": TestsVerifier,
     "property": PropertyVerifier,
+    "output-vote": OutputVote,
 }
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "AllOf",
     "LengthFilter",
     "OracleVerifier",
+    "OutputVote",
     "RangeFilter",
     "RuleFilter",
     "Verifier",
