@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from selftaught.cli import main  # noqa: E402
-from selftaught.config import load_experiment  # noqa: E402
+from selftaught.config import Experiment, load_experiment  # noqa: E402
 from selftaught.errors import SelftaughtError  # noqa: E402
 from selftaught.loop import Loop, LoopCallback  # noqa: E402
 from selftaught.tracking import (  # noqa: E402
@@ -310,3 +310,13 @@ def test_an_interrupted_and_resumed_run_is_tracked_once(tmp_path):
     exported, export_params, _ = mlflow_metrics(tmp_path / "x-ml", "smoke")
     assert status == "FINISHED" and live == exported and live_params == export_params
     assert tb_metrics(tb / run_id) == tb_metrics(tmp_path / "x-tb" / run_id)
+
+
+@pytest.mark.skipif("track" not in Experiment.model_fields, reason="the config has no [track] section yet")
+def test_build_trackers_from_the_track_section(tmp_path):
+    sets = [f"track.mlflow={json.dumps(str(tmp_path / 'ml'))}", f"track.tensorboard={json.dumps(str(tmp_path / 'tb'))}"]
+    exp, _ = load_experiment(None, "smoke", [*sets, "track.experiment='mine'"])
+    mlflow, tensorboard = build_trackers(exp)
+    assert isinstance(mlflow, MlflowTracker) and mlflow.sink.experiment == "mine"
+    assert isinstance(tensorboard, TensorBoardTracker) and tensorboard.sink.root == tmp_path / "tb"
+    assert build_trackers(load_experiment(None, "smoke", [])[0]) == []  # off by default
