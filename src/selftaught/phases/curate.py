@@ -1,0 +1,16 @@
+"""CURATE: the round's training examples, from the accepted answers and the replay pool."""
+
+from __future__ import annotations
+
+from ..seeding import rng_for
+from .common import Context, Phase
+
+
+class Curate(Phase):
+    name = "CURATE"
+
+    def run(self, ctx: Context, r: int) -> None:
+        fresh = ctx.store.accepted(r, source="labelled" if r == 0 else "self")
+        examples = ctx.parts.curator.build(fresh, ctx.store.replay_pool(r), rng_for(ctx.exp.seed, r, "CURATE"))
+        with ctx.phase(r, "CURATE"):
+            ctx.store.add_examples(r, examples)

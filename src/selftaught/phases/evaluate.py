@@ -1,0 +1,89 @@
+"""EVALUATE: greedy accuracy (and pass@k) of model 0 on the held-out problems around each skill's frontier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..evaluation import accuracy_table, pass_at_k
+from ..seeding import derive_seed
+from ..types import Problem
+from .common import Context, Phase, by_cell, correct, greedy
+
+
+class Evaluate(Phase):
+    """Greedy accuracy on held-out problems, per skill from its lowest difficulty (or ``window`` below its frontier)
+    to ``ahead`` past it; the frontier is the highest difficulty the skill has practised."""
+
+    name = "EVALUATE"
+
+    def run(self, ctx: Context, r: int) -> None:
+        ctx.load_weights(r)
+        e, store = ctx.exp.eval, ctx.store
+        frontiers = store.frontiers(r)
+        ranges = {}
+        for skill in ctx.parts.skills.skills:
+            top = frontiers.get(skill.name, ctx.parts.skills.labelled_max[skill.name])
+            ranges[skill.name] = (max(skill.low, top - e.window + 1) if e.window else skill.low, top + e.ahead)
+        problems = [
+            (pid, p)
+            for pid, p in store.eval_problems()
+            if p.task in ranges and ranges[p.task][0] <= p.difficulty <= ranges[p.task][1]
+        ]
+        records = greedy(ctx, ctx.parts.students[0], problems)
+        table = accuracy_table([(p.task, p.difficulty, ok) for _, p, _, ok in records])
+        pass_k = sampled_pass_at_k(ctx, r, problems) if e.samples else []
+        round_steps = store.round_steps()
+        steps = sum(round_steps.values())  # on the run's step axis: every round's steps so far
+        wall, cpu = store.elapsed()
+        now_wall, now_cpu = ctx.elapsed()
+        wall += now_wall
+        cpu += now_cpu
+        reached = [
+            {
+                "task": t["task"],
+                "difficulty": t["difficulty"],
+                "target": target,
+                "round": r,
+                "steps": steps,
+                "seconds": wall,
+                "cpu_seconds": cpu,
+                "accuracy": t["accuracy"],
+            }
+            for t in table
+            for target in e.targets
+            if t["accuracy"] >= target
+        ]
+        with ctx.phase(r, "EVALUATE"):
+            store.add_results_reached(reached)
+            store.add_eval_results(r, [(pid, ans, ok) for pid, _, ans, ok in records])
+            store.add_evaluations(r, table)
+            store.add_pass_at_k(r, pass_k)
+            store.add_skill_results(
+                r,
+                round_steps.get(r, 0),
+                "evaluation",
+                [(t["task"], t["difficulty"], t["correct"], t["n"]) for t in table],
+            )
+
+
+def sampled_pass_at_k(ctx: Context, r: int, problems: list[tuple[int, Problem]]) -> list[dict[str, Any]]:
+    """``eval.samples`` sampled answers per held-out problem; per cell, the mean over problems of the unbiased
+    pass@k for each ``eval.k`` (Chen et al. 2021)."""
+    e, student = ctx.exp.eval, ctx.parts.students[0]
+    out = []
+    for (skill, d), group in by_cell(problems).items():
+        task = ctx.parts.skills.tasks[skill]
+        answers = student.generate(
+            [p.prompt for _, p in group],
+            n=e.samples,
+            temperature=e.temperature,
+            max_new_tokens=task.max_answer_len(d) + 1,
+            seed=derive_seed(ctx.exp.seed, r, "PASS@K", skill, d),
+        )
+        pairs = [(p, task.extract(a)) for (_, p), outs in zip(group, answers) for a in outs]
+        right = correct(ctx, pairs)
+        counts = [sum(bool(x) for x in right[i * e.samples : (i + 1) * e.samples]) for i in range(len(group))]
+        for k in e.k:
+            value = sum(pass_at_k(e.samples, c, k) for c in counts) / len(counts)
+            out.append({"task": skill, "difficulty": d, "k": k, "n": e.samples, "problems": len(group), "value": value})
+    return out

@@ -1,0 +1,50 @@
+"""VERIFY: round 0's labels; later rounds, every attempt scored and each problem's verdict derived."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..types import Problem
+from ..verifiers.base import Score
+from .common import Context, Phase, correct, result_rows, tally
+
+
+class Verify(Phase):
+    """Round 0: the labels. Later rounds: every attempt of the round scored in one batch per skill (so a verifier
+    that runs programs runs them in parallel), each problem's verdict derived from those scores, and each attempt's
+    correctness by the oracle, for the record."""
+
+    name = "VERIFY"
+
+    def run(self, ctx: Context, r: int) -> None:
+        store, parts = ctx.store, ctx.parts
+        problems = store.problems(r, "train")
+        rows, scored = [], []
+        if r == 0:
+            for pid, p in problems:
+                rows.append((pid, parts.oracles[p.task].judge(p, []), 1))
+        else:
+            attempts, keys = store.attempts(r), store.attempt_keys(r)
+            by_skill: dict[str, list[tuple[int, Problem]]] = defaultdict(list)
+            for pid, p in problems:
+                by_skill[p.task].append((pid, p))
+            scores: dict[int, list[Score]] = {}
+            for skill, group in by_skill.items():
+                batch = [(p, attempts.get(pid, [])) for pid, p in group]
+                for (pid, _), got in zip(group, parts.verifiers[skill].score_many(batch), strict=True):
+                    scores[pid] = got
+            distinct = list(dict.fromkeys((pid, text) for pid, _ in problems for text in attempts.get(pid, [])))
+            by_id = dict(problems)
+            right = dict(zip(distinct, correct(ctx, [(by_id[pid], text) for pid, text in distinct]), strict=True))
+            for pid, p in problems:
+                texts = attempts.get(pid, [])
+                verdict = parts.verifiers[p.task].verdict(p, texts, scores[pid])
+                rows.append((pid, verdict, right[(pid, verdict.answer)] if verdict.accepted else None))
+                for (m, s), text, sc in zip(keys.get(pid, []), texts, scores[pid], strict=True):
+                    scored.append((pid, m, s, sc.reward, sc.feedback, right[(pid, text)]))
+        accepted = tally((p, verdict.accepted) for (_, p), (_, verdict, _) in zip(problems, rows))
+        with ctx.phase(r, "VERIFY"):
+            store.score_attempts(scored)
+            store.add_verdicts(r, rows)
+            if r > 0:
+                store.add_skill_results(r, 0, "attempts", result_rows(accepted))
