@@ -32,6 +32,7 @@ from .status import accuracy_ranges, reached_together, report_data, run_status
 from .store import Store
 from .tasks import BUILTIN_TASKS
 from .teachers import BUILTIN_TEACHERS
+from .tracking import build_trackers
 from .training.schedules import SCHEDULES, Refined, Schedule
 
 app = typer.Typer(
@@ -112,8 +113,9 @@ def _write_report(loop: Loop) -> Path:
     return path
 
 
-def _run_loop(loop: Loop) -> None:
+def _run_loop(loop: Loop, trackers: list | None = None) -> None:
     loop.callbacks.append(RichProgress(out, loop.store))
+    loop.callbacks.extend(build_trackers(loop.exp) if trackers is None else trackers)
     reason = loop.run()
     report = _write_report(loop)
     out.print(f"run complete ({reason}); store {loop.run_dir / DB_NAME}; report {report}")
@@ -128,9 +130,10 @@ def run(
 ) -> None:
     """Start a new run of an experiment."""
     exp, text = load_experiment(config, preset, set_ or [])
+    trackers = build_trackers(exp)  # checked before the run directory exists
     loop = _hold(Loop.create(out_dir, exp, text, command="selftaught run"))
     out.print(f"run {loop.store.run_id} in {loop.run_dir}")
-    _run_loop(loop)
+    _run_loop(loop, trackers)
 
 
 @app.command()

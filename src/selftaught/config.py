@@ -221,6 +221,21 @@ class StopConfig(_Strict):
     )
 
 
+class TrackConfig(_Strict):
+    """Experiment trackers fed live through the loop's callbacks (the ``track`` extra)."""
+
+    mlflow: str = Field("", description="an MLflow tracking URI or a local directory for a file store; '' = off")
+    tensorboard: str = Field("", description="a directory for TensorBoard event files; '' = off")
+    experiment: str = Field("", description="the MLflow experiment's name; default the run's name")
+
+
+class ExecConfig(_Strict):
+    """Where a phase's independent units run (generation, scoring, ensemble members' training)."""
+
+    backend: Literal["local", "process", "ray"] = Field("local", description="in-process, a process pool, or Ray")
+    workers: int = Field(1, ge=1, le=4096, description="processes or Ray actors; Ray joins RAY_ADDRESS if set")
+
+
 class Experiment(_Strict):
     name: str = Field("run", description="names the run's directory; default the preset's or the config file's name")
     seed: int = 0
@@ -235,6 +250,8 @@ class Experiment(_Strict):
     verifier: VerifierConfig = Field(default_factory=VerifierConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     stop: StopConfig = Field(default_factory=StopConfig)
+    exec: ExecConfig = Field(default_factory=ExecConfig)
+    track: TrackConfig = Field(default_factory=TrackConfig)
 
     @model_validator(mode="after")
     def _one_way_to_name_tasks(self) -> Experiment:
