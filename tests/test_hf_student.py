@@ -319,3 +319,21 @@ def test_hf_smoke_run_then_kill_mid_train_and_resume(tmp_path, capsys, single_th
     assert not _rows(killed, "SELECT 1 FROM phases WHERE phase = 'TRAIN' AND done = 1")
     assert main(["resume", str(killed)]) == 0
     assert _fingerprint(killed) == _fingerprint(ref)
+
+
+def test_chat_template_and_max_new_tokens_override(model_dirs, tmp_path):
+    chat_dir = tmp_path / "chat"
+    AutoModelForCausalLM.from_pretrained(model_dirs["llama"]).save_pretrained(chat_dir)
+    tok = char_tokenizer()
+    tok.chat_template = (
+        "{% for m in messages %}<s>U:{{ m['content'] }}|{% endfor %}{% if add_generation_prompt %}A:{% endif %}"
+    )
+    tok.save_pretrained(chat_dir)
+    s = HFStudent(model=str(chat_dir), chat=True, device="cpu", max_new_tokens=2)
+    (ids,) = s.encode_prompts(["1+2="])
+    assert s.tok.decode(ids) == "<s>U:1+2=|A:"
+    inputs, targets, _ = s.encode_examples([Example("1+2=", "3", 1, "labelled", 0)])
+    assert inputs[0].tolist()[: len(ids)] == ids and (targets[0] != -100).sum() == 2  # "3" and the end token
+    assert all(len(t) <= 2 for o in s.generate(PROMPTS, n=2, temperature=1.0, max_new_tokens=20) for t in o)
+    with pytest.raises(SelftaughtError, match="no chat template"):
+        HFStudent(model=str(model_dirs["llama"]), chat=True, device="cpu")
