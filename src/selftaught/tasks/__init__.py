@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from .arithmetic import Addition, Multiplication, ReversedAddition
 from .base import Task
+from .jsonl import JsonlProblems
+from .list_functions import ListFunctions
 from .strings import Copy, Reversal, Sorting
 
 BUILTIN_TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (ReversedAddition, Addition, Multiplication, Copy, Reversal, Sorting)
+    cls.name: cls
+    for cls in (ReversedAddition, Addition, Multiplication, Copy, Reversal, Sorting, ListFunctions, JsonlProblems)
 }
 
 __all__ = [
     "BUILTIN_TASKS",
     "Addition",
     "Copy",
+    "JsonlProblems",
+    "ListFunctions",
     "Multiplication",
     "Reversal",
     "ReversedAddition",
