@@ -28,16 +28,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from pydantic import ValidationError
 
 from .build import Parts, build_parts
 from .config import Experiment, experiment_toml, load_experiment, one_line
 from .errors import SelftaughtError
+from .executors import Executor, LocalExecutor, Replica, make_executor, register_parts
 from .lock import LOCK_NAME, RunLock
 from .phases import PHASE_STEPS
 from .phases.common import DB_NAME, writing
 from .phases.decide import CONTINUE
 from .phases.heldout import draw_held_out
+from .phases.units import Where
 from .store import PHASES, Store
 from .types import Problem
 
@@ -113,10 +116,22 @@ class _TestPause(LoopCallback):
 
 class Loop:
     def __init__(
-        self, run_dir: Path, exp: Experiment, store: Store, parts: Parts, callbacks: Sequence[LoopCallback] = ()
+        self,
+        run_dir: Path,
+        exp: Experiment,
+        store: Store,
+        parts: Parts,
+        callbacks: Sequence[LoopCallback] = (),
+        executor: Executor | None = None,
     ) -> None:
         self.run_dir, self.exp, self.store, self.parts = run_dir, exp, store, parts
         self.callbacks = list(callbacks)
+        self.executor = executor or LocalExecutor()
+        # Units name the driver's parts by this key: in this process (and forked workers) they use them as they are.
+        self._parts_key = f"{os.getpid()}:{id(parts)}:{store.run_id}"
+        register_parts(self._parts_key, exp, parts)
+        self._exp_json = exp.model_dump(mode="json")
+        self._replicas: dict[tuple[int, int], Replica] = {}
         self.weights_round = -1  # which round's checkpoint the students hold; -1 = fresh initialisation
         self._eval_prompts: set[str] | None = None
         self._phase_started = 0.0  # wall clock at the start of the running phase's work
@@ -143,22 +158,28 @@ class Loop:
         whose set-up never finished) is taken over. ``command`` is what the lock file names as the holder.
         """
         parts = build_parts(exp)
+        executor = make_executor(exp.exec.backend, exp.exec.workers)  # joins or starts Ray: before any file
         started = time.time()  # one timestamp for the run id, the default directory and the store's ``created``
         run_id = run_id or new_run_id(exp.name, started)
         run_dir = Path("runs") / run_id if run_dir is None else run_dir
         refusal = f"run directory {run_dir} already exists and is not empty (to continue its run: selftaught resume)"
-        if run_dir.is_dir() and _start_leftovers(run_dir) is None:
-            raise SelftaughtError(refusal)  # before the lock file, so a directory that is not ours stays untouched
-        _make_run_dir(run_dir)
-        lock = RunLock.acquire(run_dir, command)
+        try:
+            if run_dir.is_dir() and _start_leftovers(run_dir) is None:
+                raise SelftaughtError(refusal)  # before the lock file, so a directory that is not ours stays untouched
+            _make_run_dir(run_dir)
+            lock = RunLock.acquire(run_dir, command)
+        except BaseException:
+            executor.close()
+            raise
         try:
             leftovers = _start_leftovers(run_dir)  # again under the lock: another run may have begun meanwhile
             if leftovers is None:
                 raise SelftaughtError(refusal)
             for name in leftovers:
                 (run_dir / name).unlink()
-            loop = cls._create_in(run_dir, exp, parts, config_text, run_id, started, callbacks, lock)
+            loop = cls._create_in(run_dir, exp, parts, config_text, run_id, started, callbacks, lock, executor)
         except BaseException:
+            executor.close()
             lock.release()
             raise
         return loop
@@ -174,6 +195,7 @@ class Loop:
         started: float,
         callbacks: Sequence[LoopCallback],
         lock: RunLock,
+        executor: Executor,
         write_config: bool = True,
     ) -> Loop:
         """The store and held-out sets of a new run in ``run_dir``, whose lock is held and which holds no store."""
@@ -184,7 +206,7 @@ class Loop:
                 (run_dir / "config.toml").write_text(experiment_toml(exp))
                 (run_dir / "config.given.toml").write_text(config_text)
         store = Store.create(run_dir / DB_NAME, run_id, exp.model_dump(mode="json"), config_text, created=started)
-        loop = cls(run_dir, exp, store, parts, callbacks)
+        loop = cls(run_dir, exp, store, parts, callbacks, executor)
         loop._lock = lock
         try:
             loop._setup()
@@ -212,12 +234,18 @@ class Loop:
                     raise SelftaughtError(
                         f"the config stored in {run_dir / DB_NAME} no longer validates: {one_line(e)}"
                     ) from None
-                loop = cls(run_dir, exp, store, build_parts(exp), callbacks)
-                loop._lock = lock
-                loop._setup()
-                state = store.last_teacher_state()
-                if state is not None:
-                    loop.parts.teacher.load_state_dict(state)
+                parts = build_parts(exp)
+                executor = make_executor(exp.exec.backend, exp.exec.workers)
+                try:
+                    loop = cls(run_dir, exp, store, parts, callbacks, executor)
+                    loop._lock = lock
+                    loop._setup()
+                    state = store.last_teacher_state()
+                    if state is not None:
+                        loop.parts.teacher.load_state_dict(state)
+                except BaseException:
+                    executor.close()
+                    raise
             except BaseException:
                 store.close()
                 raise
@@ -253,12 +281,18 @@ class Loop:
         for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"):
             (run_dir / name).unlink(missing_ok=True)
         write_config = not (run_dir / "config.toml").is_file()
-        return cls._create_in(run_dir, exp, parts, text, run_id, started, callbacks, lock, write_config)
+        executor = make_executor(exp.exec.backend, exp.exec.workers)
+        try:
+            return cls._create_in(run_dir, exp, parts, text, run_id, started, callbacks, lock, executor, write_config)
+        except BaseException:
+            executor.close()
+            raise
 
     def close(self) -> bool:
         """Checkpoint and close the store, then release the run directory's lock. Returns whether ``run.db`` alone
         now holds every committed row (see ``Store.close``). Safe to call twice."""
         try:
+            self.executor.close()
             return self.store.close()
         finally:
             if self._lock is not None:
@@ -347,6 +381,21 @@ class Loop:
         if self._slice_problems is None:
             self._slice_problems = self.store.eval_problems("slice")
         return self._slice_problems
+
+    def where(self) -> Where:
+        """Which parts the executor's units run on (see ``phases/units.py``)."""
+        return Where(self._parts_key, self._exp_json, torch.get_num_threads())
+
+    def replica(self, r: int, m: int) -> Replica | None:
+        """Model ``m`` of round ``r``'s checkpoint as the executor's workers fetch it (made once per round); None
+        when units run in this process, on the students as they are."""
+        if self.executor.local:
+            return None
+        if (r, m) not in self._replicas:
+            self._replicas = {k: v for k, v in self._replicas.items() if k[0] >= r}
+            paths = self.store.checkpoints(r)
+            self._replicas[(r, m)] = self.executor.replica(f"{self.store.run_id}/{r}/{m}", self.run_dir / paths[m])
+        return self._replicas[(r, m)]
 
     def load_weights(self, r: int) -> None:
         """Give the students round ``r``'s checkpoint, unless they hold it already."""

@@ -1,4 +1,6 @@
-"""ATTEMPT: every ensemble member samples answers to the round's problems (round 0 is labelled: nothing to do)."""
+"""ATTEMPT: every ensemble member samples answers to the round's problems (round 0 is labelled: nothing to do).
+
+One unit per (member, cell), on the executor; answers are extracted and assembled here, in the driver."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import replace
 from ..seeding import derive_seed, rng_for
 from ..types import Problem
 from .common import Context, Phase, by_cell
+from .units import GenUnit, generate_unit
 
 
 class Attempt(Phase):
@@ -15,48 +18,68 @@ class Attempt(Phase):
     def run(self, ctx: Context, r: int) -> None:
         rows = []
         if r > 0:
-            ctx.load_weights(r - 1)
+            ctx.load_weights(r - 1)  # the driver's students answer in-process (the local executor)
             problems = ctx.store.problems(r, "train")
-            for m in range(len(ctx.parts.students)):
-                if ctx.parts.attempts == "split":
-                    answers = split_answers(ctx, r, m, problems)
-                else:
-                    answers = sampled_answers(ctx, r, m, problems)
+            members = range(len(ctx.parts.students))
+            if ctx.parts.attempts == "split":
+                splits, part_problems = split_parts(ctx, r, problems)
+                part_answers = sampled_answers(ctx, r, part_problems, "parts")
+                answers = [join_parts(ctx, problems, splits, part_answers[m]) for m in members]
+            else:
+                answers = sampled_answers(ctx, r, problems)
+            for m in members:
                 for pid, _ in problems:
-                    rows.extend((pid, m, s, text) for s, text in enumerate(answers[pid]))
+                    rows.extend((pid, m, s, text) for s, text in enumerate(answers[m][pid]))
         with ctx.phase(r, "ATTEMPT"):
             ctx.store.add_attempts(rows)
 
 
-def sampled_answers(
-    ctx: Context, r: int, m: int, problems: list[tuple[int, Problem]], *seed_tag: str
-) -> dict[int, list[str]]:
-    """Model ``m``'s sampled answers to each problem, by problem id (any hashable key)."""
-    v = ctx.exp.verifier
-    out: dict[int, list[str]] = {}
+def sampled_answers(ctx: Context, r: int, problems: list[tuple[int, Problem]], *seed_tag: str) -> list[dict]:
+    """Each model's sampled answers to each problem, by problem id (any hashable key): one unit per (model, cell),
+    on round ``r - 1``'s weights."""
+    v, tasks = ctx.exp.verifier, ctx.parts.skills.tasks
     single = len(ctx.parts.skills.skills) == 1
-    for (skill, d), group in by_cell(problems).items():
-        answers = ctx.parts.students[m].generate(
-            [p.prompt for _, p in group],
-            n=v.samples,
-            temperature=v.temperature,
-            max_new_tokens=ctx.parts.skills.tasks[skill].max_answer_len(d) + 1,
-            seed=derive_seed(ctx.exp.seed, r, "ATTEMPT", m, *(() if single else (skill,)), d, *seed_tag),
-        )
-        task = ctx.parts.skills.tasks[skill]
-        out.update((pid, [task.extract(c) for c in outs]) for (pid, _), outs in zip(group, answers))
+    cells = by_cell(problems)
+    units, where = [], []
+    for m in range(len(ctx.parts.students)):
+        replica = ctx.replica(r - 1, m)
+        for (skill, d), group in cells.items():
+            units.append(
+                GenUnit(
+                    ctx.where(),
+                    m,
+                    replica,
+                    [p.prompt for _, p in group],
+                    n=v.samples,
+                    temperature=v.temperature,
+                    max_new_tokens=tasks[skill].max_answer_len(d) + 1,
+                    seed=derive_seed(ctx.exp.seed, r, "ATTEMPT", m, *(() if single else (skill,)), d, *seed_tag),
+                )
+            )
+            where.append((m, skill, group))
+    out: list[dict] = [{} for _ in ctx.parts.students]
+    for (m, skill, group), answers in zip(where, ctx.executor.map(generate_unit, units), strict=True):
+        task = tasks[skill]
+        out[m].update((pid, [task.extract(c) for c in outs]) for (pid, _), outs in zip(group, answers))
     return out
 
 
-def split_answers(ctx: Context, r: int, m: int, problems: list[tuple[int, Problem]]) -> dict[int, list[str]]:
-    """Answers assembled by the task from the model's answers to each problem's easier parts ("" if none)."""
-    tasks, n = ctx.parts.skills.tasks, ctx.exp.verifier.samples
+def split_parts(ctx: Context, r: int, problems: list[tuple[int, Problem]]) -> tuple[dict, list]:
+    """Each problem's easier parts (the task's ``split``), and the parts as problems keyed (problem id, part)."""
+    tasks = ctx.parts.skills.tasks
     splits = {pid: tasks[p.task].split(p, rng_for(ctx.exp.seed, r, "SPLIT", pid)) for pid, p in problems}
     # Parts belong to their problem's skill (the task names them by itself).
     part_problems = [
         ((pid, j), replace(part, task=p.task)) for pid, p in problems for j, part in enumerate(splits[pid] or [])
     ]
-    part_answers = sampled_answers(ctx, r, m, part_problems, "parts")
+    return splits, part_problems
+
+
+def join_parts(
+    ctx: Context, problems: list[tuple[int, Problem]], splits: dict, part_answers: dict
+) -> dict[int, list[str]]:
+    """Answers assembled by the task from the model's answers to each problem's easier parts ("" if none)."""
+    tasks, n = ctx.parts.skills.tasks, ctx.exp.verifier.samples
     out = {}
     for pid, p in problems:
         ps = splits[pid]

@@ -41,6 +41,12 @@ class Context(Protocol):
     def phase(self, r: int, phase: str) -> Any:
         """The store transaction that records ``phase`` of round ``r`` as done."""
 
+    def where(self) -> Any:
+        """Which parts the executor's units run on (``phases.units.Where``)."""
+
+    def replica(self, r: int, m: int) -> Any:
+        """Model ``m`` of round ``r``'s checkpoint for the executor's workers (None: in-process)."""
+
     def load_weights(self, r: int) -> None:
         """Give the students round ``r``'s checkpoint, unless they hold it already."""
 

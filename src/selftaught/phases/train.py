@@ -17,6 +17,7 @@ from ..training.schedules import Cooldown, Schedule
 from ..types import Example
 from . import budget as planning
 from .common import Context, Phase, greedy, result_rows, tally, writing
+from .units import FitUnit, fit_unit
 
 
 class Train(Phase):
@@ -31,8 +32,9 @@ class Train(Phase):
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         ctx.load_weights(r - 1)
+        local = ctx.executor.local
         if r > 0 and examples:  # a round with nothing to train on keeps the weights as they are
-            for m, student in enumerate(students):
+            for m, student in enumerate(students if local else students[:1]):  # the others restart in their unit
                 student.restart(t.warm_start, t.shrink, t.perturb, seed=derive_seed(exp.seed, r, "WARM", m))
             ctx.weights_round = -2  # the students hold neither a checkpoint's weights nor fresh ones now
         schedule: Schedule = planning.schedule(exp, store, r)
@@ -51,26 +53,47 @@ class Train(Phase):
             rule = build_stop_rule(exp, seed=derive_seed(exp.seed, r, "STOP") % 2**32)
             stopper = Stopper(rule, measure, st.every, budget, st.shadow, schedule)
         stats = []
-        for m, student in enumerate(students):
-            if examples:
-                progress = StepRelay(ctx.callbacks, r) if m == 0 else None
-                extra: dict[str, Any] = {}
-                if batches is not None:
-                    extra["pick"] = batches if m == 0 else batches.replayer()
-                if stopper is not None:  # the other members stop where model 0 stopped
-                    extra["stop"] = stopper if m == 0 else StopAt(stats[0].steps)
-                stats.append(
-                    student.fit(
-                        examples,
-                        schedule,
-                        budget,
-                        seed=derive_seed(exp.seed, r, "TRAIN", m),
-                        callbacks=[progress] if progress else [],
-                        **extra,
-                    )
+        if examples:
+            # Model 0 trains here (the teacher and the stopping rule watch it); the others replay its batches and
+            # stop where it stopped, each as a unit on the executor.
+            extra: dict[str, Any] = {}
+            if batches is not None:
+                extra["pick"] = batches
+            if stopper is not None:
+                extra["stop"] = stopper
+            progress = StepRelay(ctx.callbacks, r)
+            seed0 = derive_seed(exp.seed, r, "TRAIN", 0)
+            students_ids = range(len(students))
+            stats.append(students[0].fit(examples, schedule, budget, seed=seed0, callbacks=[progress], **extra))
+            warm = [(t.warm_start, t.shrink, t.perturb, derive_seed(exp.seed, r, "WARM", m)) for m in students_ids]
+            units = [
+                FitUnit(
+                    ctx.where(),
+                    local,
+                    m,
+                    None if local or r == 0 else ctx.replica(r - 1, m),
+                    None if local or r == 0 else warm[m],
+                    examples,
+                    schedule,
+                    budget,
+                    derive_seed(exp.seed, r, "TRAIN", m),
+                    pick=None if batches is None else Replay(batches.picked),
+                    stop=None if stopper is None else StopAt(stats[0].steps),
                 )
-            with writing(tmp / f"model-{m}", cleanup=tmp):
-                student.save(tmp / f"model-{m}")  # nothing accepted: the weights carry over unchanged
+                for m in range(1, len(students))
+            ]
+            for m, (st, files) in enumerate(ctx.executor.map(fit_unit, units), start=1):
+                stats.append(st)
+                if files is not None:  # trained elsewhere: the driver's copy takes the weights from its checkpoint
+                    with writing(tmp / f"model-{m}", cleanup=tmp):
+                        for rel, data in files.items():
+                            (tmp / f"model-{m}" / rel).parent.mkdir(parents=True, exist_ok=True)
+                            (tmp / f"model-{m}" / rel).write_bytes(data)
+                    students[m].load_weights(tmp / f"model-{m}")
+        for m, student in enumerate(students):
+            if not (tmp / f"model-{m}").exists():
+                with writing(tmp / f"model-{m}", cleanup=tmp):
+                    student.save(tmp / f"model-{m}")  # nothing accepted: the weights carry over unchanged
         # The checkpoint is complete under its final name before TRAIN is marked done.
         with writing(final, cleanup=tmp):
             if final.exists():
@@ -170,6 +193,16 @@ class Stopper:
             self.schedule.begin(done)
             return done >= self.schedule.end
         return False
+
+
+class Replay:
+    """A ``pick`` that repeats the batches model 0 was given, step by step (for the other ensemble members)."""
+
+    def __init__(self, picked: list[list[int]]) -> None:
+        self.picked = picked
+
+    def __call__(self, step: int, size: int) -> list[int]:
+        return self.picked[step]
 
 
 class StopAt:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from ..types import Problem
 from ..verifiers.base import Score
 from .common import Context, Phase, correct, result_rows, tally
+from .units import ScoreUnit, score_unit
 
 
 class Verify(Phase):
@@ -29,10 +30,18 @@ class Verify(Phase):
             for pid, p in problems:
                 by_skill[p.task].append((pid, p))
             scores: dict[int, list[Score]] = {}
+            # One unit per skill in-process; spread over the workers otherwise (scores are per problem).
+            chunks = 1 if ctx.executor.local else ctx.executor.workers
+            units, groups = [], []
             for skill, group in by_skill.items():
-                batch = [(p, attempts.get(pid, [])) for pid, p in group]
-                for (pid, _), got in zip(group, parts.verifiers[skill].score_many(batch), strict=True):
-                    scores[pid] = got
+                size = -(-len(group) // chunks)
+                for c in range(0, len(group), size):
+                    batch = [(p, attempts.get(pid, [])) for pid, p in group[c : c + size]]
+                    units.append(ScoreUnit(ctx.where(), ctx.executor.local, skill, batch))
+                    groups.append(group[c : c + size])
+            for group, got in zip(groups, ctx.executor.map(score_unit, units, stateful=False), strict=True):
+                for (pid, _), s in zip(group, got, strict=True):
+                    scores[pid] = s
             distinct = list(dict.fromkeys((pid, text) for pid, _ in problems for text in attempts.get(pid, [])))
             by_id = dict(problems)
             right = dict(zip(distinct, correct(ctx, [(by_id[pid], text) for pid, text in distinct]), strict=True))
