@@ -236,13 +236,6 @@ class ExecConfig(_Strict):
     workers: int = Field(1, ge=1, le=4096, description="processes or Ray actors; Ray joins RAY_ADDRESS if set")
 
 
-class ExecConfig(_Strict):
-    """Where a phase's independent units run (generation, scoring, ensemble members' training)."""
-
-    backend: Literal["local", "process", "ray"] = Field("local", description="in-process, a process pool, or Ray")
-    workers: int = Field(1, ge=1, le=4096, description="processes or Ray actors; Ray joins RAY_ADDRESS if set")
-
-
 class Experiment(_Strict):
     name: str = Field("run", description="names the run's directory; default the preset's or the config file's name")
     seed: int = 0
@@ -257,7 +250,6 @@ class Experiment(_Strict):
     verifier: VerifierConfig = Field(default_factory=VerifierConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     stop: StopConfig = Field(default_factory=StopConfig)
-    exec: ExecConfig = Field(default_factory=ExecConfig)
     exec: ExecConfig = Field(default_factory=ExecConfig)
     track: TrackConfig = Field(default_factory=TrackConfig)
 
