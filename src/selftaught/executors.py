@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import socket
 import tempfile
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -131,17 +133,21 @@ class RayExecutor(Executor):
         self._actors: list[Any] = []
         if not ray.is_initialized():
             address = os.environ.get("RAY_ADDRESS") or None
+            if address:
+                _probe(address)
             env = {k: os.environ[k] for k in (PLUGIN_ENV,) if os.environ.get(k)}
             try:
-                ray.init(
-                    address=address,
-                    num_cpus=None if address else workers,
-                    include_dashboard=False,
-                    logging_level=logging.ERROR,
-                    log_to_driver=False,
-                    configure_logging=True,
-                    runtime_env={"env_vars": env} if env else None,
-                )
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ray.init(
+                        address=address,
+                        num_cpus=None if address else workers,
+                        include_dashboard=False,
+                        logging_level=logging.ERROR,
+                        log_to_driver=False,
+                        configure_logging=True,
+                        runtime_env={"env_vars": env} if env else None,
+                    )
             except Exception as e:  # Ray raises many types for an address it cannot reach
                 raise SelftaughtError(
                     f"cannot start or join a Ray cluster (RAY_ADDRESS={address!r}): {type(e).__name__}: {e}".split(
@@ -187,6 +193,19 @@ class _Worker:
 
     def run(self, fn: Callable[[Any], Any], unit: Any) -> Any:
         return fn(unit)
+
+
+def _probe(address: str) -> None:
+    """Refuse at once, in one line, a ``host:port`` (or ``ray://host:port``) nobody listens on; Ray itself retries
+    for half a minute and more."""
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "local" and the like: Ray's to judge
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as e:
+        raise SelftaughtError(f"cannot reach the Ray cluster at RAY_ADDRESS={address}: {e.strerror or e}") from None
 
 
 def make_executor(backend: str, workers: int) -> Executor:
