@@ -97,6 +97,7 @@ def build_skills(exp: Experiment) -> SkillSet:
         if not low <= top <= high:
             raise SelftaughtError(f"skill {name!r}: need low ({low}) <= labelled_max ({top}) <= high ({high})")
         _probe(task, name, top)
+        _probe(task, name, high + exp.eval.ahead)  # the largest held-out difficulty, so set-up cannot fail later
         skills.append(Skill(name, low, high, task.space(low, high)))
         tasks[name], labelled[name] = task, top
     return SkillSet(skills, tasks, labelled)

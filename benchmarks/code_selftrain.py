@@ -1,0 +1,120 @@
+"""Code by self-training: the `code-selftrain` preset (list-functions, labelled at depth 1-2), verified by running
+the model's programs against the examples in the sandbox (`tests`), and the same loop with votes over the
+programs' outputs instead (`output-vote`, which never reads an expected output).
+
+For each: the deepest depth at >= 90 % pass@1 (greedy, on held-out problems, checked by the hidden tests) with every
+shallower depth there too, after round 0 and at the end; the share of accepted programs the task's reference
+confirms on its hidden tests (label precision); accepted programs per round; wall time. The metric is the tests
+variant's depth reached after self-training.
+
+    python benchmarks/code_selftrain.py [--quick] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import emit, environment, load_average, set_threads
+
+from selftaught.config import load_experiment
+from selftaught.loop import Loop
+
+QUICK = [
+    "loop.labelled_problems=1000",
+    "loop.problems_per_round=40",
+    "loop.max_rounds=1",
+    "train.labelled_steps=40",
+    "train.round_steps=10",
+    "eval.problems=10",
+    "eval.ahead=1",
+    "verifier.samples=4",
+]
+
+
+def deepest(accuracy: dict[int, float], threshold: float = 0.9) -> int:
+    """The largest depth d with every depth 1..d at ``threshold`` or more (0: not even depth 1)."""
+    best = 0
+    for d in sorted(accuracy):
+        if d != best + 1 or accuracy[d] < threshold:
+            break
+        best = d
+    return best
+
+
+def measure(run_dir: Path) -> dict:
+    with sqlite3.connect(f"{(run_dir / 'run.db').resolve().as_uri()}?mode=ro", uri=True) as db:
+        last = db.execute("SELECT MAX(round) FROM evaluations").fetchone()[0]
+
+        def acc(r: int) -> dict[int, float]:
+            rows = db.execute("SELECT difficulty, accuracy FROM evaluations WHERE round = ?", (r,))
+            return {d: round(a, 3) for d, a in rows}
+
+        precision = db.execute("SELECT AVG(correct), COUNT(*) FROM verdicts WHERE round > 0 AND accepted = 1")
+        share, accepted = precision.fetchone()
+        per_round = db.execute(
+            "SELECT round, SUM(accepted), COUNT(*) FROM verdicts WHERE round > 0 GROUP BY round ORDER BY round"
+        ).fetchall()
+    return {
+        "depth_after_round_0": deepest(acc(0)),
+        "depth_at_end": deepest(acc(last)),
+        "accuracy_after_round_0": acc(0),
+        "accuracy_at_end": acc(last),
+        "rounds": last,
+        "label_precision": None if share is None else round(share, 4),
+        "accepted": accepted,
+        "accepted_per_round": {r: f"{a}/{n}" for r, a, n in per_round},
+    }
+
+
+def run(name: str, overrides: list[str], root: Path) -> dict:
+    exp, text = load_experiment(preset="code-selftrain", overrides=overrides)
+    t0 = time.perf_counter()
+    loop = Loop.create(root / name, exp, text)
+    try:
+        reason = loop.run()
+    finally:
+        loop.close()
+    wall = time.perf_counter() - t0
+    out = measure(root / name)
+    out.update(wall_seconds=round(wall, 1), stop_reason=reason)
+    print(f"{name}: {out}", file=sys.stderr)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary directory)")
+    args = ap.parse_args()
+    threads = set_threads()
+    load = load_average()
+    tmp = tempfile.TemporaryDirectory() if args.out is None else None
+    root = args.out or Path(tmp.name)
+    base = QUICK if args.quick else []
+    t0 = time.perf_counter()
+    tests = run("tests", base, root)
+    vote = run("output-vote", [*base, 'verifier.filters=["output-vote"]'], root)
+    result = {
+        "benchmark": "code_selftrain",
+        "metric": "depth_at_90pct_pass1_after_selftraining",
+        "value": tests["depth_at_end"],
+        "unit": "composition depth",
+        "tests": tests,
+        "output_vote": vote,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "budget_seconds": 1200,
+        "quick": args.quick,
+        **environment(threads, load),
+    }
+    emit(result)
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
