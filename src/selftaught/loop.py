@@ -292,8 +292,11 @@ class Loop:
         """Checkpoint and close the store, then release the run directory's lock. Returns whether ``run.db`` alone
         now holds every committed row (see ``Store.close``). Safe to call twice."""
         try:
-            self.executor.close()
-            return self.store.close()
+            try:
+                self.executor.close()  # workers, and a Ray cluster the loop started
+            finally:
+                whole = self.store.close()
+            return whole
         finally:
             if self._lock is not None:
                 self._lock.release()
