@@ -200,7 +200,7 @@ def build_schedule(exp: Experiment, warmup: float | None = None, norms: list[flo
     t = exp.train
     kwargs: dict[str, Any] = {"warmup": t.warmup if warmup is None else warmup}
     if t.schedule not in SCHEDULES:  # a user's Schedule subclass gets the warmup only
-        return _construct(resolve(t.schedule, SCHEDULES, "schedule", Schedule), "schedule", **kwargs)
+        return _construct(resolve(t.schedule, SCHEDULES, "train.schedule", Schedule), "schedule", **kwargs)
     if t.schedule == "wsd":
         kwargs |= {"decay": t.decay, "floor": t.floor, "form": t.decay_form}
     elif t.schedule == "step":
@@ -224,7 +224,7 @@ def build_stop_rule(exp: Experiment, seed: int) -> StopRule:
         min_accuracy=st.min_accuracy,
         bootstrap=st.bootstrap,
         seed=seed,
-        models=[resolve(name, MODELS, "curve model", CurveModel) for name in st.curves],
+        models=[resolve(name, MODELS, "stop.curves: curve model", CurveModel) for name in st.curves],
     )
 
 
@@ -290,7 +290,7 @@ def build_parts(exp: Experiment) -> Parts:
 def build_curator(exp: Experiment) -> Curator:
     """``train.curator``: the built-in replay curator (with ``replay_share``) or a user's Curator subclass, which
     gets ``share`` when its constructor takes it."""
-    cls = resolve(exp.train.curator, {"replay": ReplayCurator}, "curator", Curator)
+    cls = resolve(exp.train.curator, {"replay": ReplayCurator}, "train.curator", Curator)
     return _construct(cls, "curator", **_accepted(cls, {"share": exp.train.replay_share}))
 
 

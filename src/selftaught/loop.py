@@ -165,7 +165,11 @@ class Loop:
         refusal = f"run directory {run_dir} already exists and is not empty (to continue its run: selftaught resume)"
         try:
             if run_dir.is_dir() and _start_leftovers(run_dir) is None:
-                raise SelftaughtError(refusal)  # before the lock file, so a directory that is not ours stays untouched
+                # Refused before a lock file is made, so a directory that is not a run's stays untouched; a run's
+                # directory has its lock file, and a writer holding it is named.
+                if (run_dir / LOCK_NAME).exists():
+                    RunLock.acquire(run_dir, command).release()
+                raise SelftaughtError(refusal)
             _make_run_dir(run_dir)
             lock = RunLock.acquire(run_dir, command)
         except BaseException:
