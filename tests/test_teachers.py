@@ -52,7 +52,7 @@ def test_ladder_climbs_each_skill_independently():
 
 
 def test_ladder_advance_at_zero_climbs_every_round_and_stops_at_high():
-    t = LadderTeacher(skills=[Skill("a", 0, 3)], step=2)
+    t = LadderTeacher(skills=[Skill("a", 0, 3)], step=2, advance_at=0.0)
     assert t.frontier_ == {"a": -1}
     for expected in (1, 3, 3):
         t.observe([])
