@@ -6,6 +6,7 @@ import errno
 import os
 import shutil
 import traceback
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -60,14 +61,15 @@ class Context(Protocol):
         """Wall and CPU seconds the running phase has taken so far."""
 
 
-class Phase:
+class Phase(ABC):
     """One step of a round: reads its inputs from the store, writes its outputs and its done mark in one
     transaction (``ctx.phase``)."""
 
     name = ""
 
+    @abstractmethod
     def run(self, ctx: Context, r: int) -> None:
-        raise NotImplementedError
+        """Do round ``r``'s work of this phase and record it."""
 
 
 def sample(ctx: Context, seed: int, skill: str, difficulty: int, params: tuple[float, ...] | None = None) -> Problem:
