@@ -134,8 +134,16 @@ def _bwrap_prefix() -> list[str]:
     return [
         exe, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm",
-        "--dir", _BWRAP_BASE, "--cap-add", "ALL", "--",
+        "--dir", _BWRAP_BASE, *_hidden_by_tmpfs(), "--cap-add", "ALL", "--",
     ]  # fmt: skip
+
+
+def _hidden_by_tmpfs() -> list[str]:
+    """Read-only binds of what the fork server needs that lives under /tmp or /dev/shm (a virtualenv or a checkout
+    there), which bwrap's fresh tmpfs mounts would otherwise hide: the interpreter's prefixes and this package."""
+    needed = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)), str(_SERVER.parent)}
+    hidden = sorted(p for p in needed if any(p == top or p.startswith(top + "/") for top in ("/tmp", "/dev/shm")))
+    return [arg for p in hidden for arg in ("--ro-bind", p, p)]
 
 
 class Sandbox:
