@@ -13,27 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_cli import one_error_line, run_cli
 
 from selftaught.build import build_parts, build_stop_rule, build_student
-from selftaught.cli import main
 from selftaught.config import load_experiment
 from selftaught.registry import load_object
 
 SMALL = ["--set", "train.labelled_steps=20", "--set", "train.round_steps=5", "--set", "loop.max_rounds=1"]
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def rows(run_dir: Path, sql: str) -> list[tuple]:
@@ -318,7 +304,9 @@ def test_a_plugin_named_by_path_unpickles_in_another_process(tmp_path):
     cls = load_object(f"{plugin}:Doubling", "task")
     assert load_object(f"{plugin}:Doubling", "task") is cls  # one module per file, whatever the process's hash seed
     blob = pickle.dumps(cls())
-    code = "import pickle, sys, selftaught; t = pickle.loads(sys.stdin.buffer.read()); print(type(t).__module__, t.name)"
+    code = (
+        "import pickle, sys, selftaught; t = pickle.loads(sys.stdin.buffer.read()); print(type(t).__module__, t.name)"
+    )
     done = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, check=True)
     module, name = done.stdout.decode().split()
     assert (module, name) == (cls.__module__, "doubling")
@@ -343,7 +331,14 @@ class OracleOnly(Copy):
 def test_a_task_without_targets_but_with_an_oracle_is_labelled_by_the_oracle(tmp_path, capsys):
     plugin = _write(tmp_path / "oracle_only.py", ORACLE_ONLY)
     run_dir = tmp_path / "run"
-    sets = ["--set", f"task.name='{plugin}:OracleOnly'", "--set", "loop.max_rounds=0", "--set", "train.labelled_steps=5"]
+    sets = [
+        "--set",
+        f"task.name='{plugin}:OracleOnly'",
+        "--set",
+        "loop.max_rounds=0",
+        "--set",
+        "train.labelled_steps=5",
+    ]
     code, _, _ = run_cli(capsys, "run", "--preset", "smoke", "--out", str(run_dir), *sets)
     assert code == 0
     assert rows(run_dir, "SELECT COUNT(*), SUM(accepted) FROM verdicts WHERE round = 0") == [(500, 500)]

@@ -69,6 +69,13 @@ class Verifier(abc.ABC):
         return f"{type(self).__name__}()"
 
 
+def with_mean_reward(verdict: Verdict, scores: Sequence[Score]) -> Verdict:
+    """``verdict`` with the mean of the attempts' known rewards added to its evidence (``mean_reward``)."""
+    known = [s.reward for s in scores if s.reward is not None]
+    verdict.evidence["mean_reward"] = sum(known) / len(known) if known else 0.0
+    return verdict
+
+
 def most_common(answers: Sequence[str]) -> tuple[str, int] | None:
     """The most frequent answer and its count; ties go to the answer seen first.
 

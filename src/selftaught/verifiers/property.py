@@ -36,7 +36,7 @@ from ..errors import SelftaughtError
 from ..properties import Property, PropertySpec, resolve_properties
 from ..sandbox import Limits, Result, Sandbox
 from ..types import Problem, Verdict
-from .base import Score, Verifier
+from .base import Score, Verifier, with_mean_reward
 from .tests import run_jobs
 
 _OUTPUT_CHARS = 2000  # a longer output repr counts as a failure ("too long to check")
@@ -460,10 +460,7 @@ class PropertyVerifier(Verifier):
 
     def verdict(self, problem: Problem, attempts: list[str], scores: Sequence[Score]) -> Verdict:
         """The most common accepted attempt; the evidence adds the attempts' mean reward."""
-        v = super().verdict(problem, attempts, scores)
-        known = [s.reward for s in scores if s.reward is not None]
-        v.evidence["mean_reward"] = sum(known) / len(known) if known else 0.0
-        return v
+        return with_mean_reward(super().verdict(problem, attempts, scores), scores)
 
     def __repr__(self) -> str:
         return f"PropertyVerifier({self.task!r}, examples={self.examples}, seed={self.seed})"

@@ -16,7 +16,7 @@ from ..errors import SelftaughtError
 from ..sandbox import Limits, Result, Sandbox
 from ..sandbox_shared import shared_sandbox
 from ..types import Problem, Verdict
-from .base import Score, Verifier
+from .base import Score, Verifier, with_mean_reward
 
 _FEEDBACK_CHARS = 600
 
@@ -116,10 +116,7 @@ class TestsVerifier(Verifier):
 
     def verdict(self, problem: Problem, attempts: list[str], scores: Sequence[Score]) -> Verdict:
         """The most common accepted attempt; the evidence adds the attempts' mean reward."""
-        v = super().verdict(problem, attempts, scores)
-        known = [s.reward for s in scores if s.reward is not None]
-        v.evidence["mean_reward"] = sum(known) / len(known) if known else 0.0
-        return v
+        return with_mean_reward(super().verdict(problem, attempts, scores), scores)
 
     def __repr__(self) -> str:
         return f"TestsVerifier({self.task!r})"
