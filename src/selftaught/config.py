@@ -65,7 +65,38 @@ class StudentConfig(_Strict):
         return self
 
 
+class GRPOConfig(_Strict):
+    """``train.method = "grpo"``: a policy-gradient update from the verifiers' per-attempt rewards (rounds >= 1)."""
+
+    scale: Literal["group", "batch", "none"] = Field(
+        "group",
+        description="advantage = (reward - group mean) / std, the std of the group ('group'), of the whole batch "
+        "('batch'), or no division ('none', as Dr. GRPO)",
+    )
+    epsilon: float = Field(0.2, gt=0.0, lt=1.0, description="the clip range of the policy ratio: [1 - e, 1 + e]")
+    beta: float = Field(0.0, ge=0.0, le=100.0, description="weight of the KL to the round-start weights; 0 = off")
+    std_eps: float = Field(1e-4, gt=0.0, le=1.0, description="added to the std before dividing")
+    groups: int = Field(8, ge=1, le=MAX_COUNT, description="groups (problems) per optimiser step")
+    drop_equal: bool = Field(True, description="drop groups whose rewards are all equal (no signal), and count them")
+    on_policy: int = Field(
+        0,
+        ge=0,
+        le=MAX_STEPS,
+        description="every this many steps generate fresh attempts for the round's problems, score them and learn "
+        "from those; 0 = learn from the round's ATTEMPT/VERIFY records only",
+    )
+    reward: str = Field(
+        "",
+        description="'' = the verifiers' per-attempt scores; or 'module:function' / 'file.py:function' with TRL's "
+        "signature f(prompts, completions, **columns) -> list[float | None]",
+    )
+
+
 class TrainConfig(_Strict):
+    method: Literal["sft", "grpo"] = Field(
+        "sft", description="how self-labelled rounds learn: 'sft' (train on accepted answers) or 'grpo' (from rewards)"
+    )
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
     batch_size: int = Field(128, ge=1, le=MAX_COUNT)
     lr: float = Field(1e-2, gt=0.0, le=10.0)
     weight_decay: float = Field(0.1, ge=0.0)
@@ -125,10 +156,11 @@ class LoopConfig(_Strict):
     max_minutes: float = Field(0.0, ge=0.0, description="wall-time budget; 0 = none")
     stop_accuracy: float = Field(0.5, ge=0.0, le=1.0, description="stop when the newest difficulty falls under this")
     min_accepted: float = Field(0.1, ge=0.0, le=1.0, description="stop when fewer than this share were accepted")
-    attempts: Literal["auto", "direct", "split"] = Field(
+    attempts: Literal["auto", "direct", "split", "refine"] = Field(
         "auto",
         description="'direct': the model answers each problem; 'split': it answers the easier parts the task splits "
-        "the problem into, and the task joins their answers; 'auto': split when every task can, else direct",
+        "the problem into, and the task joins their answers; 'refine': it answers, and answers again with the "
+        "verifier's feedback in the prompt ([refine]); 'auto': split when every task can, else direct",
     )
 
 
@@ -221,6 +253,51 @@ class StopConfig(_Strict):
     )
 
 
+class ControlConfig(_Strict):
+    """Per-round sampling control. ``bstar``: before ATTEMPT, sample a held-out slice at every temperature x
+    threshold x sample count and keep the setting with the best balance score (B-STaR)."""
+
+    kind: Literal["none", "bstar"] = "none"
+    temperatures: list[float] = Field(
+        default_factory=lambda: [0.5, 0.7, 0.9, 1.1],
+        min_length=1,
+        description="the temperatures tried (B-STaR's grid is 0.5-1.2)",
+    )
+    thresholds: list[float] = Field(
+        default_factory=lambda: [0.5, 1.0],
+        min_length=1,
+        description="reward thresholds tried: an attempt is kept when its reward is at least this",
+    )
+    samples: list[int] = Field(
+        default_factory=list, description="sample counts tried; default only verifier.samples"
+    )
+    slice: int = Field(32, ge=1, le=MAX_COUNT, description="held-out problems sampled per setting")
+    n_star: int = Field(8, ge=1, le=10_000, description="n*: the unique correct answers per problem worth having")
+
+    @model_validator(mode="after")
+    def _grid(self) -> ControlConfig:
+        if any(t <= 0.0 or t > 5.0 for t in self.temperatures):
+            raise ValueError(f"temperatures must be in (0, 5]; got {self.temperatures}")
+        if any(not 0.0 <= t <= 1.0 for t in self.thresholds):
+            raise ValueError(f"thresholds must be rewards in [0, 1]; got {self.thresholds}")
+        if any(not 1 <= n <= 10_000 for n in self.samples):
+            raise ValueError(f"samples must be in 1..10000; got {self.samples}")
+        return self
+
+
+class RefineConfig(_Strict):
+    """``loop.attempts = "refine"``: answer, get the verifier's feedback, answer again, up to ``turns`` times."""
+
+    turns: int = Field(3, ge=1, le=32, description="attempts per sample, the first included")
+    memory: bool = Field(True, description="put the most useful earlier fixes into the prompt")
+    memory_k: int = Field(2, ge=0, le=64, description="memory entries shown per prompt")
+    retrieval: Literal["similarity", "value"] = Field(
+        "value", description="rank entries by similarity, or by similarity x learned value (EvoKernel)"
+    )
+    alpha: float = Field(0.3, gt=0.0, le=1.0, description="step of the value update Q <- Q + alpha (r - Q)")
+    feedback_chars: int = Field(80, ge=0, le=100_000, description="feedback kept in a prompt, in characters")
+
+
 class TrackConfig(_Strict):
     """Experiment trackers fed live through the loop's callbacks (the ``track`` extra)."""
 
@@ -252,12 +329,18 @@ class Experiment(_Strict):
     stop: StopConfig = Field(default_factory=StopConfig)
     exec: ExecConfig = Field(default_factory=ExecConfig)
     track: TrackConfig = Field(default_factory=TrackConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
+    refine: RefineConfig = Field(default_factory=RefineConfig)
 
     @model_validator(mode="after")
     def _one_way_to_name_tasks(self) -> Experiment:
         # A stored config holds every field; only a [task] that differs from the default is a second way of naming.
         if self.skills and "task" in self.model_fields_set and self.task != TaskConfig():
             raise ValueError("give either [task] or [[skills]], not both")
+        if self.train.method == "grpo" and self.verifier.samples < 2:
+            raise ValueError(
+                f"train.method = 'grpo' needs groups of at least 2 attempts; verifier.samples is {self.verifier.samples}"
+            )
         names = [s.name or s.task for s in self.skills]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

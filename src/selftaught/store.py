@@ -24,7 +24,33 @@ from typing import Any
 from .errors import SelftaughtError
 from .types import Example, Problem, Verdict
 
-SCHEMA_VERSION = 5  # 4: examples have an index within their round, unique; 5: attempts' rewards, problems' meta
+SCHEMA_VERSION = 6  # 4: examples' index; 5: attempts' rewards, problems' meta; 6: rewards learning, control, refine
+# Added in schema 6: per-step series of a training method (GRPO's reward, KL, clip share, ...), rollouts generated
+# inside TRAIN, the B-STaR control grid, refine turns and the experience memory.
+_V6_TABLES = """
+CREATE TABLE IF NOT EXISTS train_series (
+    round INTEGER NOT NULL, model INTEGER NOT NULL, step INTEGER NOT NULL, name TEXT NOT NULL, value REAL,
+    PRIMARY KEY (round, model, step, name));
+CREATE TABLE IF NOT EXISTS rollouts (
+    round INTEGER NOT NULL, step INTEGER NOT NULL, problem_id INTEGER NOT NULL REFERENCES problems(id),
+    sample INTEGER NOT NULL, text TEXT NOT NULL, reward REAL, feedback TEXT, correct INTEGER,
+    PRIMARY KEY (round, step, problem_id, sample));
+CREATE TABLE IF NOT EXISTS control (
+    round INTEGER NOT NULL, temperature REAL NOT NULL, threshold REAL NOT NULL, samples INTEGER NOT NULL,
+    score REAL NOT NULL, kept INTEGER NOT NULL, unique_correct INTEGER NOT NULL, chosen INTEGER NOT NULL,
+    PRIMARY KEY (round, temperature, threshold, samples));
+CREATE TABLE IF NOT EXISTS refine_steps (
+    problem_id INTEGER NOT NULL REFERENCES problems(id), model INTEGER NOT NULL, sample INTEGER NOT NULL,
+    turn INTEGER NOT NULL, prompt TEXT NOT NULL, text TEXT NOT NULL, reward REAL, feedback TEXT,
+    PRIMARY KEY (problem_id, model, sample, turn));
+CREATE TABLE IF NOT EXISTS refine_turns (
+    round INTEGER NOT NULL, model INTEGER NOT NULL, turn INTEGER NOT NULL, tried INTEGER NOT NULL,
+    fixed INTEGER NOT NULL, PRIMARY KEY (round, model, turn));
+CREATE TABLE IF NOT EXISTS memory (
+    id INTEGER PRIMARY KEY, round INTEGER NOT NULL, problem_id INTEGER NOT NULL REFERENCES problems(id),
+    features TEXT NOT NULL, failed TEXT NOT NULL, feedback TEXT NOT NULL, fixed TEXT NOT NULL,
+    value REAL NOT NULL, uses INTEGER NOT NULL DEFAULT 0);
+"""
 MIGRATIONS = {
     # 3 -> 4: number each round's examples in the order they were written.
     3: (
@@ -43,6 +69,8 @@ MIGRATIONS = {
         "NULL, k INTEGER NOT NULL, n INTEGER NOT NULL, problems INTEGER NOT NULL, value REAL NOT NULL, "
         "PRIMARY KEY (round, task, difficulty, k))",
     ),
+    # 5 -> 6: learning from rewards (per-step series, rollouts), B-STaR control, refine turns and memory.
+    5: tuple(stmt for stmt in _V6_TABLES.split(";") if stmt.strip()),
 }
 # The disk, not the program, refused a write: said in one line, naming the file.
 _WRITE_ERRORS = {
@@ -115,7 +143,7 @@ CREATE TABLE IF NOT EXISTS results_reached (
 CREATE TABLE IF NOT EXISTS pass_at_k (
     round INTEGER NOT NULL, task TEXT NOT NULL, difficulty INTEGER NOT NULL, k INTEGER NOT NULL, n INTEGER NOT NULL,
     problems INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (round, task, difficulty, k));
-CREATE INDEX IF NOT EXISTS problems_round ON problems (round, purpose);
+""" + _V6_TABLES + """CREATE INDEX IF NOT EXISTS problems_round ON problems (round, purpose);
 CREATE INDEX IF NOT EXISTS examples_round ON examples (round);
 """
 
@@ -733,6 +761,129 @@ class Store:
             "phases": self.phase_states(n),
         }
 
+    # ------------------------------------------------------------------------- learning from rewards, control
+    def add_train_series(self, round_: int, model: int, rows: Iterable[tuple[int, str, float | None]]) -> None:
+        """Per-step values a training method reports beside its loss: rows of (step, name, value)."""
+        self._db.executemany(
+            "INSERT INTO train_series (round, model, step, name, value) VALUES (?, ?, ?, ?, ?)",
+            [(round_, model, step, name, None if v is None else float(v)) for step, name, v in rows],
+        )
+
+    def train_series(self, round_: int | None = None, model: int = 0) -> list[dict[str, Any]]:
+        sql, args = "SELECT round, step, name, value FROM train_series WHERE model = ?", (model,)
+        if round_ is not None:
+            sql, args = sql + " AND round = ?", (model, round_)
+        rows = self._db.execute(sql + " ORDER BY round, step, name", args)
+        return [dict(zip(("round", "step", "name", "value"), r)) for r in rows]
+
+    def add_rollouts(
+        self, round_: int, rows: Iterable[tuple[int, int, int, str, float | None, str, int | None]]
+    ) -> None:
+        """Attempts generated inside TRAIN (on-policy learning): rows of (step, problem_id, sample, text, reward,
+        feedback, correct-or-None)."""
+        self._db.executemany(
+            "INSERT INTO rollouts (round, step, problem_id, sample, text, reward, feedback, correct) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(round_, *row) for row in rows],
+        )
+
+    def rollouts(self, round_: int) -> list[dict[str, Any]]:
+        keys = ("step", "problem_id", "sample", "text", "reward", "feedback", "correct")
+        rows = self._db.execute(
+            f"SELECT {', '.join(keys)} FROM rollouts WHERE round = ? ORDER BY step, problem_id, sample", (round_,)
+        )
+        return [dict(zip(keys, r)) for r in rows]
+
+    def attempt_scores(self, round_: int) -> dict[int, list[dict[str, Any]]]:
+        """Per problem, each attempt's model, sample, text, reward, feedback and correctness, as VERIFY scored them."""
+        out: dict[int, list[dict[str, Any]]] = {}
+        keys = ("model", "sample", "text", "reward", "feedback", "correct")
+        rows = self._db.execute(
+            "SELECT a.problem_id, a.model, a.sample, a.text, a.reward, a.feedback, a.correct FROM attempts a "
+            "JOIN problems p ON p.id = a.problem_id WHERE p.round = ? ORDER BY a.problem_id, a.model, a.sample",
+            (round_,),
+        )
+        for pid, *rest in rows:
+            out.setdefault(pid, []).append(dict(zip(keys, rest)))
+        return out
+
+    def add_control(self, round_: int, rows: Iterable[dict[str, Any]]) -> None:
+        """The control grid of a round: one row per (temperature, threshold, samples) with its balance ``score``,
+        the attempts ``kept`` and the ``unique_correct`` among them, and ``chosen`` for the setting used."""
+        self._db.executemany(
+            "INSERT INTO control (round, temperature, threshold, samples, score, kept, unique_correct, chosen) "
+            "VALUES (:round, :temperature, :threshold, :samples, :score, :kept, :unique_correct, :chosen)",
+            [dict(r, round=round_, chosen=int(bool(r["chosen"]))) for r in rows],
+        )
+
+    def control(self, round_: int | None = None) -> list[dict[str, Any]]:
+        keys = ("round", "temperature", "threshold", "samples", "score", "kept", "unique_correct", "chosen")
+        sql, args = f"SELECT {', '.join(keys)} FROM control", ()
+        if round_ is not None:
+            sql, args = sql + " WHERE round = ?", (round_,)
+        rows = self._db.execute(sql + " ORDER BY round, temperature, threshold, samples", args)
+        return [dict(zip(keys, r), chosen=bool(r[-1])) for r in rows]
+
+    def chosen_control(self, round_: int) -> dict[str, Any] | None:
+        """The setting the controller chose for ``round_`` (None: no control that round)."""
+        return next((row for row in self.control(round_) if row["chosen"]), None)
+
+    # ------------------------------------------------------------------------------------------------- refine
+    def add_refine_steps(self, rows: Iterable[tuple[int, int, int, int, str, str, float | None, str]]) -> None:
+        """Every turn of every refined attempt: rows of (problem_id, model, sample, turn, prompt, text, reward,
+        feedback); the last turn's text is the attempt's."""
+        self._db.executemany(
+            "INSERT INTO refine_steps (problem_id, model, sample, turn, prompt, text, reward, feedback) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            list(rows),
+        )
+
+    def refine_steps(self, round_: int) -> list[dict[str, Any]]:
+        keys = ("problem_id", "model", "sample", "turn", "prompt", "text", "reward", "feedback")
+        rows = self._db.execute(
+            f"SELECT {', '.join('s.' + k for k in keys)} FROM refine_steps s JOIN problems p ON p.id = s.problem_id "
+            "WHERE p.round = ? ORDER BY s.problem_id, s.model, s.sample, s.turn",
+            (round_,),
+        )
+        return [dict(zip(keys, r)) for r in rows]
+
+    def add_refine_turns(self, round_: int, model: int, rows: Iterable[tuple[int, int, int]]) -> None:
+        """Per turn: attempts still failing when it began (``tried``) and how many it fixed."""
+        self._db.executemany(
+            "INSERT INTO refine_turns (round, model, turn, tried, fixed) VALUES (?, ?, ?, ?, ?)",
+            [(round_, model, turn, tried, fixed) for turn, tried, fixed in rows],
+        )
+
+    def refine_turns(self, round_: int | None = None) -> list[dict[str, Any]]:
+        keys = ("round", "model", "turn", "tried", "fixed")
+        sql, args = f"SELECT {', '.join(keys)} FROM refine_turns", ()
+        if round_ is not None:
+            sql, args = sql + " WHERE round = ?", (round_,)
+        rows = self._db.execute(sql + " ORDER BY round, model, turn", args)
+        return [dict(zip(keys, r)) for r in rows]
+
+    def add_memory(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Experience entries: round, problem_id, features, failed, feedback, fixed, value."""
+        self._db.executemany(
+            "INSERT INTO memory (round, problem_id, features, failed, feedback, fixed, value) "
+            "VALUES (:round, :problem_id, :features, :failed, :feedback, :fixed, :value)",
+            list(rows),
+        )
+
+    def memory(self, before_round: int) -> list[dict[str, Any]]:
+        """The experience entries written before ``before_round``, oldest first."""
+        keys = ("id", "round", "problem_id", "features", "failed", "feedback", "fixed", "value", "uses")
+        rows = self._db.execute(
+            f"SELECT {', '.join(keys)} FROM memory WHERE round < ? ORDER BY id", (before_round,)
+        )
+        return [dict(zip(keys, r)) for r in rows]
+
+    def update_memory(self, rows: Iterable[tuple[int, float, int]]) -> None:
+        """New (id, value, uses) of entries that were retrieved and used."""
+        self._db.executemany(
+            "UPDATE memory SET value = ?, uses = ? WHERE id = ?", [(v, u, i) for i, v, u in rows]
+        )
+
     def count(self, table: str) -> int:
         if table not in {
             "problems",
@@ -747,6 +898,12 @@ class Store:
             "teacher_scores",
             "stop_decisions",
             "results_reached",
+            "train_series",
+            "rollouts",
+            "control",
+            "refine_steps",
+            "refine_turns",
+            "memory",
         }:
             raise ValueError(f"unknown table {table!r}")
         return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
