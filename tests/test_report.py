@@ -39,6 +39,7 @@ from selftaught.report.plots import (
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNGS = (HEATMAP_PNG, LOSS_PNG, ACCEPTED_PNG)
+REWARD_PLOTS = {"rewards", "control", "refine"}
 
 
 def _evaluation(round_: int, difficulty: int, accuracy: float, n: int = 50, **extra: object) -> dict:
@@ -505,7 +506,8 @@ def test_report_leaves_out_plots_with_nothing_to_show(tmp_path: Path) -> None:
         {"round": 0, "step": s, "budget": 40, "value": s / 40, "stop": False, "reason": "too early"} for s in (10, 20)
     ]
     drawn, left_out = draw_plots(data, tmp_path)
-    assert set(drawn) == set(PLOTS) and left_out == {}
+    # Without reward learning (GRPO, control, refine: tests/test_rewards_report.py) only its plots are left out.
+    assert set(drawn) == set(PLOTS) - REWARD_PLOTS and set(left_out) == REWARD_PLOTS
     assert drawn["curves"].series["panels"][0].steps.tolist() == [10, 20]
     assert (tmp_path / CURVES_PNG).is_file() and (tmp_path / SAMPLING_PNG).is_file()
 
@@ -520,8 +522,8 @@ def test_report_leaves_out_plots_with_nothing_to_show(tmp_path: Path) -> None:
     assert "Not drawn: learning curves inside rounds: the stopping rule has measured nothing" in page
     assert "Not drawn: sampling share per skill: one skill or none (every training sample went to add)." in page
     drawn, left_out = draw_plots(data, tmp_path / "again")
-    assert set(left_out) == {"curves", "sampling"}
-    assert set(drawn) == set(PLOTS) - {"curves", "sampling"}
+    assert set(left_out) == {"curves", "sampling"} | REWARD_PLOTS
+    assert set(drawn) == set(PLOTS) - {"curves", "sampling"} - REWARD_PLOTS
     assert sorted(path.name for path in (tmp_path / "again").iterdir()) == sorted(PLOTS[key] for key in drawn)
     # What a finished run has data for is drawn, not the placeholder.
     for key in ("heatmap", "loss", "accepted", "lr"):

@@ -28,7 +28,7 @@ from .loop import DB_NAME, Loop, check_run_dir, pause_if_asked
 from .progress import RichProgress, clock
 from .report import write_report
 from .report.schedule_plot import plot_schedules
-from .status import accuracy_ranges, reached_together, report_data, run_status
+from .status import accuracy_ranges, learning_lines, reached_together, report_data, run_status
 from .store import Store
 from .tasks import BUILTIN_TASKS
 from .teachers import BUILTIN_TEACHERS
@@ -203,6 +203,8 @@ def status(
         cells = [str(r["round"]), str(r["difficulty"]), *phases, accepted, correct, steps]
         table.add_row(*cells, "\n".join(accuracy_ranges(r["accuracy"])) or "-")
     out.print(table)
+    if extra := learning_lines(st):
+        out.print("\n" + "\n".join(extra), soft_wrap=True)
     if st["time_to_result"]:
         reached = titled("time to result (targets first reached)")
         for header in ("skill", "diff", "reached", "round", "step", "wall", "CPU"):

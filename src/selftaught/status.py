@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .report import ReportData
+from .report.rewards_plots import refine_rates
 from .store import Store
 
 MASTERED = 0.95  # held-out accuracy at which status calls a difficulty mastered
+# The per-step series of reward learning that status summarises per round (the report draws reward_std too).
+REWARD_SUMMARY = ("reward_mean", "zero_var_share", "kl", "clip_frac")
+WIDTH = 80  # the text view's lines fit this many columns
 
 
 def run_status(store: Store) -> dict[str, Any]:
@@ -66,7 +71,114 @@ def run_status(store: Store) -> dict[str, Any]:
             {**row, "seconds": round(row["seconds"], 3), "cpu_seconds": round(row["cpu_seconds"], 3)}
             for row in store.results_reached()
         ],
+        "control": control_status(store),
+        "refine": refine_status(store),
+        "rewards": rewards_status(store),
     }
+
+
+def control_status(store: Store) -> list[dict[str, Any]]:
+    """Per round with a control grid (B-STaR): the chosen setting (temperature, threshold, samples, its balance
+    ``score``, ``kept``, ``unique_correct``; None when none was chosen) and the grid's size. [] without control."""
+    grids: dict[int, list[dict[str, Any]]] = {}
+    for row in store.control():
+        grids.setdefault(row["round"], []).append(row)
+    out = []
+    for round_, rows in sorted(grids.items()):
+        chosen = next((row for row in rows if row["chosen"]), None)
+        keys = ("temperature", "threshold", "samples", "score", "kept", "unique_correct")
+        out.append(
+            {"round": round_, "chosen": None if chosen is None else {k: chosen[k] for k in keys}, "grid": len(rows)}
+        )
+    return out
+
+
+def _number(value: float) -> float | None:
+    """``value`` for JSON: None when it is NaN, which JSON has no word for."""
+    return None if math.isnan(value) else value
+
+
+def refine_status(store: Store) -> list[dict[str, Any]]:
+    """Per round with refine turns (over all models): each turn's ``tried``, ``fixed`` and ``fix_rate`` (fixed /
+    tried), and the round's ``tried`` (failing when refinement began), ``fixed`` (by every turn) and
+    ``fixed_share``. [] without refinement."""
+    out = []
+    for round_, cells in refine_rates(store.refine_turns())[1].items():
+        turns = [
+            {"turn": turn, "tried": tried, "fixed": fixed, "fix_rate": _number(rate)}
+            for turn, tried, fixed, rate in zip(cells["turns"], cells["tried"], cells["fixed"], cells["rate"])
+        ]
+        tried, fixed = cells["tried"][0], sum(cells["fixed"])
+        share = _number(fixed / tried) if tried else None
+        out.append({"round": round_, "tried": tried, "fixed": fixed, "fixed_share": share, "turns": turns})
+    return out
+
+
+def rewards_status(store: Store) -> list[dict[str, Any]]:
+    """Per round where training logged reward series (GRPO): the steps logged and, for each of ``REWARD_SUMMARY``
+    logged, its value at the last step and its mean over the round. [] when nothing was logged."""
+    values: dict[int, dict[str, list[tuple[int, float]]]] = {}
+    steps: dict[int, set[int]] = {}
+    for row in store.train_series():
+        if row["name"] in REWARD_SUMMARY and row["value"] is not None and math.isfinite(row["value"]):
+            values.setdefault(row["round"], {}).setdefault(row["name"], []).append((row["step"], row["value"]))
+            steps.setdefault(row["round"], set()).add(row["step"])
+    out = []
+    for round_, series in sorted(values.items()):
+        entry: dict[str, Any] = {"round": round_, "steps": len(steps[round_])}
+        for name in REWARD_SUMMARY:
+            if name in series:
+                points = sorted(series[name])
+                entry[name] = {
+                    "last": _number(points[-1][1]),
+                    "mean": _number(sum(v for _, v in points) / len(points)),
+                }
+        out.append(entry)
+    return out
+
+
+def _fit(line: str) -> str:
+    return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
+
+
+def learning_lines(st: dict[str, Any]) -> list[str]:
+    """One short line each for the newest round's control choice, refinement and rewards, when the run has them
+    (the text view of ``status``'s ``control``, ``refine`` and ``rewards``); each fits ``WIDTH`` columns."""
+    lines = []
+    if st.get("control"):
+        c = st["control"][-1]
+        if c["chosen"] is None:
+            lines.append(f"control r{c['round']}: no setting chosen (grid {c['grid']})")
+        else:
+            ch = c["chosen"]
+            lines.append(
+                f"control r{c['round']}: T={ch['temperature']:g} threshold={ch['threshold']:g} "
+                f"n={ch['samples']}, balance {ch['score']:.3f} (grid {c['grid']})"
+            )
+    if st.get("refine"):
+        r = st["refine"][-1]
+        head = f"refine r{r['round']}: fix rate by turn"
+        tail = f"; fixed {r['fixed']}/{r['tried']}" + ("" if r["fixed_share"] is None else f" ({r['fixed_share']:.0%})")
+        rates = ["-" if t["fix_rate"] is None else f"{t['fix_rate']:.0%}" for t in r["turns"]]
+        shown = len(rates)
+        while shown > 1 and len(f"{head} {' '.join(rates[:shown])} +{len(rates) - shown}{tail}") > WIDTH:
+            shown -= 1
+        more = f" +{len(rates) - shown}" if shown < len(rates) else ""
+        lines.append(f"{head} {' '.join(rates[:shown])}{more}{tail}")
+    if st.get("rewards"):
+        w = st["rewards"][-1]
+        parts = []
+        for name, label, fmt in (
+            ("reward_mean", "reward", "{:.3f}"),
+            ("zero_var_share", "zero-var", "{:.0%}"),
+            ("kl", "KL", "{:.3g}"),
+            ("clip_frac", "clip", "{:.0%}"),
+        ):
+            last = w.get(name, {}).get("last")
+            if last is not None:
+                parts.append(f"{label} {fmt.format(last)}")
+        lines.append(f"rewards r{w['round']}, last step: " + (", ".join(parts) or "nothing finite"))
+    return [_fit(line) for line in lines]
 
 
 def accuracy_ranges(accuracy: dict[str, float]) -> list[str]:
@@ -160,4 +272,7 @@ def report_data(store: Store) -> ReportData:
         round_steps=store.round_steps(),
         stop_decisions=store.stop_decisions(),
         results_reached=store.results_reached(),
+        train_series=store.train_series(),
+        control=store.control(),
+        refine_turns=store.refine_turns(),
     )

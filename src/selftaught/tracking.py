@@ -6,7 +6,9 @@ store afterwards (the metric functions below are shared, so the two give the sam
 
 - the config as parameters, flattened to dotted keys (``train.lr``); TensorBoard gets them as a text table;
 - per training step of model 0: ``train/loss``, ``train/lr``, ``train/grad_norm``, ``train/grad_l1`` on the run's
-  global step axis (the steps of earlier rounds plus the step within the round);
+  global step axis (the steps of earlier rounds plus the step within the round); with ``export_run``, also every
+  per-step series a training method logged beside its loss as ``train/<name>`` (GRPO's ``train/reward_mean``,
+  ``train/kl``, ...);
 - per round (step = the round): ``eval/<skill>/<difficulty>`` (held-out accuracy); from round 1, ``verify/proposed``,
   ``verify/accepted``, ``verify/accepted_share``, ``verify/label_accuracy`` (when known), ``round/train_steps``
   (rounds that trained);
@@ -93,6 +95,26 @@ def train_scalars(rows: Iterable[dict[str, Any]], offset: int) -> list[Scalar]:
     return out
 
 
+def series_scalars(rows: Iterable[dict[str, Any]], offset: int) -> list[Scalar]:
+    """Per-step series of a training method (``Store.train_series``) as ``train/<name>`` at ``offset`` + step; the
+    names ``train_scalars`` logs from the loss records, and values that are not finite, are skipped."""
+    out = []
+    for row in rows:
+        value = row.get("value")
+        if row["name"] in ("loss", "lr", "grad_norm", "grad_l1") or value is None or not math.isfinite(value):
+            continue
+        out.append((_name("train", row["name"]), float(value), offset + int(row["step"])))
+    return out
+
+
+def _train_series(store: Store) -> list[dict[str, Any]]:
+    """The run's per-step series; none in a store older than the series (opened read-only, so not migrated)."""
+    try:
+        return store.train_series()
+    except sqlite3.OperationalError:
+        return []
+
+
 def steps_scalars(round_: int, steps: int) -> list[Scalar]:
     """The round's training steps (a round that trained on nothing logs none)."""
     return [("round/train_steps", float(steps), round_)] if steps else []
@@ -129,6 +151,7 @@ def run_metrics(store: Store) -> list[Scalar]:
     """Every metric a tracker logs for the run in ``store``, from its records (what ``export_run`` writes)."""
     steps = store.round_steps()
     metrics = store.train_metrics()
+    series = _train_series(store)
     out: list[Scalar] = []
     for summary in store.round_summaries():
         r = summary["round"]
@@ -137,6 +160,7 @@ def run_metrics(store: Store) -> list[Scalar]:
             out += verify_scalars(r, summary["proposed"], summary["accepted"], summary["label_accuracy"])
         if summary["phases"].get("TRAIN", {}).get("done"):
             out += train_scalars((m for m in metrics if m["round"] == r), offset)
+            out += series_scalars((row for row in series if row["round"] == r), offset)
             out += stop_scalars(store.stop_decisions(r), offset)
             out += steps_scalars(r, steps.get(r, 0))
         if summary["phases"].get("EVALUATE", {}).get("done"):

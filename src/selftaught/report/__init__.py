@@ -1,4 +1,4 @@
-"""The run report: up to nine PNG plots and one self-contained ``report.html`` beside them.
+"""The run report: up to twelve PNG plots and one self-contained ``report.html`` beside them.
 
 A plot that has nothing to show on a run (the learning curves when the stopping rule is off, the sampling share of a
 single skill) is left out of both, and the page says why in one line.
@@ -13,15 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from selftaught.report import html as _html
-from selftaught.report import plots
+from selftaught.report import plots, rewards_plots
+from selftaught.report.rewards_plots import CONTROL_PNG, REFINE_PNG, REWARDS_PNG
 
 __all__ = [
     "ACCEPTED_PNG",
+    "CONTROL_PNG",
     "CURVES_PNG",
     "HEATMAP_PNG",
     "LOSS_PNG",
     "LR_PNG",
     "PLOTS",
+    "REFINE_PNG",
+    "REWARDS_PNG",
     "WHAT_IF_PNG",
     "SAMPLING_PNG",
     "SUCCESS_PNG",
@@ -51,6 +55,9 @@ PLOTS = {
     "curves": CURVES_PNG,
     "lr": LR_PNG,
     "what_if": WHAT_IF_PNG,
+    "rewards": REWARDS_PNG,
+    "control": CONTROL_PNG,
+    "refine": REFINE_PNG,
 }
 
 
@@ -90,6 +97,16 @@ class ReportData:
     ``results_reached``: one dict per (task, difficulty, target) first reached, with ``round``, ``steps`` (global
     training steps by then), ``seconds`` and ``cpu_seconds`` (run time by then) and ``accuracy``
     (``Store.results_reached``).
+
+    ``train_series``: one dict per (round, step, name) a training method logged beside its loss, with ``value``
+    (model 0; ``Store.train_series``); GRPO logs ``reward_mean``, ``reward_std``, ``zero_var_share``, ``kl`` and
+    ``clip_frac``.
+
+    ``control``: one dict per setting of a round's control grid with ``round``, ``temperature``, ``threshold``,
+    ``samples``, ``score`` (the balance score), ``kept``, ``unique_correct`` and ``chosen`` (``Store.control``).
+
+    ``refine_turns``: one dict per (round, model, turn) of refinement with ``tried`` (attempts still failing when the
+    turn began) and ``fixed`` (``Store.refine_turns``).
     """
 
     run_id: str
@@ -105,6 +122,9 @@ class ReportData:
     round_steps: dict[int, int] = field(default_factory=dict)
     stop_decisions: list[dict] = field(default_factory=list)
     results_reached: list[dict] = field(default_factory=list)
+    train_series: list[dict] = field(default_factory=list)
+    control: list[dict] = field(default_factory=list)
+    refine_turns: list[dict] = field(default_factory=list)
 
 
 def _left_out(data: ReportData) -> dict[str, str]:
@@ -112,7 +132,8 @@ def _left_out(data: ReportData) -> dict[str, str]:
 
     A placeholder stays for the plots a run fills as it goes (accuracy, loss, ...); these two would only ever be
     empty or say nothing on such a run: the learning curves exist only when the stopping rule measures (``stop.every``
-    > 0), and the sampling share of a single skill is one solid block.
+    > 0), and the sampling share of a single skill is one solid block. So are the plots of learning from rewards on a
+    run that does not use them (GRPO's series, the B-STaR grid, refine turns).
     """
     left_out = {}
     if not plots.learning_curve_panels(data.stop_decisions)[0]:
@@ -121,6 +142,7 @@ def _left_out(data: ReportData) -> dict[str, str]:
     if len(skills) < 2:
         who = f"every training sample went to {skills[0]}" if skills else "no training samples recorded yet"
         left_out["sampling"] = f"one skill or none ({who})"
+    left_out.update(rewards_plots.left_out(data.train_series, data.control, data.refine_turns))
     return left_out
 
 
@@ -141,6 +163,9 @@ def draw_plots(data: ReportData, out_dir: Path) -> tuple[dict[str, plots.Drawn],
         "curves": lambda path: plots.plot_learning_curves(data.stop_decisions, path),
         "lr": lambda path: plots.plot_lr_schedule(data.train_metrics, data.round_steps, path),
         "what_if": lambda path: plots.plot_schedule_what_if(data.train_metrics, path),
+        "rewards": lambda path: rewards_plots.plot_rewards(data.train_series, data.round_steps, path),
+        "control": lambda path: rewards_plots.plot_control(data.control, path),
+        "refine": lambda path: rewards_plots.plot_refine(data.refine_turns, path),
     }
     drawn = {}
     for key, name in PLOTS.items():

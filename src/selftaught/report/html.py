@@ -231,8 +231,9 @@ def _image(src: str, alt: str) -> str:
 
 def render_html(data: ReportData, images: dict[str, str], left_out: dict[str, str] | None = None) -> str:
     """The full report page for ``data``; ``images`` maps ``heatmap``, ``loss``, ``accepted``, ``sampling``,
-    ``success``, ``teacher``, ``curves``, ``lr`` and ``what_if`` to relative paths. A key missing from ``images``
-    leaves its heading and image out; ``left_out`` maps such a key to the reason, said in one line instead."""
+    ``success``, ``teacher``, ``curves``, ``lr``, ``what_if``, ``rewards``, ``control`` and ``refine`` to relative
+    paths. A key missing from ``images`` leaves its heading and image out; ``left_out`` maps such a key to the
+    reason, said in one line instead."""
     left_out = left_out or {}
 
     def figure(key: str, heading: str, alt: str, intro: str = "") -> str:
@@ -314,6 +315,29 @@ def render_html(data: ReportData, images: dict[str, str], left_out: dict[str, st
         _time_to_result_table(data.results_reached),
         "<h3>Time per phase</h3>",
         _phase_times_table(data.rounds),
+        "<h2>Learning from rewards</h2>",
+        figure(
+            "rewards",
+            "<h3>Rewards during training</h3>",
+            "GRPO's mean reward with its spread, zero-variance and clipped shares and KL over the global step",
+            "<p>Per GRPO step: the mean reward of the sampled groups (band: one standard deviation), the share of "
+            "groups whose rewards were all equal and so gave no gradient, the share of clipped ratios, and the KL "
+            "divergence to the reference model.</p>",
+        ),
+        figure(
+            "control",
+            "<h3>Exploration and exploitation control</h3>",
+            "B-STaR's chosen setting's balance score per round, and every grid setting's",
+            "<p>Per round, the balance score of the sampling setting B-STaR chose (labelled with its temperature T, "
+            "threshold τ and samples n) against the spread of its grid's scores.</p>",
+        ),
+        figure(
+            "refine",
+            "<h3>Refinement per turn</h3>",
+            "fix rate per refine turn per round, and the cumulative share of failing attempts fixed",
+            "<p>Per round, the share of attempts still failing at each refine turn that the turn fixed, and the "
+            "share of the attempts failing before refinement that were fixed by that turn.</p>",
+        ),
         "<h2>Config</h2>",
         f"<pre>{escape(data.config_text)}</pre>",
         "</body>",
