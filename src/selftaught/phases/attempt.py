@@ -16,28 +16,42 @@ class Attempt(Phase):
     name = "ATTEMPT"
 
     def run(self, ctx: Context, r: int) -> None:
-        rows = []
+        rows, grid = [], []
         if r > 0:
             ctx.load_weights(r - 1)  # the driver's students answer in-process (the local executor)
             problems = ctx.store.problems(r, "train")
+            from .. import control  # here: the controller uses the phases' helpers
+
+            grid = control.plan(ctx, r, problems)  # [control] kind = "bstar": the round's setting, before sampling
+            n, temperature = control.sampling(ctx, grid)
             members = range(len(ctx.parts.students))
             if ctx.parts.attempts == "split":
                 splits, part_problems = split_parts(ctx, r, problems)
-                part_answers = sampled_answers(ctx, r, part_problems, "parts")
-                answers = [join_parts(ctx, problems, splits, part_answers[m]) for m in members]
+                part_answers = sampled_answers(ctx, r, part_problems, "parts", n=n, temperature=temperature)
+                answers = [join_parts(ctx, problems, splits, part_answers[m], n) for m in members]
             else:
-                answers = sampled_answers(ctx, r, problems)
+                answers = sampled_answers(ctx, r, problems, n=n, temperature=temperature)
             for m in members:
                 for pid, _ in problems:
                     rows.extend((pid, m, s, text) for s, text in enumerate(answers[m][pid]))
         with ctx.phase(r, "ATTEMPT"):
             ctx.store.add_attempts(rows)
+            ctx.store.add_control(r, grid)
 
 
-def sampled_answers(ctx: Context, r: int, problems: list[tuple[int, Problem]], *seed_tag: str) -> list[dict]:
+def sampled_answers(
+    ctx: Context,
+    r: int,
+    problems: list[tuple[int, Problem]],
+    *seed_tag: str,
+    n: int | None = None,
+    temperature: float | None = None,
+) -> list[dict]:
     """Each model's sampled answers to each problem, by problem id (any hashable key): one unit per (model, cell),
-    on round ``r - 1``'s weights."""
-    v, tasks = ctx.exp.verifier, ctx.parts.skills.tasks
+    on round ``r - 1``'s weights; ``n`` answers at ``temperature`` (default: the verifier's)."""
+    tasks = ctx.parts.skills.tasks
+    n = ctx.exp.verifier.samples if n is None else n
+    temperature = ctx.exp.verifier.temperature if temperature is None else temperature
     single = len(ctx.parts.skills.skills) == 1
     cells = by_cell(problems)
     units, where = [], []
@@ -50,8 +64,8 @@ def sampled_answers(ctx: Context, r: int, problems: list[tuple[int, Problem]], *
                     m,
                     replica,
                     [p.prompt for _, p in group],
-                    n=v.samples,
-                    temperature=v.temperature,
+                    n=n,
+                    temperature=temperature,
                     max_new_tokens=tasks[skill].max_answer_len(d) + 1,
                     seed=derive_seed(ctx.exp.seed, r, "ATTEMPT", m, *(() if single else (skill,)), d, *seed_tag),
                 )
@@ -76,10 +90,12 @@ def split_parts(ctx: Context, r: int, problems: list[tuple[int, Problem]]) -> tu
 
 
 def join_parts(
-    ctx: Context, problems: list[tuple[int, Problem]], splits: dict, part_answers: dict
+    ctx: Context, problems: list[tuple[int, Problem]], splits: dict, part_answers: dict, n: int | None = None
 ) -> dict[int, list[str]]:
-    """Answers assembled by the task from the model's answers to each problem's easier parts ("" if none)."""
-    tasks, n = ctx.parts.skills.tasks, ctx.exp.verifier.samples
+    """Answers assembled by the task from the model's answers to each problem's easier parts ("" if none); ``n``
+    answers each (default: the verifier's sample count)."""
+    tasks = ctx.parts.skills.tasks
+    n = ctx.exp.verifier.samples if n is None else n
     out = {}
     for pid, p in problems:
         ps = splits[pid]

@@ -45,9 +45,12 @@ class Verify(Phase):
             distinct = list(dict.fromkeys((pid, text) for pid, _ in problems for text in attempts.get(pid, [])))
             by_id = dict(problems)
             right = dict(zip(distinct, correct(ctx, [(by_id[pid], text) for pid, text in distinct]), strict=True))
+            from ..control import thresholded_verdict  # here: the controller uses the phases' helpers
+
+            chosen = store.chosen_control(r)  # B-STaR's threshold, when the round chose one
             for pid, p in problems:
                 texts = attempts.get(pid, [])
-                verdict = parts.verifiers[p.task].verdict(p, texts, scores[pid])
+                verdict = thresholded_verdict(parts.verifiers[p.task], p, texts, scores[pid], chosen)
                 rows.append((pid, verdict, right[(pid, verdict.answer)] if verdict.accepted else None))
                 for (m, s), text, sc in zip(keys.get(pid, []), texts, scores[pid], strict=True):
                     scored.append((pid, m, s, sc.reward, sc.feedback, right[(pid, text)]))

@@ -1,0 +1,161 @@
+"""B-STaR control against a fixed sampling temperature, on a shortened `length-gen` preset (reversed addition,
+labelled up to 4 digits, split attempts voted on).
+
+Two arms, the same seed: `fixed` samples every round at the verifier's temperature and count and accepts by the
+verifier alone; `bstar` runs `[control] kind = "bstar"` (each round picks the temperature, sample count and reward
+threshold with the best balance score on a held-out slice). For each: digits reached (the deepest difficulty at
+>= 90 % held-out greedy accuracy, with every shallower one there too), label precision (the oracle's verdict on the
+accepted labels, from the store's `verdicts.correct`), the balance score per round computed from the round's own
+attempts (the fixed arm at its vote threshold, the bstar arm at its chosen threshold; plus the bstar arm's slice
+score of the chosen setting), and wall time. The metric is the bstar arm's digits reached; the fixed arm's is beside it.
+The full run is sized for about ten minutes on 2 cores (both arms); `--quick` for under a minute.
+
+    python benchmarks/bstar.py [--quick] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import emit, environment, load_average, set_threads
+
+from selftaught.config import load_experiment
+from selftaught.control import balance_score
+from selftaught.loop import Loop
+from selftaught.store import Store
+
+VOTE_THRESHOLD = 0.6  # the fixed arm keeps what its vote keeps; also the lowest threshold the bstar arm may pick
+FULL = [
+    "loop.labelled_max=4",
+    "loop.labelled_problems=6000",
+    "loop.problems_per_round=300",
+    "loop.max_rounds=6",
+    "loop.max_minutes=4.5",
+    "train.labelled_steps=1200",
+    "train.round_steps=120",
+    "eval.problems=100",
+    f"verifier.vote_threshold={VOTE_THRESHOLD}",
+    "verifier.samples=4",
+    "verifier.temperature=0.5",
+]
+FULL_CONTROL = [
+    "control.temperatures=[0.5, 0.8, 1.1]",
+    f"control.thresholds=[{VOTE_THRESHOLD}, 0.8, 1.0]",
+    "control.samples=[4, 8]",
+    "control.slice=24",
+]
+QUICK = [
+    "loop.labelled_max=2",
+    "loop.labelled_problems=500",
+    "loop.problems_per_round=40",
+    "loop.max_rounds=1",
+    "loop.stop_accuracy=0.0",  # the plumbing, not the learning: always reach a self-labelled round
+    "train.labelled_steps=100",
+    "train.round_steps=20",
+    "eval.problems=10",
+    "eval.ahead=1",
+    f"verifier.vote_threshold={VOTE_THRESHOLD}",
+    "verifier.samples=4",
+    "verifier.temperature=0.5",
+]
+QUICK_CONTROL = ["control.temperatures=[0.5, 1.0]", f"control.thresholds=[{VOTE_THRESHOLD}, 1.0]", "control.slice=8"]
+
+
+def deepest(accuracy: dict[int, float], threshold: float = 0.9) -> int:
+    """The largest difficulty d with every difficulty 1..d at ``threshold`` or more (0: not even 1)."""
+    best = 0
+    for d in sorted(accuracy):
+        if d != best + 1 or accuracy[d] < threshold:
+            break
+        best = d
+    return best
+
+
+def measure(run_dir: Path, n_star: int) -> dict:
+    store = Store.open(run_dir / "run.db")
+    db = sqlite3.connect(f"{(run_dir / 'run.db').resolve().as_uri()}?mode=ro", uri=True)
+    last = db.execute("SELECT MAX(round) FROM evaluations").fetchone()[0]
+    accuracy = {
+        d: round(a, 3) for d, a in db.execute("SELECT difficulty, accuracy FROM evaluations WHERE round = ?", (last,))
+    }
+    share, accepted = db.execute(
+        "SELECT AVG(correct), COUNT(*) FROM verdicts WHERE round > 0 AND accepted = 1"
+    ).fetchone()
+    rounds = [r for (r,) in db.execute("SELECT DISTINCT round FROM verdicts WHERE round > 0 ORDER BY round")]
+    per_round = {}
+    for r in rounds:
+        chosen = store.chosen_control(r)
+        threshold = VOTE_THRESHOLD if chosen is None else chosen["threshold"]
+        queries = [[(a["text"], a["reward"], a["correct"]) for a in atts] for atts in store.attempt_scores(r).values()]
+        b = balance_score(queries, threshold, n_star)
+        row = {"balance": round(b.score, 4), "threshold": threshold, "kept": b.kept, "unique_correct": b.unique_correct}
+        if chosen is not None:
+            row.update(
+                temperature=chosen["temperature"], samples=chosen["samples"], slice_balance=round(chosen["score"], 4)
+            )
+        per_round[r] = row
+    db.close()
+    store.close()
+    return {
+        "digits_reached": deepest(accuracy),
+        "accuracy_at_end": accuracy,
+        "rounds": last,
+        "label_precision": None if share is None else round(share, 4),
+        "accepted": accepted,
+        "per_round": per_round,
+    }
+
+
+def run(name: str, overrides: list[str], root: Path) -> dict:
+    exp, text = load_experiment(preset="length-gen", overrides=overrides)
+    t0 = time.perf_counter()
+    loop = Loop.create(root / name, exp, text)
+    try:
+        reason = loop.run()
+    finally:
+        loop.close()
+    wall = time.perf_counter() - t0
+    out = measure(root / name, exp.control.n_star)
+    out.update(wall_seconds=round(wall, 1), stop_reason=reason)
+    print(f"{name}: {out}", file=sys.stderr)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary directory)")
+    args = ap.parse_args()
+    threads = set_threads()
+    load = load_average()
+    tmp = tempfile.TemporaryDirectory() if args.out is None else None
+    root = args.out or Path(tmp.name)
+    base, grid = (QUICK, QUICK_CONTROL) if args.quick else (FULL, FULL_CONTROL)
+    t0 = time.perf_counter()
+    fixed = run("fixed", base, root)
+    bstar = run("bstar", [*base, 'control.kind="bstar"', *grid], root)
+    emit(
+        {
+            "benchmark": "bstar",
+            "metric": "digits_reached_at_90pct_with_bstar",
+            "value": bstar["digits_reached"],
+            "unit": "digits",
+            "fixed_digits_reached": fixed["digits_reached"],
+            "bstar": bstar,
+            "fixed": fixed,
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "quick": args.quick,
+            **environment(threads, load),
+        }
+    )
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
