@@ -9,6 +9,7 @@ from dataclasses import replace
 from ..seeding import derive_seed, rng_for
 from ..types import Problem
 from .common import Context, Phase, by_cell
+from .refine import refined_answers
 from .units import GenUnit, generate_unit
 
 
@@ -16,6 +17,7 @@ class Attempt(Phase):
     name = "ATTEMPT"
 
     def run(self, ctx: Context, r: int) -> None:
+        refined = None  # loop.attempts = 'refine': its turns and memory
         rows, grid = [], []
         if r > 0:
             ctx.load_weights(r - 1)  # the driver's students answer in-process (the local executor)
@@ -29,6 +31,8 @@ class Attempt(Phase):
                 splits, part_problems = split_parts(ctx, r, problems)
                 part_answers = sampled_answers(ctx, r, part_problems, "parts", n=n, temperature=temperature)
                 answers = [join_parts(ctx, problems, splits, part_answers[m], n) for m in members]
+            elif ctx.parts.attempts == "refine":  # answer, read the feedback, answer again
+                answers, refined = refined_answers(ctx, r, problems)
             else:
                 answers = sampled_answers(ctx, r, problems, n=n, temperature=temperature)
             for m in members:
@@ -36,6 +40,8 @@ class Attempt(Phase):
                     rows.extend((pid, m, s, text) for s, text in enumerate(answers[m][pid]))
         with ctx.phase(r, "ATTEMPT"):
             ctx.store.add_attempts(rows)
+            if refined is not None:
+                refined.write(ctx.store)
             ctx.store.add_control(r, grid)
 
 

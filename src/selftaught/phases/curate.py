@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..seeding import rng_for
 from .common import Context, Phase
+from .refine import trajectories
 
 
 class Curate(Phase):
@@ -11,6 +12,7 @@ class Curate(Phase):
 
     def run(self, ctx: Context, r: int) -> None:
         fresh = ctx.store.accepted(r, source="labelled" if r == 0 else "self")
+        fresh += trajectories(ctx, r)  # refine: the round's fixes, failed answer and feedback -> fix
         examples = ctx.parts.curator.build(fresh, ctx.store.replay_pool(r), rng_for(ctx.exp.seed, r, "CURATE"))
         with ctx.phase(r, "CURATE"):
             ctx.store.add_examples(r, examples)

@@ -7,6 +7,7 @@ from collections import defaultdict
 from ..types import Problem
 from ..verifiers.base import Score
 from .common import Context, Phase, correct, result_rows, tally
+from .refine import reused_scores
 from .units import ScoreUnit, score_unit
 
 
@@ -26,10 +27,11 @@ class Verify(Phase):
                 rows.append((pid, parts.oracles[p.task].judge(p, []), 1))
         else:
             attempts, keys = store.attempts(r), store.attempt_keys(r)
+            scores: dict[int, list[Score]] = reused_scores(ctx, r, attempts)  # refine: ATTEMPT scored them
             by_skill: dict[str, list[tuple[int, Problem]]] = defaultdict(list)
             for pid, p in problems:
-                by_skill[p.task].append((pid, p))
-            scores: dict[int, list[Score]] = {}
+                if pid not in scores:
+                    by_skill[p.task].append((pid, p))
             # One unit per skill in-process; spread over the workers otherwise (scores are per problem).
             chunks = 1 if ctx.executor.local else ctx.executor.workers
             units, groups = [], []

@@ -5,10 +5,32 @@ from __future__ import annotations
 import abc
 import operator
 import random
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..errors import SelftaughtError
 from ..types import Problem
+
+
+@dataclass(frozen=True)
+class Fix:
+    """An earlier repair a refine prompt may show: the attempt that failed, the feedback it got, its fixed form."""
+
+    failed: str
+    feedback: str
+    fixed: str
+
+
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` on one line of printable ASCII (what the built-in character tokenizer knows): any run of other
+    characters (newlines, tabs, non-ASCII) becomes one space, and the ends are stripped; cut to ``limit``
+    characters when given."""
+    out = _UNPRINTABLE.sub(" ", text).strip()
+    return out if limit is None else out[: max(0, limit)].rstrip()
 
 
 class Task(abc.ABC):
@@ -113,6 +135,31 @@ class Task(abc.ABC):
         under twice its power of ten). ``None`` (the default): the task has no such rule.
         """
         return None
+
+    def refine_prompt(
+        self,
+        problem: Problem,
+        attempt: str | None,
+        feedback: str,
+        memory: Sequence[Fix] = (),
+        feedback_chars: int = 80,
+    ) -> str:
+        """The prompt of a refine turn (``loop.attempts = "refine"``): the problem's own prompt, after the earlier
+        fixes retrieved from the memory and the previous turn's ``attempt`` with its ``feedback`` (cut to
+        ``feedback_chars``). With no attempt and no memory it is the plain prompt, so turn 1 asks as ATTEMPT does.
+
+        The default is compact and printable ASCII only (the built-in tokenizer's alphabet)::
+
+            {fix: x[::-1] => sorted(x)} {was: x | tests: 1 of 4 passed; failed: ...} L:[3,1]>[1,3]=
+
+        The problem's prompt comes last, so the model answers right after the text it was trained to answer.
+        A task may override this with a form that suits its answers better.
+        """
+        head = [f"{{fix: {printable(m.failed)} => {printable(m.fixed)}}}" for m in memory]
+        if attempt is not None:
+            why = printable(" ".join(feedback.split()), feedback_chars)  # words on one line, cut
+            head.append(f"{{was: {printable(attempt)}{f' | {why}' if why else ''}}}")
+        return " ".join([*head, problem.prompt]) if head else problem.prompt
 
     @abc.abstractmethod
     def max_answer_len(self, difficulty: int) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import SelftaughtError
 from ..sandbox import Limits, Sandbox
 from ..types import Problem
-from .base import Task
+from .base import Fix, Task, printable
 
 MAX_DEPTH = 6  # kinds of primitive; none repeats within a composition
 _SHOWN = 4
@@ -38,6 +38,9 @@ ALLOWED_NAMES = frozenset(
     "sorted reversed list len sum min max abs range filter map enumerate zip all any set tuple int bool".split()
 )
 _EXAMPLE = re.compile(r"(\[[0-9,]*\])>(\[[0-9,]*\])")
+# The tests verifier's feedback on a wrong output: "failed: f([6,3,1]) == [1,3]: got [3, 1] == [1, 3]".
+_GOT = re.compile(r"f\((\[[0-9, ]*\])\) == \[[0-9, ]*\]: got (.*?) == \[")
+_ERROR = re.compile(r"\b([A-Z][A-Za-z]*Error)\b")
 
 Op = tuple  # ("rev",) ("sort",) ("add", k) ("even",) ("odd",) ("gt", k) ("take", k) ("drop", k)
 
@@ -327,6 +330,38 @@ class ListFunctions(Task):
         equivalent answers that spell a step longer."""
         difficulty = self.validate_difficulty(difficulty)
         return 16 + 8 * difficulty
+
+    def refine_prompt(
+        self,
+        problem: Problem,
+        attempt: str | None,
+        feedback: str,
+        memory: Sequence[Fix] = (),
+        feedback_chars: int = 80,
+    ) -> str:
+        """The refine prompt in the task's own notation: earlier fixes as ``~failed=>fixed``, the previous attempt
+        as ``!attempt:[input]>[what it gave]`` (the first failing example, written like the prompt's examples) or
+        ``!attempt:SomeError``, then the problem's prompt::
+
+            ~x[::-1]=>sorted(x)[::-1] !sorted(x):[6,3,1]>[1,3,6] L:[6,3,1]>[6,3,1] [2,5]>[5,2]=
+        """
+        head = [f"~{printable(m.failed)}=>{printable(m.fixed)}" for m in memory]
+        if attempt is not None:
+            head.append(f"!{printable(attempt)}:{self._brief(feedback, feedback_chars)}")
+        return " ".join([*head, problem.prompt]) if head else problem.prompt
+
+    @staticmethod
+    def _brief(feedback: str, limit: int) -> str:
+        """The tests verifier's feedback, short: ``[input]>[output]`` for a wrong output, else the error's name,
+        else the feedback itself on one line; at most ``limit`` characters."""
+        got, error = _GOT.search(feedback), _ERROR.search(feedback)
+        if got:
+            brief = f"{got.group(1)}>{got.group(2)}".replace(" ", "")
+        elif error:
+            brief = error.group(1)
+        else:
+            brief = printable(feedback)
+        return printable(brief, limit)
 
     # ------------------------------------------------------------------------------------------------ properties
     def properties(self, problem: Problem) -> Any:

@@ -1,0 +1,155 @@
+"""Refine attempts on the code task: how many failing programs the model fixes when shown its previous answer and the
+tests' feedback, after 1, 2 and 3 turns, with and without the experience memory of earlier fixes.
+
+One run of the `code-selftrain` preset (list-functions, tests verifier) trains round 0 once; its directory is then
+copied and finished twice with `loop.attempts = "refine"` (3 turns) over two self-labelled rounds at depth 3: once
+with the memory on, once with it off (the copy's loop is given the same config with `refine.memory = false`). Round 1
+has no earlier fixes to show, so both variants are identical up to round 2's ATTEMPT, where only the memory differs.
+Measured in round 2 (from `refine_turns`): `solved_after_t` (share of all samples accepted within t turns) and
+`fix_rate_after_t` (share of the samples failing after turn 1 that turns 2..t fixed). The metric is round 2's fix
+rate after 3 turns with the memory on.
+
+    python benchmarks/refine.py [--quick] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import emit, environment, load_average, set_threads
+
+from selftaught.config import load_experiment
+from selftaught.loop import Loop, LoopCallback
+from selftaught.store import Store
+
+TURNS = 3
+COMMON = [
+    "task.high=3",  # both self-labelled rounds at depth 3, so round 1 and round 2 ask alike
+    "loop.max_rounds=2",
+    "loop.min_accepted=0",
+    "loop.attempts=refine",
+    f"refine.turns={TURNS}",
+    "refine.memory=true",
+    "refine.retrieval=value",
+    "eval.ahead=1",
+]
+FULL = [
+    "loop.labelled_problems=4000",
+    "train.labelled_steps=1200",
+    "loop.problems_per_round=120",
+    "verifier.samples=4",
+    "train.round_steps=60",
+    "eval.problems=40",
+]
+QUICK = [
+    "loop.labelled_problems=600",
+    "train.labelled_steps=120",
+    "loop.problems_per_round=12",
+    "verifier.samples=2",
+    "train.round_steps=4",
+    "eval.problems=4",
+]
+
+
+class _RoundZeroDone(Exception):
+    pass
+
+
+class _StopAfterRoundZero(LoopCallback):
+    def on_phase_start(self, round_: int, phase: str) -> None:
+        if round_ >= 1:
+            raise _RoundZeroDone
+
+
+def rates(store: Store, r: int) -> dict:
+    turns = {row["turn"]: row for row in store.refine_turns(r)}
+    total = turns[1]["tried"] if turns else 0
+    failing = total - turns[1]["fixed"] if turns else 0
+    out: dict = {"samples": total, "failing_after_turn_1": failing}
+    done = 0
+    for t in range(1, TURNS + 1):
+        done += turns[t]["fixed"] if t in turns else 0
+        out[f"solved_after_{t}"] = round(done / total, 4) if total else None
+        if t > 1:
+            fixed = done - turns[1]["fixed"]
+            out[f"fix_rate_after_{t}"] = round(fixed / failing, 4) if failing else None
+    return out
+
+
+def finish(run_dir: Path, memory: bool) -> dict:
+    t0 = time.perf_counter()
+    loop = Loop.resume(run_dir)
+    try:
+        if not memory:  # the same run with the memory off: its prompts never show earlier fixes
+            loop.exp = loop.exp.model_copy(update={"refine": loop.exp.refine.model_copy(update={"memory": False})})
+        loop.run()
+    finally:
+        loop.close()
+    store = Store.open(run_dir / "run.db")
+    try:
+        out = {
+            "round_1": rates(store, 1),
+            "round_2": rates(store, 2),
+            "memory_entries": len(store.memory(3)),
+            "memory_used": sum(1 for row in store.memory(3) if row["uses"]),
+        }
+    finally:
+        store.close()
+    out["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    print(f"memory={memory}: {out}", file=sys.stderr)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary directory)")
+    args = ap.parse_args()
+    threads = set_threads()
+    load = load_average()
+    tmp = tempfile.TemporaryDirectory() if args.out is None else None
+    root = args.out or Path(tmp.name)
+    t0 = time.perf_counter()
+    exp, text = load_experiment(preset="code-selftrain", overrides=[*COMMON, *(QUICK if args.quick else FULL)])
+    base = root / "round-0"
+    loop = Loop.create(base, exp, text, callbacks=[_StopAfterRoundZero()])
+    try:
+        loop.run()
+    except _RoundZeroDone:
+        pass
+    finally:
+        loop.close()
+    round_0 = round(time.perf_counter() - t0, 1)
+    print(f"round 0 trained in {round_0} s", file=sys.stderr)
+    runs = {}
+    for name, memory in (("memory", True), ("no_memory", False)):
+        shutil.copytree(base, root / name)
+        runs[name] = finish(root / name, memory)
+    with_mem = runs["memory"]["round_2"].get(f"fix_rate_after_{TURNS}")
+    without = runs["no_memory"]["round_2"].get(f"fix_rate_after_{TURNS}")
+    result = {
+        "benchmark": "refine",
+        "metric": f"round_2_fix_rate_after_{TURNS}_turns_with_memory",
+        "value": with_mem,
+        "unit": "share of failing samples fixed",
+        "without_memory": without,
+        "memory": runs["memory"],
+        "no_memory": runs["no_memory"],
+        "round_0_seconds": round_0,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "budget_seconds": 480,
+        "quick": args.quick,
+        **environment(threads, load),
+    }
+    emit(result)
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
