@@ -17,7 +17,7 @@ from selftaught.config import load_experiment
 from selftaught.loop import Loop
 from selftaught.phases import attempt as attempt_phase
 from selftaught.phases import refine
-from selftaught.phases.refine import Entry, retrieve, similarity, grams, updated_value
+from selftaught.phases.refine import Entry, grams, retrieve, similarity, updated_value
 from selftaught.tasks import Copy, ListFunctions
 from selftaught.tasks.base import Fix
 from selftaught.types import Problem
@@ -138,7 +138,8 @@ def fake_context(monkeypatch, memory_rows, *settings):
 
     def refine_prompt(pid):
         p = dict(problems)[pid]
-        shown = retrieve([Entry.of(r) for r in ctx.store.memory(1)], p.prompt, exp.refine.memory_k, exp.refine.retrieval)
+        entries = [Entry.of(r) for r in ctx.store.memory(1)]
+        shown = retrieve(entries, p.prompt, exp.refine.memory_k, exp.refine.retrieval)
         return task.refine_prompt(p, None, "", [e.fix() for e in shown]) if exp.refine.memory else p.prompt
 
     monkeypatch.setattr(attempt_phase, "sampled_answers", first)

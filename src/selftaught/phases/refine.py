@@ -42,7 +42,7 @@ from ..seeding import derive_seed
 from ..tasks.base import Fix, printable
 from ..types import Example, Problem
 from ..verifiers.base import Score
-from .common import Context, by_cell
+from .common import Context
 from .units import GenUnit, ScoreUnit, generate_unit, score_unit
 
 if TYPE_CHECKING:
