@@ -180,9 +180,7 @@ def refined_answers(ctx: Context, r: int, problems: list[tuple[int, Problem]]) -
             history[key].append((turn, asked[key], text[key], scores[key]))
         fixed = [key for key in pending if scores[key].accepted]
         for m in models:
-            out.turns.setdefault(m, []).append(
-                (turn, sum(k[0] == m for k in pending), sum(k[0] == m for k in fixed))
-            )
+            out.turns.setdefault(m, []).append((turn, sum(k[0] == m for k in pending), sum(k[0] == m for k in fixed)))
         pending = [key for key in pending if not scores[key].accepted]
 
     answers: list[dict] = [{} for _ in models]
