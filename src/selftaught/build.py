@@ -11,7 +11,7 @@ from .config import Experiment, SkillConfig
 from .curation import Curator, ReplayCurator
 from .curves import MODELS, CurveModel, StopRule
 from .errors import SelftaughtError
-from .registry import resolve
+from .registry import load_object, resolve
 from .seeding import derive_seed, rng_for
 from .store import Store
 from .students.base import Student
@@ -23,6 +23,7 @@ from .teachers import BUILTIN_TEACHERS, Skill, Teacher
 from .training.schedules import SCHEDULES, LinearDecay, Schedule
 from .training.trainer import OptimConfig
 from .verifiers import BUILTIN_VERIFIERS, AllOf, LengthFilter, OracleVerifier, Verifier, VoteVerifier
+from .verifiers.reward_function import RewardFunctionVerifier, load_reward_function
 
 
 def _construct(cls: type, what: str, **kwargs: Any) -> Any:
@@ -170,6 +171,8 @@ def build_verifier(exp: Experiment, task: Task) -> Verifier:
             parts.append(LengthFilter(task))
         elif name == "oracle":
             parts.append(OracleVerifier(task))
+        elif name not in BUILTIN_VERIFIERS and ":" in name and not isinstance(load_object(name, "verifier"), type):
+            parts.append(RewardFunctionVerifier(load_reward_function(name, "verifier"), name=name.rpartition(":")[2]))
         else:
             cls = resolve(name, BUILTIN_VERIFIERS, "verifier", Verifier)
             parts.append(_construct(cls, "verifier", **_accepted(cls, {"task": task})))

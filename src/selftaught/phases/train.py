@@ -16,6 +16,7 @@ from ..teachers import Outcome
 from ..training.schedules import Cooldown, Schedule
 from ..types import Example
 from . import budget as planning
+from . import train_grpo
 from .common import Context, Phase, greedy, result_rows, tally, writing
 from .units import FitUnit, fit_unit
 
@@ -25,6 +26,10 @@ class Train(Phase):
 
     def run(self, ctx: Context, r: int) -> None:
         exp, store, students = ctx.exp, ctx.store, ctx.parts.students
+        if exp.train.method == "grpo":  # round 0 learns the labels; later rounds learn from rewards
+            train_grpo.check(exp, students)  # refused before round 0 trains, not after
+            if r > 0:
+                return train_grpo.run(ctx, r)
         examples = store.examples(r)
         budget = planning.budget(exp, store, r)
         t = exp.train

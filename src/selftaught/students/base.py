@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import SelftaughtError
 from ..training.schedules import Schedule
@@ -55,6 +56,25 @@ class Student(ABC):
         theta <- shrink * theta + perturb * xi with xi a fresh initialisation, ``fresh`` re-initialises."""
         if how not in ("continue", "re-warm"):
             raise SelftaughtError(f"student {type(self).__name__} does not support the warm start {how!r}")
+
+    def answer_logprobs(self, prompts: Sequence[str], answers: Sequence[str], temperature: float = 1.0) -> Any:
+        """For ``train.method = "grpo"``: ``(logp, mask)``, two (B, T) tensors. ``logp`` holds, with gradient, the
+        log-probability of each answer token and of the end token after it, given the prompt and the tokens before
+        it, from the logits divided by ``temperature`` (the sampling temperature, so the probabilities are those of
+        the policy that sampled); ``mask`` is True on those tokens (0 in ``logp`` elsewhere). Used with
+        ``trainable``, whose parameters the GRPO loop optimises."""
+        raise SelftaughtError(
+            f"train.method = 'grpo': student {type(self).__name__} has no answer_logprobs (the log-probabilities of "
+            "its answers), which learning from rewards needs; use train.method = 'sft'"
+        )
+
+    def trainable(self) -> Any:
+        """For ``train.method = "grpo"``: the ``torch.nn.Module`` whose parameters learn (those with
+        ``requires_grad``) and whose ``train()``/``eval()`` modes ``answer_logprobs`` follows."""
+        raise SelftaughtError(
+            f"train.method = 'grpo': student {type(self).__name__} exposes no trainable module; use "
+            "train.method = 'sft'"
+        )
 
     @abstractmethod
     def save(self, directory: Path) -> None:

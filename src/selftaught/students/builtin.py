@@ -28,6 +28,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _token_logprobs(
+    logits: torch.Tensor, targets: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log softmax(logits / temperature) at ``targets`` (-100: not an answer token, 0 there) and the answer mask."""
+    mask = targets != -100
+    scaled = logits.float() / (temperature if temperature > 0 else 1.0)
+    logp = torch.log_softmax(scaled, dim=-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)
+    return logp * mask, mask
+
+
 class GPTStudent(Student):
     """A character-level decoder-only transformer trained from scratch.
 
@@ -90,6 +100,20 @@ class GPTStudent(Student):
 
     def _encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
         return [[self.tok.bos_id, *self.tok.encode(p)] for p in prompts]
+
+    # --------------------------------------------------------------------------------- learning from rewards
+    def answer_logprobs(
+        self, prompts: Sequence[str], answers: Sequence[str], temperature: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logp, mask), (B, T): each answer token's and the end token's log-probability at ``temperature``, with
+        gradient; see ``Student.answer_logprobs``."""
+        inputs, targets, _ = self.encode_examples([Example(p, a, 0, "rollout", 0) for p, a in zip(prompts, answers)])
+        inputs, targets = inputs.to(self.device), targets.to(self.device)
+        logits, _ = self.model(inputs)
+        return _token_logprobs(logits, targets, temperature)
+
+    def trainable(self) -> torch.nn.Module:
+        return self.model
 
     # ---------------------------------------------------------------------------------------------- generation
     def generate(

@@ -53,7 +53,7 @@ from ..training.schedules import Schedule
 from ..training.trainer import OptimConfig, StepCallback, StopCheck, train
 from ..types import Example, TrainStats
 from .base import Pick, Student
-from .builtin import resolve_device
+from .builtin import _token_logprobs, resolve_device
 from .hf_tokenizer import char_tokenizer, run_positions, run_tokens
 
 META = "selftaught.json"
@@ -355,6 +355,23 @@ class HFStudent(Student):
             tgt[i, len(p) : len(s)] = row[len(p) :]
         lengths = torch.tensor([len(s) - 1 for s in seqs], dtype=torch.long)
         return full[:, :-1].contiguous(), tgt[:, 1:].contiguous(), lengths
+
+    # --------------------------------------------------------------------------------- learning from rewards
+    def answer_logprobs(
+        self, prompts: Sequence[str], answers: Sequence[str], temperature: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logp, mask), (B, T): each answer token's and the end token's log-probability at ``temperature``, with
+        gradient; see ``Student.answer_logprobs``. The whole batch in one pass (``grad_accum`` does not apply)."""
+        inputs, targets, _ = self.encode_examples([Example(p, a, 0, "rollout", 0) for p, a in zip(prompts, answers)])
+        idx, targets = inputs.to(self.device), targets.to(self.device)
+        with self.autocast():
+            logits = self.model(
+                input_ids=idx, attention_mask=torch.ones_like(idx), position_ids=self.positions(idx), use_cache=False
+            ).logits
+        return _token_logprobs(logits, targets, temperature)
+
+    def trainable(self) -> nn.Module:
+        return self.model
 
     # ---------------------------------------------------------------------------------------------- generation
     def generate(
