@@ -63,6 +63,25 @@ def test_every_primitive_of_a_composition_shows_in_the_examples(lf) -> None:
                 assert any(apply(ops[:i] + ops[i + 1 :], x) != y for x, y in shown)
 
 
+def test_the_examples_pin_every_step_down_so_the_hidden_tests_are_predictable(lf) -> None:
+    # Every one- or two-step composition that fits the shown examples behaves like the hidden one on the hidden
+    # inputs too: no threshold or count is left to guesswork.
+    steps = [("rev",), ("sort",), ("even",), ("odd",)]
+    steps += [("add", k) for k in range(1, 5)] + [(name, k) for name in ("gt", "take", "drop") for k in range(10)]
+    rng = random.Random(2)
+    for d in (1, 2):
+        for _ in range(15):
+            p = lf.sample(rng, d)
+            ops = [tuple(op) for op in p.meta["ops"]]
+            shown = [(json.loads(a), json.loads(b)) for a, b in re.findall(r"(\[[0-9,]*\])>(\[[0-9,]*\])", p.prompt)]
+            hidden = [json.loads(t.split(" == ")[0][2:-1]) for t in p.meta["hidden"]]
+            for i in range(d):
+                for alt in steps:
+                    other = [*ops[:i], alt, *ops[i + 1 :]]
+                    if all(apply(other, x) == y for x, y in shown):
+                        assert all(apply(other, x) == apply(ops, x) for x in hidden), (p.prompt, other)
+
+
 def test_visible_tests_are_the_examples_of_the_prompt_and_hidden_tests_are_more(lf) -> None:
     p = lf.sample(random.Random(5), 2)
     assert len(p.meta["tests"]) == 4 and len(p.meta["hidden"]) == 16

@@ -9,7 +9,9 @@ Any expression that maps every input to its output is right (``sorted(x)[:2]``, 
 ``target`` is only one canonical expression. ``meta["tests"]`` holds the shown examples as asserts (what the ``tests``
 verifier checks: the self-labelling signal, visible in the prompt); ``meta["hidden"]`` holds 16 more inputs, which
 ``check``, the oracle, runs as well (for the record and the evaluation only). Each primitive of a composition is
-needed: leaving any one out changes at least one shown output. Attempts run in the sandbox, never here.
+needed: leaving any one out changes at least one shown output; and each is pinned down: no other primitive or
+constant in its place fits the shown examples but not the hidden tests (so a learner can get every problem right).
+Attempts run in the sandbox, never here.
 """
 
 from __future__ import annotations
@@ -138,6 +140,39 @@ def expression(ops: Sequence[Sequence[Any]]) -> str:
     return flush()
 
 
+# Every primitive instance a composition step could be (the sampler's and a little around them): the alternatives
+# that the shown examples must rule out for a step to count as pinned down.
+_INSTANCES: tuple[Op, ...] = (
+    ("rev",),
+    ("sort",),
+    ("even",),
+    ("odd",),
+    *(("add", k) for k in range(1, 5)),
+    *(("gt", k) for k in range(0, 10)),
+    *(("take", k) for k in range(0, 7)),
+    *(("drop", k) for k in range(0, 7)),
+)
+
+
+def pinned(ops: Sequence[Op], inputs: Sequence[list[int]], hidden: Sequence[list[int]]) -> bool:
+    """Whether the shown ``inputs`` pin every step of ``ops`` down: leaving a step out, or putting any other
+    primitive (or the same with another constant) in its place, changes a shown output, unless the result is the
+    same function on the ``hidden`` inputs too (sorting twice, say). Without this, a threshold or a count could be
+    guessed right on the examples and wrong on the hidden tests, and no learner could get such problems right."""
+    shown = [apply(ops, xs) for xs in inputs]
+    truth = [apply(ops, xs) for xs in hidden]
+    for i in range(len(ops)):
+        for alt in (None, *_INSTANCES):
+            if alt == tuple(ops[i]):
+                continue
+            other = [*ops[:i], *([alt] if alt else []), *ops[i + 1 :]]
+            if all(apply(other, xs) == ys for xs, ys in zip(inputs, shown, strict=True)) and any(
+                apply(other, xs) != ys for xs, ys in zip(hidden, truth, strict=True)
+            ):
+                return False
+    return True
+
+
 def _slice_int(node: ast.AST | None) -> int | None:
     return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
 
@@ -249,7 +284,12 @@ class ListFunctions(Task):
                 for i in range(depth)
             )
             prompt = _MARKER + " ".join(f"{_show(a)}>{_show(b)}" for a, b in zip(inputs, outputs, strict=True)) + "="
-            if needed and len(set(map(tuple, inputs))) == _SHOWN and len(prompt) <= _PROMPT_CHARS:
+            if (
+                needed
+                and len(set(map(tuple, inputs))) == _SHOWN
+                and len(prompt) <= _PROMPT_CHARS
+                and pinned(ops, inputs, _hidden_inputs(prompt))
+            ):
                 target = expression(ops)
                 return Problem(self.name, depth, prompt, target, 0, meta=self._meta(prompt, ops))
         raise RuntimeError(f"no list-functions problem of depth {depth} found")  # not reached in practice
