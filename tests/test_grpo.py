@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from selftaught.build import _check_grpo
 from selftaught.cli import main
 from selftaught.config import load_experiment
 from selftaught.errors import SelftaughtError
-from selftaught.phases import train_grpo
 from selftaught.students.base import Student
 from selftaught.students.builtin import GPTStudent
 from selftaught.students.gpt import GPTConfig
@@ -182,7 +182,7 @@ def test_a_student_without_log_probabilities_is_refused_in_one_line():
 
     exp, _ = load_experiment(None, "smoke", ['train.method="grpo"'])
     with pytest.raises(SelftaughtError, match="Plain has no answer_logprobs") as e:
-        train_grpo.check(exp, [Plain()])
+        _check_grpo(exp, [Plain()])
     assert "\n" not in str(e.value)
 
 
@@ -234,9 +234,7 @@ def test_on_policy_rounds_record_scored_rollouts_with_a_reward_function_verifier
     assert series["ratio"] == pytest.approx(1.0, abs=1e-5)  # fresh rollouts: sampled by the current weights
 
 
-def test_kill_9_mid_train_of_an_on_policy_round_then_resume_gives_identical_records(
-    tmp_path, paused, single_thread
-):
+def test_kill_9_mid_train_of_an_on_policy_round_then_resume_gives_identical_records(tmp_path, paused, single_thread):
     sets = ["train.grpo.on_policy=3", "train.grpo.beta=0.1", "loop.max_rounds=1", OVERLAP]
     ref = tmp_path / "ref"
     assert main(args(ref, *sets)) == 0
@@ -271,3 +269,4 @@ def test_bad_settings_exit_2_in_one_line(tmp_path, capsys, sets, says):
     assert main(args(tmp_path / "run", "loop.labelled_problems=20", "train.labelled_steps=1", *sets)) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err, err
+    assert not (tmp_path / "run").exists()  # refused before the run begins

@@ -277,6 +277,8 @@ def build_parts(exp: Experiment) -> Parts:
             raise SelftaughtError(
                 f"train.warm_start = {exp.train.warm_start!r}: student {type(s).__name__} has no 'restart' for it"
             )
+    if exp.train.method == "grpo":
+        _check_grpo(exp, students)
     build_schedule(exp)  # each round builds its own; this checks the settings before the run begins
     build_stop_rule(exp, seed=0)  # likewise the curve models named in [stop]
     return Parts(
@@ -288,6 +290,28 @@ def build_parts(exp: Experiment) -> Parts:
         curator=build_curator(exp),
         attempts=attempts,
     )
+
+
+def _check_grpo(exp: Experiment, students: list[Student]) -> None:
+    """What GRPO rounds cannot do, refused in one line before any training (before the run begins)."""
+    if exp.student.ensemble > 1:
+        raise SelftaughtError(
+            f"train.method = 'grpo' trains one model; student.ensemble is {exp.student.ensemble} (set it to 1)"
+        )
+    if exp.train.warm_start not in ("continue", "re-warm"):
+        raise SelftaughtError(
+            f"train.method = 'grpo' learns from the weights that sampled the attempts; train.warm_start = "
+            f"{exp.train.warm_start!r} would replace them (use 'continue' or 're-warm')"
+        )
+    if exp.stop.every or exp.teacher.every:
+        raise SelftaughtError(
+            "train.method = 'grpo' does not support stop.every or teacher.every (decisions inside a round) yet"
+        )
+    for s in students:
+        if type(s).answer_logprobs is Student.answer_logprobs or type(s).trainable is Student.trainable:
+            s.answer_logprobs([], [])  # raises the student's one-line refusal
+    if exp.train.grpo.reward:
+        load_reward_function(exp.train.grpo.reward)
 
 
 def build_curator(exp: Experiment) -> Curator:

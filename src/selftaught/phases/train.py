@@ -26,10 +26,8 @@ class Train(Phase):
 
     def run(self, ctx: Context, r: int) -> None:
         exp, store, students = ctx.exp, ctx.store, ctx.parts.students
-        if exp.train.method == "grpo":  # round 0 learns the labels; later rounds learn from rewards
-            train_grpo.check(exp, students)  # refused before round 0 trains, not after
-            if r > 0:
-                return train_grpo.run(ctx, r)
+        if exp.train.method == "grpo" and r > 0:  # round 0 learns the labels; later rounds learn from rewards
+            return train_grpo.run(ctx, r)
         examples = store.examples(r)
         budget = planning.budget(exp, store, r)
         t = exp.train

@@ -26,8 +26,6 @@ from typing import Any
 
 import torch
 
-from ..config import Experiment
-from ..errors import SelftaughtError
 from ..seeding import derive_seed
 from ..students.base import Student
 from ..training import grpo
@@ -38,28 +36,6 @@ from . import budget as planning
 from .common import Context, by_cell, correct, writing
 
 MAX_DRAWS = 3  # on-policy: draws of problems per refill while dropped groups leave the batch short
-
-
-def check(exp: Experiment, students: list[Student]) -> None:
-    """What GRPO rounds cannot do, refused in one line before any training (TRAIN of round 0 calls this)."""
-    if exp.student.ensemble > 1:
-        raise SelftaughtError(
-            f"train.method = 'grpo' trains one model; student.ensemble is {exp.student.ensemble} (set it to 1)"
-        )
-    if exp.train.warm_start not in ("continue", "re-warm"):
-        raise SelftaughtError(
-            f"train.method = 'grpo' learns from the weights that sampled the attempts; train.warm_start = "
-            f"{exp.train.warm_start!r} would replace them (use 'continue' or 're-warm')"
-        )
-    if exp.stop.every or exp.teacher.every:
-        raise SelftaughtError(
-            "train.method = 'grpo' does not support stop.every or teacher.every (decisions inside a round) yet"
-        )
-    for s in students:
-        if type(s).answer_logprobs is Student.answer_logprobs or type(s).trainable is Student.trainable:
-            s.answer_logprobs([], [])  # raises the student's one-line refusal
-    if exp.train.grpo.reward:
-        load_reward_function(exp.train.grpo.reward)
 
 
 @dataclass
@@ -284,7 +260,6 @@ def run(ctx: Context, r: int) -> None:
 
     exp, store = ctx.exp, ctx.store
     student = ctx.parts.students[0]
-    check(exp, ctx.parts.students)
     cfg, t = exp.train.grpo, exp.train
     reward_fn = load_reward_function(cfg.reward) if cfg.reward else None
     steps = planning.budget(exp, store, r)
