@@ -142,3 +142,45 @@ def held_out_loss(run_dir, store, difficulties: range) -> float:
             total += float(loss) * n
             tokens += n
     return total / tokens
+
+
+def fork_run(src, dst, overrides: list[str]) -> None:
+    """A copy of the run in ``src`` at ``dst`` whose remaining rounds follow ``overrides`` (``--set`` items) on top of
+    its resolved config: arms of a comparison that start from the same recorded rounds (round 0's checkpoint, say).
+
+    The recorded rounds are the source's; only what runs next changes. Take it between rounds, with the source
+    closed (a loop stopped by a callback at the next round's first phase, as ``StopAtRound`` does)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from selftaught.config import experiment_toml, load_experiment
+    from selftaught.store import Store
+
+    src, dst = Path(src), Path(dst)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lock"))
+    exp, _ = load_experiment(dst / "config.toml", overrides=overrides)
+    store = Store.open(dst / "run.db")
+    try:
+        with store.transaction():
+            store.set_meta(config=json.dumps(exp.model_dump(mode="json")), run_id=f"{store.run_id()}-{dst.name}")
+    finally:
+        store.close()
+    (dst / "config.toml").write_text(experiment_toml(exp))
+
+
+class StopAtRound(Exception):
+    """Raised by ``stop_at_round(n)``'s callback when round ``n``'s first phase starts."""
+
+
+def stop_at_round(n: int):
+    """A loop callback that ends a run (by raising ``StopAtRound``) as round ``n`` begins: rounds before it are
+    complete, nothing of round ``n`` is recorded."""
+    from selftaught.loop import LoopCallback
+
+    class _Stop(LoopCallback):
+        def on_phase_start(self, round_: int, phase: str) -> None:
+            if round_ >= n:
+                raise StopAtRound(n)
+
+    return _Stop()

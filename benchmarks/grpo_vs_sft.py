@@ -2,7 +2,8 @@
 
 Two tasks with a reward: reversed addition (the oracle as the reward) and ``list-functions`` (the tests verifier,
 running the model's programs in the sandbox). Per task, round 0 (supervised on labelled problems) is trained once;
-both arms start from that checkpoint, at the first difficulty above the labelled range:
+both arms start from that checkpoint, at the first difficulty above the labelled range (addition) or at the deepest
+labelled depth (list functions, whose next depth round 0 almost never solves, so no group has a reward signal):
 
 - ``sft`` (filtered fine-tuning): sample G answers to each of ``groups`` problems, keep the verifier's accepted ones,
   take ``k`` supervised steps on them;
@@ -33,7 +34,7 @@ from selftaught.types import Example
 TASKS = {
     "reversed-addition": (
         "smoke",
-        ["student.n_layer=2", "student.n_embd=64", "verifier.filters=[\"oracle\"]", "loop.labelled_max=3"],
+        ["student.n_layer=2", "student.n_embd=64", 'verifier.filters=["oracle"]', "loop.labelled_max=3"],
     ),
     "list-functions": ("code-selftrain", ['verifier.filters=["tests"]']),
 }
@@ -52,12 +53,14 @@ def setup(task_name: str, quick: bool):
     for _ in range(1000 if quick else 4000):
         p = task.sample(rng, rng.randint(max(1, task.min_difficulty), top))
         labelled.append(Example(p.prompt, p.target or task.answer(p), p.difficulty, "labelled", 0, skill))
-    steps = (40 if quick else 600) if task_name == "reversed-addition" else (15 if quick else 400)
+    steps = (40 if quick else 600) if task_name == "reversed-addition" else (15 if quick else 3000)
     t0 = time.perf_counter()
     student.fit(labelled, SCHEDULES["linear"](warmup=0.05), steps, seed=0)
     log(f"{task_name}: round 0 ({steps} steps) in {time.perf_counter() - t0:.1f}s")
     start = {k: v.detach().clone() for k, v in student.trainable().state_dict().items()}
-    d = top + 1
+    # Addition: the first length past the labels (round 0 gets some of it right). List functions: the deepest
+    # labelled depth, which round 0 gets only partly right (the next depth it gets almost never right: no signal).
+    d = top + 1 if task_name == "reversed-addition" else top
     held = [task.sample(random.Random(f"held-{i}"), d) for i in range(40 if quick else 100)]
     return exp, task, verifier, student, start, d, held
 

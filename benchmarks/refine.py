@@ -3,7 +3,7 @@ tests' feedback, after 1, 2 and 3 turns, with and without the experience memory 
 
 One run of the `code-selftrain` preset (list-functions, tests verifier) trains round 0 once; its directory is then
 copied and finished twice with `loop.attempts = "refine"` (3 turns) over two self-labelled rounds at depth 3: once
-with the memory on, once with it off (the copy's loop is given the same config with `refine.memory = false`). Round 1
+with the memory on, once with it off (`fork_run` sets `refine.memory = false` in the copy's stored config). Round 1
 has no earlier fixes to show, so both variants are identical up to round 2's ATTEMPT, where only the memory differs.
 Measured in round 2 (from `refine_turns`): `solved_after_t` (share of all samples accepted within t turns) and
 `fix_rate_after_t` (share of the samples failing after turn 1 that turns 2..t fixed). The metric is round 2's fix
@@ -15,16 +15,15 @@ rate after 3 turns with the memory on.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import emit, environment, load_average, set_threads
+from _common import StopAtRound, emit, environment, fork_run, load_average, set_threads, stop_at_round
 
 from selftaught.config import load_experiment
-from selftaught.loop import Loop, LoopCallback
+from selftaught.loop import Loop
 from selftaught.store import Store
 
 TURNS = 3
@@ -56,16 +55,6 @@ QUICK = [
 ]
 
 
-class _RoundZeroDone(Exception):
-    pass
-
-
-class _StopAfterRoundZero(LoopCallback):
-    def on_phase_start(self, round_: int, phase: str) -> None:
-        if round_ >= 1:
-            raise _RoundZeroDone
-
-
 def rates(store: Store, r: int) -> dict:
     turns = {row["turn"]: row for row in store.refine_turns(r)}
     total = turns[1]["tried"] if turns else 0
@@ -81,12 +70,12 @@ def rates(store: Store, r: int) -> dict:
     return out
 
 
-def finish(run_dir: Path, memory: bool) -> dict:
+def finish(base: Path, run_dir: Path, memory: bool) -> dict:
+    """Rounds 1-2 on a copy of round 0; without the memory, prompts never show earlier fixes."""
+    fork_run(base, run_dir, [f"refine.memory={str(memory).lower()}"])
     t0 = time.perf_counter()
     loop = Loop.resume(run_dir)
     try:
-        if not memory:  # the same run with the memory off: its prompts never show earlier fixes
-            loop.exp = loop.exp.model_copy(update={"refine": loop.exp.refine.model_copy(update={"memory": False})})
         loop.run()
     finally:
         loop.close()
@@ -117,10 +106,10 @@ def main() -> None:
     t0 = time.perf_counter()
     exp, text = load_experiment(preset="code-selftrain", overrides=[*COMMON, *(QUICK if args.quick else FULL)])
     base = root / "round-0"
-    loop = Loop.create(base, exp, text, callbacks=[_StopAfterRoundZero()])
+    loop = Loop.create(base, exp, text, callbacks=[stop_at_round(1)])
     try:
         loop.run()
-    except _RoundZeroDone:
+    except StopAtRound:
         pass
     finally:
         loop.close()
@@ -128,8 +117,7 @@ def main() -> None:
     print(f"round 0 trained in {round_0} s", file=sys.stderr)
     runs = {}
     for name, memory in (("memory", True), ("no_memory", False)):
-        shutil.copytree(base, root / name)
-        runs[name] = finish(root / name, memory)
+        runs[name] = finish(base, root / name, memory)
     with_mem = runs["memory"]["round_2"].get(f"fix_rate_after_{TURNS}")
     without = runs["no_memory"]["round_2"].get(f"fix_rate_after_{TURNS}")
     result = {
