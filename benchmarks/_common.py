@@ -163,7 +163,7 @@ def fork_run(src, dst, overrides: list[str]) -> None:
     store = Store.open(dst / "run.db")
     try:
         with store.transaction():
-            store.set_meta(config=json.dumps(exp.model_dump(mode="json")), run_id=f"{store.run_id()}-{dst.name}")
+            store.set_meta(config=json.dumps(exp.model_dump(mode="json")), run_id=f"{store.run_id}-{dst.name}")
     finally:
         store.close()
     (dst / "config.toml").write_text(experiment_toml(exp))

@@ -72,6 +72,12 @@ def test_wsd_options_reach_the_schedule(tmp_path):
     assert lrs(out, 0) == pytest.approx([0.003 * expected.factor(t, 30) for t in range(30)])
 
 
+def test_round_lr_scales_the_self_labelled_rounds_only(tmp_path):
+    out = run(tmp_path, "round-lr", "train.schedule=constant", "train.warmup=0.0", "train.round_lr=0.001")
+    assert lrs(out, 0) == pytest.approx([0.003] * 30)
+    assert lrs(out, 1) == pytest.approx([0.001] * 10) and lrs(out, 2) == pytest.approx([0.001] * 10)
+
+
 # ------------------------------------------------------------------------------------------------ warm starts
 @pytest.mark.parametrize(("how", "warm"), [("continue", False), ("re-warm", True), ("shrink-perturb", True)])
 def test_only_continue_skips_the_warmup_of_later_rounds(tmp_path, how, warm):

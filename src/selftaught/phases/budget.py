@@ -8,7 +8,7 @@ from pathlib import Path
 from ..build import build_schedule
 from ..config import Experiment
 from ..store import Store
-from ..training.schedules import Schedule
+from ..training.schedules import Scaled, Schedule
 from ..training.warmstart import warmup_applies
 from .common import DB_NAME
 
@@ -32,16 +32,19 @@ def budget(exp: Experiment, store: Store, r: int) -> int:
 
 def schedule(exp: Experiment, store: Store, r: int) -> Schedule:
     """Round ``r``'s schedule: without warmup when the round continues; ``refined`` from the gradient norms of the
-    previous round, or of the same round of the run named by ``train.refined_from``."""
+    previous round, or of the same round of the run named by ``train.refined_from``; self-labelled rounds scaled to
+    ``train.round_lr`` when it is set."""
     t = exp.train
     warmup = None if warmup_applies(t.warm_start, r) else 0.0
     if t.schedule != "refined":
-        return build_schedule(exp, warmup)
-    l1 = t.refined_form == "adam"
-    if t.refined_from:
-        return build_schedule(exp, warmup, other_run_grad_norms(Path(t.refined_from), r, l1))
-    norms = store.grad_norms(r - 1, l1) if r else []
-    return build_schedule(exp, warmup, norms)
+        out = build_schedule(exp, warmup)
+    else:
+        l1 = t.refined_form == "adam"
+        if t.refined_from:
+            out = build_schedule(exp, warmup, other_run_grad_norms(Path(t.refined_from), r, l1))
+        else:
+            out = build_schedule(exp, warmup, store.grad_norms(r - 1, l1) if r else [])
+    return Scaled(out, t.round_lr / t.lr) if r > 0 and t.round_lr is not None else out
 
 
 def other_run_grad_norms(run_dir: Path, r: int, l1: bool) -> list[float]:

@@ -230,3 +230,22 @@ class Cooldown(Schedule):
 
     def shape(self, z: float) -> float:
         return self.base.shape(z)
+
+
+class Scaled(Schedule):
+    """``base`` times a constant ``scale``: a round whose learning rate differs from the configured one
+    (``train.round_lr``) keeps the shape of its schedule."""
+
+    name = "scaled"
+
+    def __init__(self, base: Schedule, scale: float) -> None:
+        super().__init__(0.0)
+        if not scale > 0.0:
+            raise ValueError(f"scale={scale}: a learning-rate scale must be positive")
+        self.base, self.scale = base, scale
+
+    def shape(self, z: float) -> float:
+        return self.scale * self.base.shape(z)
+
+    def factor(self, step: int, total: int) -> float:
+        return self.scale * self.base.factor(step, total)
