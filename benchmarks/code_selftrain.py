@@ -63,6 +63,8 @@ def measure(run_dir: Path) -> dict:
     return {
         "depth_after_round_0": deepest(acc(0)),
         "depth_at_end": deepest(acc(last)),
+        "depth_at_50pct_after_round_0": deepest(acc(0), 0.5),
+        "depth_at_50pct_at_end": deepest(acc(last), 0.5),
         "accuracy_after_round_0": acc(0),
         "accuracy_at_end": acc(last),
         "rounds": last,

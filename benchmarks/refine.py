@@ -28,7 +28,7 @@ from selftaught.store import Store
 
 TURNS = 3
 COMMON = [
-    "task.high=3",  # both self-labelled rounds at depth 3, so round 1 and round 2 ask alike
+    "task.high=3",  # both self-labelled rounds draw depths 1-3 (the preset's uniform teacher), so they ask alike
     "loop.max_rounds=2",
     "loop.min_accepted=0",
     "loop.attempts=refine",
@@ -37,9 +37,7 @@ COMMON = [
     "refine.retrieval=value",
     "eval.ahead=1",
 ]
-FULL = [
-    "loop.labelled_problems=4000",
-    "train.labelled_steps=1200",
+FULL = [  # round 0 as the preset trains it
     "loop.problems_per_round=120",
     "verifier.samples=4",
     "train.round_steps=60",
