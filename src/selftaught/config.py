@@ -271,9 +271,7 @@ class ControlConfig(_Strict):
         min_length=1,
         description="reward thresholds tried: an attempt is kept when its reward is at least this",
     )
-    samples: list[int] = Field(
-        default_factory=list, description="sample counts tried; default only verifier.samples"
-    )
+    samples: list[int] = Field(default_factory=list, description="sample counts tried; default only verifier.samples")
     slice: int = Field(32, ge=1, le=MAX_COUNT, description="held-out problems sampled per setting")
     n_star: int = Field(8, ge=1, le=10_000, description="n*: the unique correct answers per problem worth having")
 

@@ -83,7 +83,8 @@ _WRITE_ERRORS = {
 }
 PHASES = ("PROPOSE", "ATTEMPT", "VERIFY", "CURATE", "TRAIN", "EVALUATE", "DECIDE")
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rounds (
     round INTEGER PRIMARY KEY, difficulty INTEGER, started REAL NOT NULL, finished REAL, decision TEXT,
@@ -143,9 +144,12 @@ CREATE TABLE IF NOT EXISTS results_reached (
 CREATE TABLE IF NOT EXISTS pass_at_k (
     round INTEGER NOT NULL, task TEXT NOT NULL, difficulty INTEGER NOT NULL, k INTEGER NOT NULL, n INTEGER NOT NULL,
     problems INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (round, task, difficulty, k));
-""" + _V6_TABLES + """CREATE INDEX IF NOT EXISTS problems_round ON problems (round, purpose);
+"""
+    + _V6_TABLES
+    + """CREATE INDEX IF NOT EXISTS problems_round ON problems (round, purpose);
 CREATE INDEX IF NOT EXISTS examples_round ON examples (round);
 """
+)
 
 
 log = logging.getLogger(__name__)
@@ -873,16 +877,12 @@ class Store:
     def memory(self, before_round: int) -> list[dict[str, Any]]:
         """The experience entries written before ``before_round``, oldest first."""
         keys = ("id", "round", "problem_id", "features", "failed", "feedback", "fixed", "value", "uses")
-        rows = self._db.execute(
-            f"SELECT {', '.join(keys)} FROM memory WHERE round < ? ORDER BY id", (before_round,)
-        )
+        rows = self._db.execute(f"SELECT {', '.join(keys)} FROM memory WHERE round < ? ORDER BY id", (before_round,))
         return [dict(zip(keys, r)) for r in rows]
 
     def update_memory(self, rows: Iterable[tuple[int, float, int]]) -> None:
         """New (id, value, uses) of entries that were retrieved and used."""
-        self._db.executemany(
-            "UPDATE memory SET value = ?, uses = ? WHERE id = ?", [(v, u, i) for i, v, u in rows]
-        )
+        self._db.executemany("UPDATE memory SET value = ?, uses = ? WHERE id = ?", [(v, u, i) for i, v, u in rows])
 
     def count(self, table: str) -> int:
         if table not in {
