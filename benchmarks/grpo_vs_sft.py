@@ -32,10 +32,8 @@ from selftaught.training.trainer import OptimConfig
 from selftaught.types import Example
 
 TASKS = {
-    "reversed-addition": (
-        "smoke",
-        ["student.n_layer=2", "student.n_embd=64", 'verifier.filters=["oracle"]', "loop.labelled_max=3"],
-    ),
+    # The quickstart's model and round 0 (labels 1-5 digits, 2,000 steps): about a fifth of 6-digit sums right.
+    "reversed-addition": ("quickstart", ['verifier.filters=["oracle"]']),
     "list-functions": ("code-selftrain", ['verifier.filters=["tests"]']),
 }
 
@@ -50,10 +48,10 @@ def setup(task_name: str, quick: bool):
     top = parts.skills.labelled_max[skill]
     rng = random.Random(0)
     labelled = []
-    for _ in range(1000 if quick else 4000):
+    for _ in range(1000 if quick else 20000 if task_name == "reversed-addition" else 8000):
         p = task.sample(rng, rng.randint(max(1, task.min_difficulty), top))
         labelled.append(Example(p.prompt, p.target or task.answer(p), p.difficulty, "labelled", 0, skill))
-    steps = (40 if quick else 600) if task_name == "reversed-addition" else (15 if quick else 3000)
+    steps = (40 if quick else 2000) if task_name == "reversed-addition" else (15 if quick else 4000)
     t0 = time.perf_counter()
     student.fit(labelled, SCHEDULES["linear"](warmup=0.05), steps, seed=0)
     log(f"{task_name}: round 0 ({steps} steps) in {time.perf_counter() - t0:.1f}s")
