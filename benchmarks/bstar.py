@@ -1,14 +1,17 @@
-"""B-STaR control against a fixed sampling temperature, on a shortened `length-gen` preset (reversed addition,
-labelled up to 4 digits, split attempts voted on).
+"""B-STaR control against a fixed sampling temperature, on the `length-gen` preset (reversed addition, labelled up to
+8 digits, split attempts voted on) shortened to 10 minutes per arm.
 
-Two arms, the same seed: `fixed` samples every round at the verifier's temperature and count and accepts by the
-verifier alone; `bstar` runs `[control] kind = "bstar"` (each round picks the temperature, sample count and reward
-threshold with the best balance score on a held-out slice). For each: digits reached (the deepest difficulty at
->= 90 % held-out greedy accuracy, with every shallower one there too), label precision (the oracle's verdict on the
-accepted labels, from the store's `verdicts.correct`), the balance score per round computed from the round's own
-attempts (the fixed arm at its vote threshold, the bstar arm at its chosen threshold; plus the bstar arm's slice
-score of the chosen setting), and wall time. The metric is the bstar arm's digits reached; the fixed arm's is beside it.
-The full run is sized for about ten minutes on 2 cores (both arms); `--quick` for under a minute.
+Round 0 is trained once; both arms continue from a copy of it (``fork_run``: control only acts from round 1 on), and
+each stops when its run, round 0 included, has used 10 minutes. Two arms: `fixed` samples every round at the
+verifier's temperature and count and accepts by the verifier alone; `bstar` runs `[control] kind = "bstar"` (each
+round picks the temperature, sample count and reward threshold with the best balance score on a held-out slice). For
+each: digits reached (the deepest difficulty at >= 90 % held-out greedy accuracy, with every shallower one there
+too), label precision (the oracle's verdict on the accepted labels, from the store's `verdicts.correct`), the
+balance score per round computed from the round's own attempts (the fixed arm at its vote threshold, the bstar arm
+at its chosen threshold; plus the bstar arm's slice score of the chosen setting), and wall time. The metric is the
+bstar arm's digits reached; the fixed arm's is beside it.
+The full run takes about 17 minutes on 2 cores (round 0 once, then 2 x the rest of 10 minutes); `--quick` under a
+minute.
 
     python benchmarks/bstar.py [--quick] [--out DIR]
 """
@@ -22,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import emit, environment, load_average, set_threads
+from _common import StopAtRound, emit, environment, fork_run, load_average, set_threads, stop_at_round
 
 from selftaught.config import load_experiment
 from selftaught.control import balance_score
@@ -30,15 +33,8 @@ from selftaught.loop import Loop
 from selftaught.store import Store
 
 VOTE_THRESHOLD = 0.6  # the fixed arm keeps what its vote keeps; also the lowest threshold the bstar arm may pick
-FULL = [
-    "loop.labelled_max=4",
-    "loop.labelled_problems=6000",
-    "loop.problems_per_round=300",
-    "loop.max_rounds=6",
-    "loop.max_minutes=4.5",
-    "train.labelled_steps=1200",
-    "train.round_steps=120",
-    "eval.problems=100",
+FULL = [  # the preset as it is, for 10 minutes
+    "loop.max_minutes=10",
     f"verifier.vote_threshold={VOTE_THRESHOLD}",
     "verifier.samples=4",
     "verifier.temperature=0.5",
@@ -80,8 +76,13 @@ def measure(run_dir: Path, n_star: int) -> dict:
     store = Store.open(run_dir / "run.db")
     db = sqlite3.connect(f"{(run_dir / 'run.db').resolve().as_uri()}?mode=ro", uri=True)
     last = db.execute("SELECT MAX(round) FROM evaluations").fetchone()[0]
+    # Each difficulty's accuracy where it was last evaluated (the preset evaluates a window below the newest).
     accuracy = {
-        d: round(a, 3) for d, a in db.execute("SELECT difficulty, accuracy FROM evaluations WHERE round = ?", (last,))
+        d: round(a, 3)
+        for d, a in db.execute(
+            "SELECT difficulty, accuracy FROM evaluations e WHERE round = "
+            "(SELECT MAX(round) FROM evaluations WHERE difficulty = e.difficulty) ORDER BY difficulty"
+        )
     }
     share, accepted = db.execute(
         "SELECT AVG(correct), COUNT(*) FROM verdicts WHERE round > 0 AND accepted = 1"
@@ -111,16 +112,32 @@ def measure(run_dir: Path, n_star: int) -> dict:
     }
 
 
-def run(name: str, overrides: list[str], root: Path) -> dict:
+def round_zero(overrides: list[str], root: Path) -> Path:
+    """Round 0 (labelled), trained once; the run stops as round 1 begins."""
     exp, text = load_experiment(preset="length-gen", overrides=overrides)
     t0 = time.perf_counter()
-    loop = Loop.create(root / name, exp, text)
+    loop = Loop.create(root / "round-0", exp, text, callbacks=[stop_at_round(1)])
+    try:
+        loop.run()
+    except StopAtRound:
+        pass
+    finally:
+        loop.close()
+    print(f"round 0: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return root / "round-0"
+
+
+def run(name: str, start: Path, overrides: list[str], root: Path) -> dict:
+    """The self-labelled rounds on a copy of round 0, with ``overrides`` applied."""
+    fork_run(start, root / name, overrides)
+    t0 = time.perf_counter()
+    loop = Loop.resume(root / name)
     try:
         reason = loop.run()
     finally:
         loop.close()
     wall = time.perf_counter() - t0
-    out = measure(root / name, exp.control.n_star)
+    out = measure(root / name, loop.exp.control.n_star)
     out.update(wall_seconds=round(wall, 1), stop_reason=reason)
     print(f"{name}: {out}", file=sys.stderr)
     return out
@@ -137,8 +154,9 @@ def main() -> None:
     root = args.out or Path(tmp.name)
     base, grid = (QUICK, QUICK_CONTROL) if args.quick else (FULL, FULL_CONTROL)
     t0 = time.perf_counter()
-    fixed = run("fixed", base, root)
-    bstar = run("bstar", [*base, 'control.kind="bstar"', *grid], root)
+    start = round_zero(base, root)
+    fixed = run("fixed", start, [], root)
+    bstar = run("bstar", start, ['control.kind="bstar"', *grid], root)
     emit(
         {
             "benchmark": "bstar",
