@@ -74,10 +74,15 @@ def arm(method: str, setting, seed: int, budget: float, points: int) -> dict:
     exp, task, verifier, student, start, d, held = setting
     student.trainable().load_state_dict(start)
     G, groups, k, temp = exp.verifier.samples, 8, 4, 1.0
-    optim = OptimConfig(lr=exp.train.lr / (3 if method == "grpo" else 1), weight_decay=0.0, grad_clip=1.0)
+    # Both arms fine-tune at the same rate: the preset's round_lr, else a tenth of round 0's (each iteration's few
+    # steps start a fresh AdamW, whose first steps are full-size; at round 0's 1e-2 they undid what it had learnt).
+    lr = exp.train.round_lr or exp.train.lr / 10
+    optim = OptimConfig(lr=lr, weight_decay=0.0, grad_clip=1.0)
+    student.optim = OptimConfig(lr=lr, weight_decay=0.0, grad_clip=1.0)  # the sft arm's fit
     schedule = SCHEDULES["constant"](warmup=0.0)
     rng = random.Random(f"{seed}-{method}")
     curve = [(0.0, accuracy(task, student, held, d))]
+    log(f"  {method} seed {seed}: starts at {curve[0][1]:.3f} on difficulty {d}")
     spent, scored, it = 0.0, 0, 0
     next_eval = budget / points
     while spent < budget:

@@ -100,7 +100,14 @@ def fake_context(monkeypatch, memory_rows, *settings):
     'wrongA' it fixes it; shown 'wrongBB' it answers 'wrongCC', which it fixes next. The verifier accepts the target."""
     exp, _ = load_experiment(
         preset="smoke",
-        overrides=["task.name=copy", "loop.attempts=refine", "verifier.samples=2", "refine.turns=3", *settings],
+        overrides=[
+            "task.name=copy",
+            "loop.attempts=refine",
+            "verifier.samples=2",
+            "refine.turns=3",
+            "refine.memory=true",
+            *settings,
+        ],
     )
     task = Copy()
     problems = [(10 + i, task.sample(random.Random(i), 4)) for i in range(2)]
@@ -297,6 +304,7 @@ def test_kill_during_a_refine_round_then_resume_gives_identical_records(tmp_path
         f"verifier.filters=['{Path(__file__).resolve()}:EvenLength']",
         "loop.attempts=refine",
         "refine.turns=3",
+        "refine.memory=true",
         "loop.problems_per_round=16",
         "loop.max_rounds=2",
         "train.labelled_steps=20",

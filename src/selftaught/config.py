@@ -290,7 +290,11 @@ class RefineConfig(_Strict):
     """``loop.attempts = "refine"``: answer, get the verifier's feedback, answer again, up to ``turns`` times."""
 
     turns: int = Field(3, ge=1, le=32, description="attempts per sample, the first included")
-    memory: bool = Field(True, description="put the most useful earlier fixes into the prompt")
+    memory: bool = Field(
+        False,
+        description="put the most useful earlier fixes into the prompt (a model trained from scratch never saw such "
+        "prompts: on the code task it cut the round's first-turn solves from 36 % to 8 %)",
+    )
     memory_k: int = Field(2, ge=0, le=64, description="memory entries shown per prompt")
     retrieval: Literal["similarity", "value"] = Field(
         "value", description="rank entries by similarity, or by similarity x learned value (EvoKernel)"
