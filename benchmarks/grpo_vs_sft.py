@@ -1,176 +1,159 @@
-"""Filtered fine-tuning vs GRPO (on-policy) from the same checkpoint, for the same wall-clock budget per arm.
+"""Filtered fine-tuning (``train.method = "sft"``) vs GRPO (``train.method = "grpo"``) in the loop, from the same
+round 0 and for the same wall-clock budget.
 
-Two tasks with a reward: reversed addition (the oracle as the reward) and ``list-functions`` (the tests verifier,
-running the model's programs in the sandbox). Per task, round 0 (supervised on labelled problems) is trained once;
-both arms start from that checkpoint, at the first difficulty above the labelled range (addition) or at the deepest
-labelled depth (list functions, whose next depth round 0 almost never solves, so no group has a reward signal):
+Two tasks with a reward: reversed addition (the quickstart's model and labels, direct attempts, the oracle as the
+verifier: reward 1 for a right sum) and ``list-functions`` (the ``code-selftrain`` preset: the tests verifier runs the
+model's programs in the sandbox, reward = share of the examples passed). Per task, round 0 is trained once; each arm
+is a copy of it (``fork_run``) with the method and a seed (0, 1, 2) for its later rounds, and runs self-labelled
+rounds until its run has spent round 0's time plus ``BUDGET`` seconds (a round that has begun is finished). SFT rounds
+train on the accepted answers with replay; GRPO rounds learn from the round's attempts and their rewards (offline:
+the attempts VERIFY scored, grouped by problem). Both fine-tune at the same learning rate (``train.round_lr``).
 
-- ``sft`` (filtered fine-tuning): sample G answers to each of ``groups`` problems, keep the verifier's accepted ones,
-  take ``k`` supervised steps on them;
-- ``grpo``: sample the same way, take ``k`` GRPO steps (group advantages of the verifier's rewards).
+Reported per task and arm (medians over seeds, with min and max): held-out greedy accuracy at the watched difficulty
+(6 digits, one past the labels; depth 2, the deepest labelled) after each round, with the seconds spent since round
+0; the final accuracy; completions scored per second (attempts of the self-labelled rounds / their seconds). Arms run
+A B A B. ``value``: the median over tasks of (GRPO's final accuracy - SFT's).
 
-Each arm runs until its budget of seconds is spent (held-out greedy evaluations pause the clock) and records
-held-out greedy accuracy over time. Seeds vary the sampling and the problems drawn, interleaved A B A B. Reported:
-per task and arm, the median (and min/max) of the final accuracy and of accuracy at fixed fractions of the budget,
-and completions scored per second. ``value``: the median over tasks of (grpo final accuracy - sft final accuracy).
+    python benchmarks/grpo_vs_sft.py [--quick] [--out DIR]
 """
 
 from __future__ import annotations
 
-import random
+import argparse
+import sqlite3
 import statistics
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-import torch
-from _common import check_idle, emit, environment, log, parse_args, set_threads
+from _common import StopAtRound, emit, environment, fork_run, load_average, set_threads, stop_at_round
 
-from selftaught.build import build_parts
 from selftaught.config import load_experiment
-from selftaught.training import grpo
-from selftaught.training.schedules import SCHEDULES
-from selftaught.training.trainer import OptimConfig
-from selftaught.types import Example
+from selftaught.loop import Loop
 
+COMMON = ["verifier.samples=8", "verifier.temperature=1.0", "loop.max_rounds=100", "loop.min_accepted=0.0",
+          "loop.stop_accuracy=0.0", "train.round_lr=0.001", "eval.ahead=1"]  # fmt: skip
 TASKS = {
-    # The quickstart's model and round 0 (labels 1-5 digits, 2,000 steps): about a fifth of 6-digit sums right.
-    "reversed-addition": ("quickstart", ['verifier.filters=["oracle"]']),
-    "list-functions": ("code-selftrain", ['verifier.filters=["tests"]']),
+    # name: (preset, settings, the watched difficulty)
+    "reversed-addition": (
+        "quickstart",
+        [
+            'verifier.filters=["oracle"]',
+            "loop.attempts=direct",
+            "loop.problems_per_round=200",
+            "train.round_steps=100",
+            "eval.problems=100",
+        ],  # fmt: skip
+        6,
+    ),
+    "list-functions": ("code-selftrain", ["loop.problems_per_round=200", "train.round_steps=100"], 2),
 }
+QUICK = ["loop.labelled_problems=500", "train.labelled_steps=30", "loop.problems_per_round=16", "train.round_steps=4",
+         "eval.problems=8", "loop.max_rounds=1"]  # fmt: skip
+BUDGET, QUICK_BUDGET = 60.0, 1.0
+SEEDS, QUICK_SEEDS = (0, 1, 2), (0,)
 
 
-def setup(task_name: str, quick: bool):
-    preset, sets = TASKS[task_name]
-    exp, _ = load_experiment(preset=preset, overrides=[*sets, 'train.method="grpo"', "verifier.samples=8"])
-    parts = build_parts(exp)
-    skill = parts.skills.skills[0].name
-    task, verifier = parts.skills.tasks[skill], parts.verifiers[skill]
-    student = parts.students[0]
-    top = parts.skills.labelled_max[skill]
-    rng = random.Random(0)
-    labelled = []
-    for _ in range(1000 if quick else 20000 if task_name == "reversed-addition" else 8000):
-        p = task.sample(rng, rng.randint(max(1, task.min_difficulty), top))
-        labelled.append(Example(p.prompt, p.target or task.answer(p), p.difficulty, "labelled", 0, skill))
-    steps = (40 if quick else 2000) if task_name == "reversed-addition" else (15 if quick else 4000)
-    t0 = time.perf_counter()
-    student.fit(labelled, SCHEDULES["linear"](warmup=0.05), steps, seed=0)
-    log(f"{task_name}: round 0 ({steps} steps) in {time.perf_counter() - t0:.1f}s")
-    start = {k: v.detach().clone() for k, v in student.trainable().state_dict().items()}
-    # Addition: the first length past the labels (round 0 gets some of it right). List functions: the deepest
-    # labelled depth, which round 0 gets only partly right (the next depth it gets almost never right: no signal).
-    d = top + 1 if task_name == "reversed-addition" else top
-    held = [task.sample(random.Random(f"held-{i}"), d) for i in range(40 if quick else 100)]
-    return exp, task, verifier, student, start, d, held
+def rows(run_dir: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    with sqlite3.connect(f"{(run_dir / 'run.db').resolve().as_uri()}?mode=ro", uri=True) as db:
+        return db.execute(sql, args).fetchall()
 
 
-def accuracy(task, student, held, d) -> float:
-    outs = student.generate([p.prompt for p in held], n=1, temperature=0.0, max_new_tokens=task.max_answer_len(d) + 1)
-    answers = [task.extract(o[0]) for o in outs]
-    checks = task.check_many(list(zip(held, answers)))
-    return sum(1 for c in checks if c == 1.0) / len(held)
+def round_zero(task: str, quick: bool, root: Path) -> tuple[Path, float]:
+    preset, sets, _ = TASKS[task]
+    exp, text = load_experiment(preset=preset, overrides=[*COMMON, *sets, *(QUICK if quick else [])])
+    loop = Loop.create(root / task / "round-0", exp, text, callbacks=[stop_at_round(1)])
+    try:
+        loop.run()
+    except StopAtRound:
+        pass
+    finally:
+        loop.close()
+    spent = rows(root / task / "round-0", "SELECT SUM(seconds) FROM phases")[0][0]
+    print(f"{task}: round 0 in {spent:.0f} s", file=sys.stderr)
+    return root / task / "round-0", spent
 
 
-def arm(method: str, setting, seed: int, budget: float, points: int) -> dict:
-    exp, task, verifier, student, start, d, held = setting
-    student.trainable().load_state_dict(start)
-    G, groups, k, temp = exp.verifier.samples, 8, 4, 1.0
-    # Both arms fine-tune at the same rate: the preset's round_lr, else a tenth of round 0's (each iteration's few
-    # steps start a fresh AdamW, whose first steps are full-size; at round 0's 1e-2 they undid what it had learnt).
-    lr = exp.train.round_lr or exp.train.lr / 10
-    optim = OptimConfig(lr=lr, weight_decay=0.0, grad_clip=1.0)
-    student.optim = OptimConfig(lr=lr, weight_decay=0.0, grad_clip=1.0)  # the sft arm's fit
-    schedule = SCHEDULES["constant"](warmup=0.0)
-    rng = random.Random(f"{seed}-{method}")
-    curve = [(0.0, accuracy(task, student, held, d))]
-    log(f"  {method} seed {seed}: starts at {curve[0][1]:.3f} on difficulty {d}")
-    spent, scored, it = 0.0, 0, 0
-    next_eval = budget / points
-    while spent < budget:
-        t0 = time.perf_counter()
-        problems = [task.sample(rng, d) for _ in range(groups)]
-        outs = student.generate([p.prompt for p in problems], n=G, temperature=temp,
-                                max_new_tokens=task.max_answer_len(d) + 1, seed=seed * 100_003 + it)  # fmt: skip
-        answers = [[task.extract(c) for c in o] for o in outs]
-        scores = verifier.score_many(list(zip(problems, answers)))
-        scored += G * groups
-        if method == "sft":
-            kept = [Example(p.prompt, a, d, "self", 1, p.task) for p, ans, sc in zip(problems, answers, scores)
-                    for a in dict.fromkeys(a for a, s in zip(ans, sc) if s.accepted)]  # fmt: skip
-            if kept:
-                student.fit(kept, schedule, k, seed=seed + it)
-        else:
-            rewards = [[s.reward for s in sc] for sc in scores]
-            advs, _ = grpo.group_advantages(rewards, "group", 1e-4, True)
-            items = [(p.prompt, a, v) for p, ans, av in zip(problems, answers, advs) for a, v in zip(ans, av)
-                     if v is not None]  # fmt: skip
-            if items:
-                prompts, texts, values = [list(x) for x in zip(*items)]
-                old = grpo.sequence_logprobs(student, prompts, texts, temp)
-                batch = grpo.Batch(prompts, texts, values, old)
-                grpo.train(student, lambda step, b=batch: b, k, schedule, optim, temperature=temp, seed=seed + it)
-        it += 1
-        spent += time.perf_counter() - t0
-        if spent >= next_eval or spent >= budget:
-            curve.append((round(spent, 2), accuracy(task, student, held, d)))
-            next_eval += budget / points
-    return {"curve": curve, "final": curve[-1][1], "scored_per_s": scored / spent, "iterations": it}
+def arm(task: str, start: Path, round0: float, method: str, seed: int, budget: float, root: Path) -> dict:
+    run_dir = root / task / f"{method}-{seed}"
+    minutes = (round0 + budget) / 60
+    fork_run(start, run_dir, [f'train.method="{method}"', f"seed={seed}", f"loop.max_minutes={minutes}"])
+    loop = Loop.resume(run_dir)
+    try:
+        loop.run()
+    finally:
+        loop.close()
+    d = TASKS[task][2]
+    accuracy = dict(rows(run_dir, "SELECT round, accuracy FROM evaluations WHERE difficulty = ?", (d,)))
+    seconds = dict(rows(run_dir, "SELECT round, SUM(seconds) FROM phases GROUP BY round"))
+    curve, spent = [], 0.0
+    for r in sorted(seconds):
+        spent += seconds[r] if r > 0 else 0.0
+        if r in accuracy:
+            curve.append((round(spent, 1), round(accuracy[r], 3)))
+    scored = rows(run_dir, "SELECT COUNT(*) FROM attempts a JOIN problems p ON p.id = a.problem_id WHERE p.round > 0")
+    out = {"curve": curve, "final": curve[-1][1], "rounds": len(curve) - 1, "seconds": curve[-1][0],
+           "scored_per_s": round(scored[0][0] / curve[-1][0], 1) if curve[-1][0] else None}  # fmt: skip
+    print(f"  {task} {method} seed {seed}: {out}", file=sys.stderr)
+    return out
 
 
-def summary(runs: list[dict], points: int) -> dict:
+def summary(runs: list[dict]) -> dict:
     finals = [r["final"] for r in runs]
-    at = []
-    for i in range(points + 1):  # accuracy at each evaluation point (the i-th of the curve, or the last)
-        vals = [r["curve"][min(i, len(r["curve"]) - 1)][1] for r in runs]
-        at.append(statistics.median(vals))
-    rate = [r["scored_per_s"] for r in runs]
+    rates = [r["scored_per_s"] for r in runs if r["scored_per_s"] is not None]
     return {
+        "start": runs[0]["curve"][0][1],
         "final_median": statistics.median(finals),
         "final_min": min(finals),
         "final_max": max(finals),
-        "accuracy_median_by_point": at,
-        "scored_per_s_median": round(statistics.median(rate), 1),
-        "iterations_median": statistics.median(r["iterations"] for r in runs),
+        "rounds_median": statistics.median(r["rounds"] for r in runs),
+        "scored_per_s_median": statistics.median(rates) if rates else None,
         "curves": [r["curve"] for r in runs],
     }
 
 
 def main() -> None:
-    args = parse_args(__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary directory)")
+    args = ap.parse_args()
     threads = set_threads()
-    load = check_idle()
-    seeds = [0] if args.quick else [0, 1, 2]
-    budget = 5.0 if args.quick else 40.0
-    points = 2 if args.quick else 5
+    load = load_average()
+    tmp = tempfile.TemporaryDirectory() if args.out is None else None
+    root = args.out or Path(tmp.name)
+    budget, seeds = (QUICK_BUDGET, QUICK_SEEDS) if args.quick else (BUDGET, SEEDS)
+    t0 = time.perf_counter()
     tasks: dict[str, dict] = {}
-    for name in TASKS:
-        setting = setup(name, args.quick)
+    for task in TASKS:
+        start, round0 = round_zero(task, args.quick, root)
         runs: dict[str, list[dict]] = {"sft": [], "grpo": []}
         for seed in seeds:  # A B A B
             for method in ("sft", "grpo"):
-                got = arm(method, setting, seed, budget, points)
-                runs[method].append(got)
-                log(f"  {name} seed {seed} {method}: final {got['final']:.3f}, {got['scored_per_s']:.0f} scored/s")
-        res = {m: summary(v, points) for m, v in runs.items()}
-        diff = res["grpo"]["final_median"] - res["sft"]["final_median"]
-        res["winner"] = "grpo" if diff > 0 else "sft" if diff < 0 else "tie"
-        res["grpo_minus_sft"] = diff
-        tasks[name] = res
-    value = statistics.median(t["grpo_minus_sft"] for t in tasks.values())
+                runs[method].append(arm(task, start, round0, method, seed, budget, root))
+        res: dict = {m: summary(v) for m, v in runs.items()}
+        res["watched_difficulty"] = TASKS[task][2]
+        res["grpo_minus_sft"] = round(res["grpo"]["final_median"] - res["sft"]["final_median"], 4)
+        res["winner"] = "grpo" if res["grpo_minus_sft"] > 0 else "sft" if res["grpo_minus_sft"] < 0 else "tie"
+        res["round_0_seconds"] = round(round0, 1)
+        tasks[task] = res
     emit(
         {
             "benchmark": "grpo_vs_sft",
             "metric": "median over tasks of held-out greedy accuracy, GRPO minus filtered fine-tuning, same budget",
-            "value": value,
+            "value": statistics.median(t["grpo_minus_sft"] for t in tasks.values()),
             "unit": "accuracy difference",
-            "quick": args.quick,
-            "seeds": seeds,
             "budget_s_per_arm": budget,
+            "seeds": list(seeds),
             "tasks": tasks,
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "quick": args.quick,
             **environment(threads, load),
         }
     )
+    if tmp is not None:
+        tmp.cleanup()
 
 
 if __name__ == "__main__":
-    torch.manual_seed(0)
     main()
