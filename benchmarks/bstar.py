@@ -63,10 +63,12 @@ QUICK_CONTROL = ["control.temperatures=[0.5, 1.0]", f"control.thresholds=[{VOTE_
 
 
 def deepest(accuracy: dict[int, float], threshold: float = 0.9) -> int:
-    """The largest difficulty d with every difficulty 1..d at ``threshold`` or more (0: not even 1)."""
+    """The largest difficulty d with every evaluated difficulty up to d at ``threshold`` or more, without gaps (0:
+    not even the first). The preset evaluates a window of lengths from the labelled top down, so the shortest ones
+    (labelled, never evaluated) count from the first evaluated."""
     best = 0
     for d in sorted(accuracy):
-        if d != best + 1 or accuracy[d] < threshold:
+        if (best and d != best + 1) or accuracy[d] < threshold:
             break
         best = d
     return best
