@@ -184,3 +184,36 @@ def stop_at_round(n: int):
                 raise StopAtRound(n)
 
     return _Stop()
+
+
+def train_round_zero(run_dir, preset: str, overrides: list[str]) -> float:
+    """Round 0 of ``preset`` with ``overrides``, trained once in ``run_dir`` and stopped as round 1 begins (the
+    start that ``run_fork`` copies for each arm); its wall seconds."""
+    from selftaught.config import load_experiment
+    from selftaught.loop import Loop
+
+    exp, text = load_experiment(preset=preset, overrides=overrides)
+    t0 = time.perf_counter()
+    loop = Loop.create(run_dir, exp, text, callbacks=[stop_at_round(1)])
+    try:
+        loop.run()
+    except StopAtRound:
+        pass
+    finally:
+        loop.close()
+    return time.perf_counter() - t0
+
+
+def run_fork(start, run_dir, overrides: list[str]):
+    """The remaining rounds of a copy of ``start`` (``fork_run``) with ``overrides``: (stop reason, wall seconds,
+    the arm's experiment)."""
+    from selftaught.loop import Loop
+
+    fork_run(start, run_dir, overrides)
+    t0 = time.perf_counter()
+    loop = Loop.resume(run_dir)
+    try:
+        reason = loop.run()
+    finally:
+        loop.close()
+    return reason, time.perf_counter() - t0, loop.exp

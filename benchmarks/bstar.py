@@ -25,11 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import StopAtRound, emit, environment, fork_run, load_average, set_threads, stop_at_round
+from _common import emit, environment, load_average, run_fork, set_threads, train_round_zero
 
-from selftaught.config import load_experiment
 from selftaught.control import balance_score
-from selftaught.loop import Loop
 from selftaught.store import Store
 
 VOTE_THRESHOLD = 0.6  # the fixed arm keeps what its vote keeps; also the lowest threshold the bstar arm may pick
@@ -114,32 +112,10 @@ def measure(run_dir: Path, n_star: int) -> dict:
     }
 
 
-def round_zero(overrides: list[str], root: Path) -> Path:
-    """Round 0 (labelled), trained once; the run stops as round 1 begins."""
-    exp, text = load_experiment(preset="length-gen", overrides=overrides)
-    t0 = time.perf_counter()
-    loop = Loop.create(root / "round-0", exp, text, callbacks=[stop_at_round(1)])
-    try:
-        loop.run()
-    except StopAtRound:
-        pass
-    finally:
-        loop.close()
-    print(f"round 0: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return root / "round-0"
-
-
 def run(name: str, start: Path, overrides: list[str], root: Path) -> dict:
     """The self-labelled rounds on a copy of round 0, with ``overrides`` applied."""
-    fork_run(start, root / name, overrides)
-    t0 = time.perf_counter()
-    loop = Loop.resume(root / name)
-    try:
-        reason = loop.run()
-    finally:
-        loop.close()
-    wall = time.perf_counter() - t0
-    out = measure(root / name, loop.exp.control.n_star)
+    reason, wall, exp = run_fork(start, root / name, overrides)
+    out = measure(root / name, exp.control.n_star)
     out.update(wall_seconds=round(wall, 1), stop_reason=reason)
     print(f"{name}: {out}", file=sys.stderr)
     return out
@@ -156,7 +132,8 @@ def main() -> None:
     root = args.out or Path(tmp.name)
     base, grid = (QUICK, QUICK_CONTROL) if args.quick else (FULL, FULL_CONTROL)
     t0 = time.perf_counter()
-    start = round_zero(base, root)
+    start = root / "round-0"
+    print(f"round 0: {train_round_zero(start, 'length-gen', base):.0f} s", file=sys.stderr)
     fixed = run("fixed", start, [], root)
     bstar = run("bstar", start, ['control.kind="bstar"', *grid], root)
     emit(

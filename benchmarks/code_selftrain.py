@@ -20,10 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import StopAtRound, emit, environment, fork_run, load_average, set_threads, stop_at_round
-
-from selftaught.config import load_experiment
-from selftaught.loop import Loop
+from _common import emit, environment, load_average, run_fork, set_threads, train_round_zero
 
 QUICK = [
     "loop.labelled_problems=1000",
@@ -74,32 +71,9 @@ def measure(run_dir: Path) -> dict:
     }
 
 
-def round_zero(overrides: list[str], root: Path) -> tuple[Path, float]:
-    """Round 0 of the preset (labelled), trained once; the run stops as round 1 begins."""
-    exp, text = load_experiment(preset="code-selftrain", overrides=overrides)
-    t0 = time.perf_counter()
-    loop = Loop.create(root / "round-0", exp, text, callbacks=[stop_at_round(1)])
-    try:
-        loop.run()
-    except StopAtRound:
-        pass
-    finally:
-        loop.close()
-    seconds = time.perf_counter() - t0
-    print(f"round 0: {seconds:.0f} s", file=sys.stderr)
-    return root / "round-0", seconds
-
-
-def run(name: str, base: Path, overrides: list[str], root: Path) -> dict:
+def run(name: str, start: Path, overrides: list[str], root: Path) -> dict:
     """The self-labelled rounds on a copy of round 0, with ``overrides`` (the verifier) applied."""
-    fork_run(base, root / name, overrides)
-    t0 = time.perf_counter()
-    loop = Loop.resume(root / name)
-    try:
-        reason = loop.run()
-    finally:
-        loop.close()
-    wall = time.perf_counter() - t0
+    reason, wall, _ = run_fork(start, root / name, overrides)
     out = measure(root / name)
     out.update(wall_seconds=round(wall, 1), stop_reason=reason)
     print(f"{name}: {out}", file=sys.stderr)
@@ -117,7 +91,9 @@ def main() -> None:
     root = args.out or Path(tmp.name)
     base = QUICK if args.quick else []
     t0 = time.perf_counter()
-    start, round_0_seconds = round_zero(base, root)
+    start = root / "round-0"
+    round_0_seconds = train_round_zero(start, "code-selftrain", base)
+    print(f"round 0: {round_0_seconds:.0f} s", file=sys.stderr)
     tests = run("tests", start, ['verifier.filters=["tests"]'], root)
     vote = run("output-vote", start, ['verifier.filters=["output-vote"]'], root)
     result = {

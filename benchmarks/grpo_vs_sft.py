@@ -27,10 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import StopAtRound, emit, environment, fork_run, load_average, set_threads, stop_at_round
-
-from selftaught.config import load_experiment
-from selftaught.loop import Loop
+from _common import emit, environment, load_average, run_fork, set_threads, train_round_zero
 
 COMMON = ["verifier.samples=8", "verifier.temperature=1.0", "loop.max_rounds=100", "loop.min_accepted=0.0",
           "loop.stop_accuracy=0.0", "train.round_lr=0.001", "eval.ahead=1"]  # fmt: skip
@@ -62,14 +59,7 @@ def rows(run_dir: Path, sql: str, args: tuple = ()) -> list[tuple]:
 
 def round_zero(task: str, quick: bool, root: Path) -> tuple[Path, float]:
     preset, sets, _ = TASKS[task]
-    exp, text = load_experiment(preset=preset, overrides=[*COMMON, *sets, *(QUICK if quick else [])])
-    loop = Loop.create(root / task / "round-0", exp, text, callbacks=[stop_at_round(1)])
-    try:
-        loop.run()
-    except StopAtRound:
-        pass
-    finally:
-        loop.close()
+    train_round_zero(root / task / "round-0", preset, [*COMMON, *sets, *(QUICK if quick else [])])
     spent = rows(root / task / "round-0", "SELECT SUM(seconds) FROM phases")[0][0]
     print(f"{task}: round 0 in {spent:.0f} s", file=sys.stderr)
     return root / task / "round-0", spent
@@ -78,12 +68,7 @@ def round_zero(task: str, quick: bool, root: Path) -> tuple[Path, float]:
 def arm(task: str, start: Path, round0: float, method: str, seed: int, budget: float, root: Path) -> dict:
     run_dir = root / task / f"{method}-{seed}"
     minutes = (round0 + budget) / 60
-    fork_run(start, run_dir, [f'train.method="{method}"', f"seed={seed}", f"loop.max_minutes={minutes}"])
-    loop = Loop.resume(run_dir)
-    try:
-        loop.run()
-    finally:
-        loop.close()
+    run_fork(start, run_dir, [f'train.method="{method}"', f"seed={seed}", f"loop.max_minutes={minutes}"])
     d = TASKS[task][2]
     accuracy = dict(rows(run_dir, "SELECT round, accuracy FROM evaluations WHERE difficulty = ?", (d,)))
     seconds = dict(rows(run_dir, "SELECT round, SUM(seconds) FROM phases GROUP BY round"))

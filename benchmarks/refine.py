@@ -20,10 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import StopAtRound, emit, environment, fork_run, load_average, set_threads, stop_at_round
+from _common import emit, environment, load_average, run_fork, set_threads, train_round_zero
 
-from selftaught.config import load_experiment
-from selftaught.loop import Loop
 from selftaught.store import Store
 
 TURNS = 3
@@ -70,13 +68,7 @@ def rates(store: Store, r: int) -> dict:
 
 def finish(base: Path, run_dir: Path, memory: bool) -> dict:
     """Rounds 1-2 on a copy of round 0; without the memory, prompts never show earlier fixes."""
-    fork_run(base, run_dir, [f"refine.memory={str(memory).lower()}"])
-    t0 = time.perf_counter()
-    loop = Loop.resume(run_dir)
-    try:
-        loop.run()
-    finally:
-        loop.close()
+    _, wall, _ = run_fork(base, run_dir, [f"refine.memory={str(memory).lower()}"])
     store = Store.open(run_dir / "run.db")
     try:
         out = {
@@ -87,7 +79,7 @@ def finish(base: Path, run_dir: Path, memory: bool) -> dict:
         }
     finally:
         store.close()
-    out["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    out["wall_seconds"] = round(wall, 1)
     print(f"memory={memory}: {out}", file=sys.stderr)
     return out
 
@@ -102,16 +94,8 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory() if args.out is None else None
     root = args.out or Path(tmp.name)
     t0 = time.perf_counter()
-    exp, text = load_experiment(preset="code-selftrain", overrides=[*COMMON, *(QUICK if args.quick else FULL)])
     base = root / "round-0"
-    loop = Loop.create(base, exp, text, callbacks=[stop_at_round(1)])
-    try:
-        loop.run()
-    except StopAtRound:
-        pass
-    finally:
-        loop.close()
-    round_0 = round(time.perf_counter() - t0, 1)
+    round_0 = round(train_round_zero(base, "code-selftrain", [*COMMON, *(QUICK if args.quick else FULL)]), 1)
     print(f"round 0 trained in {round_0} s", file=sys.stderr)
     runs = {}
     for name, memory in (("memory", True), ("no_memory", False)):
