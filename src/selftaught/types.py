@@ -6,6 +6,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class _NoValue:
+    """The value of a call that returned nothing usable: it raised, was stopped, or returned something that is not
+    plain data (None, bool, int, float, str, and lists, tuples and str-keyed dicts of them, of exactly those types)."""
+
+    _instance: _NoValue | None = None
+
+    def __new__(cls) -> _NoValue:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NO_VALUE"
+
+    def __reduce__(self) -> str:
+        return "NO_VALUE"
+
+
+NO_VALUE = _NoValue()
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem: the prompt the student sees and, when known, the target answer.

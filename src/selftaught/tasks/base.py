@@ -8,6 +8,7 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import SelftaughtError
 from ..types import Problem
@@ -161,6 +162,24 @@ class Task(abc.ABC):
             head.append(f"{{was: {printable(attempt)}{f' | {why}' if why else ''}}}")
         return " ".join([*head, problem.prompt]) if head else problem.prompt
 
+    def probe(self, problem: Problem) -> list[str] | None:
+        """The calls whose values ``relabel`` reads: Python expressions on the answer's program applied to the
+        problem's inputs (``f([3, 1, 2])``), run in the sandbox, which returns each value as plain data.
+        ``None`` (the default): the task does not relabel."""
+        return None
+
+    def relabel(self, problem: Problem, answer: str, outputs: Sequence[Any]) -> Problem | None:
+        """Hindsight relabelling: the problem ``answer`` does solve, or ``None`` where that problem is degenerate.
+
+        ``outputs[i]`` is the value the answer's program computed for ``probe(problem)[i]``, or ``NO_VALUE``
+        (``selftaught.types``) where that call raised, was stopped or returned something that is not plain data.
+        The problem returned keeps the inputs and takes the attempt's own outputs as its shown examples and its
+        tests, and carries the difficulty of the program the answer really is. ``None`` when the program errored,
+        its output is constant or the identity, or the examples do not pin the function down under the task's own
+        rule. (Duplicates of problems already kept are the caller's to drop.) The default: no relabelling.
+        """
+        return None
+
     @abc.abstractmethod
     def max_answer_len(self, difficulty: int) -> int:
         """The longest answer a problem of ``difficulty`` can have; it bounds generation."""
@@ -173,5 +192,6 @@ class Task(abc.ABC):
 
 
 def provides(task: Task, method: str) -> bool:
-    """Whether ``task`` implements the optional ``method`` (``split``, ``in_range``) rather than Task's default."""
+    """Whether ``task`` implements the optional ``method`` (``split``, ``in_range``, ``relabel``) rather than Task's
+    default."""
     return getattr(type(task), method) is not getattr(Task, method)
