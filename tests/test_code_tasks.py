@@ -256,14 +256,14 @@ def test_jsonl_mbpp_format_difficulties_and_properties(tmp_path, box) -> None:
         "properties": ["sorted", "permutation"],
         "inputs": "list[int]",
     }
-    task = JsonlProblems(write(tmp_path, [json.dumps(ADD), json.dumps(mbpp)]), sandbox=box)
+    task = JsonlProblems(write(tmp_path, [json.dumps(ADD), json.dumps(mbpp)]), held_out=0, sandbox=box)
     p = task.sample(random.Random(0), 2)
-    assert p.prompt == mbpp["text"] and p.meta["tests"] == mbpp["test_list"]
+    assert p.prompt.startswith(mbpp["text"]) and p.meta["tests"] == mbpp["test_list"]
     half = "def sort_list(xs):\n    return xs\n"
     assert task.check_many([(p, mbpp["code"]), (p, half)]) == [1.0, 0.5]
     verifier = PropertyVerifier(task, examples=40, sandbox=box)
     right, wrong = verifier.score(
-        p, [mbpp["code"], "def sort_list(xs):\n    return xs if len(xs) == 2 else sorted(xs)\n"]
+        p, [mbpp["code"], "def sort_list(xs):\n    return xs if len(xs) <= 3 else sorted(xs)\n"]
     )
     assert right.accepted and not wrong.accepted
     assert re.search(r"for xs = \[-?\d+, -?\d+\]: expected sorted output", wrong.feedback), wrong.feedback

@@ -162,6 +162,19 @@ class Task(abc.ABC):
             head.append(f"{{was: {printable(attempt)}{f' | {why}' if why else ''}}}")
         return " ".join([*head, problem.prompt]) if head else problem.prompt
 
+    def held_out(self, difficulty: int) -> list[Problem] | None:
+        """The problems kept back for evaluation at ``difficulty``, for a task with a fixed set of them (a file
+        split into training and held-out records): the held-out sets are then exactly these problems, each once,
+        and ``sample`` never draws one of them. ``None`` (the default): held-out problems are drawn with ``sample``
+        from seeds, like training problems, and training steers clear of their prompts."""
+        return None
+
+    def size(self, difficulty: int) -> int | None:
+        """How many distinct problems ``sample`` draws from at ``difficulty``, for a task with a finite set of them;
+        the loop refuses to draw more labelled problems than that. ``None`` (the default): so many that repeats do
+        not matter (a generated task), or the task allows drawing its problems over and over."""
+        return None
+
     def probe(self, problem: Problem) -> list[str] | None:
         """The calls whose values ``relabel`` reads: Python expressions on the answer's program applied to the
         problem's inputs (``f([3, 1, 2])``), run in the sandbox, which returns each value as plain data.
