@@ -42,9 +42,11 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _build_task(name: str, params: dict[str, Any]) -> Task:
+def _build_task(name: str, params: dict[str, Any], seed: int = 0) -> Task:
+    """The task ``name`` with ``params``; a task whose constructor takes ``run_seed`` (jsonl, for its split) gets
+    the run's seed, unless the params set it."""
     cls = resolve(name, BUILTIN_TASKS, "task", Task)
-    task = _construct(cls, "task", **params)
+    task = _construct(cls, "task", **{**_accepted(cls, {"run_seed": seed}), **params})
     if not task.name:
         task.name = name
     return task
@@ -90,7 +92,7 @@ def build_skills(exp: Experiment) -> SkillSet:
     configs = exp.skills or [SkillConfig(task=exp.task.name, params=exp.task.params, high=exp.task.high)]
     skills, tasks, labelled = [], {}, {}
     for c in configs:
-        task = _build_task(c.task, c.params)
+        task = _build_task(c.task, c.params, exp.seed)
         name = c.name or task.name
         low = max(c.low, task.min_difficulty)
         top = c.labelled_max if c.labelled_max is not None else lp.labelled_max
@@ -101,7 +103,29 @@ def build_skills(exp: Experiment) -> SkillSet:
         _probe(task, name, high + exp.eval.ahead)  # the largest held-out difficulty, so set-up cannot fail later
         skills.append(Skill(name, low, high, task.space(low, high)))
         tasks[name], labelled[name] = task, top
+    _check_sizes(exp, skills, tasks, labelled)
     return SkillSet(skills, tasks, labelled)
+
+
+def _check_sizes(exp: Experiment, skills: list[Skill], tasks: dict[str, Task], labelled: dict[str, int]) -> None:
+    """A task with a finite set of training problems (``Task.size``) must hold at least as many as round 0 draws
+    from it (``loop.labelled_problems``, shared uniformly over every skill's labelled difficulties)."""
+    cells = [(s.name, d) for s in skills for d in range(s.low, labelled[s.name] + 1)]
+    for s in skills:
+        task = tasks[s.name]
+        sizes = [task.size(d) for d in range(s.low, labelled[s.name] + 1)]
+        if any(n is None for n in sizes):
+            continue
+        mine = sum(1 for name, _ in cells if name == s.name)
+        draws = -(-exp.loop.labelled_problems * mine // len(cells))  # this skill's share, rounded up
+        have = sum(n for n in sizes if n is not None)
+        if have < draws:
+            raise SelftaughtError(
+                f"skill {s.name!r}: task {task.name!r} has {have} training problem(s) at difficulties "
+                f"{s.low}..{labelled[s.name]}, fewer than the {draws} labelled problems round 0 draws from it "
+                f"(loop.labelled_problems = {exp.loop.labelled_problems}); lower loop.labelled_problems, or let it "
+                "draw them over and over (jsonl: task params repeat = true)"
+            )
 
 
 # The settings every student is constructed with (besides ``student.params``); see ``Student``.
@@ -254,6 +278,7 @@ def build_parts(exp: Experiment) -> Parts:
                     f"loop.attempts = 'split': skill {name!r} (task {task.name!r}) does not split its problems"
                 )
     students = [build_student(exp, m) for m in range(exp.student.ensemble)]
+    _check_alphabet(exp, skills, students)
     if exp.student.kind == "gpt" and exp.student.pos == "learned":
         _check_block_size(exp, skills)
     if exp.teacher.every or exp.teacher.labelled:
@@ -290,6 +315,42 @@ def build_parts(exp: Experiment) -> Parts:
         curator=build_curator(exp),
         attempts=attempts,
     )
+
+
+ALPHABET_SAMPLES = 16  # problems per labelled difficulty whose text the alphabet check reads
+
+
+def _check_alphabet(exp: Experiment, skills: SkillSet, students: list[Student]) -> None:
+    """Every character of each skill's problems (a sample of each labelled difficulty, and a task's fixed held-out
+    problems there) and of their answers must be one the students can encode (``Student.unencodable``): a task
+    written in characters the tokenizer lacks (newlines for the character GPT) is refused before any training."""
+    for s in skills.skills:
+        task = skills.tasks[s.name]
+        kind = f"{type(task).__module__}:{type(task).__qualname__}"
+        seen: set[str] = set()
+        for d in range(s.low, skills.labelled_max[s.name] + 1):
+            try:
+                rngs = [rng_for(exp.seed, "alphabet", s.name, d, i) for i in range(ALPHABET_SAMPLES)]
+                problems = [task.sample(rng, d) for rng in rngs]
+                problems += task.held_out(d) or []
+                for p in problems:
+                    answer = p.target if p.target is not None else task.answer(p)
+                    seen.update(p.prompt, answer or "")
+            except SelftaughtError:
+                raise
+            except Exception as e:
+                why = f"task {kind} (skill {s.name!r}) failed on a difficulty-{d} problem: {type(e).__name__}: {e}"
+                raise SelftaughtError(why.split("\n")[0]) from None
+        text = "".join(sorted(seen))
+        for student in students:
+            bad = student.unencodable(text)
+            if bad:
+                chars = ", ".join(repr(c) for c in sorted(bad))
+                raise SelftaughtError(
+                    f"skill {s.name!r}: the problems of task {task.name!r} hold character(s) {chars} that student "
+                    f"{type(student).__name__} cannot encode; use a student whose tokenizer has them (the character "
+                    "GPT knows printable ASCII only; kind = 'hf' adds newline and tab)"
+                )
 
 
 def _check_grpo(exp: Experiment, students: list[Student]) -> None:

@@ -51,6 +51,12 @@ class Student(ABC):
         takes neither still works with teachers that act between rounds and with rounds of fixed length.
         """
 
+    def unencodable(self, text: str) -> set[str]:
+        """The characters of ``text`` this student's tokenizer cannot encode (its alphabet lacks them). The default:
+        none, as for a tokenizer that encodes everything (a byte-level BPE). The loop refuses, before training, a
+        task whose problems or answers hold such a character."""
+        return set()
+
     def restart(self, how: str, shrink: float = 1.0, perturb: float = 0.0, seed: int = 0) -> None:
         """Prepare the weights for a new round: ``continue`` / ``re-warm`` keep them, ``shrink-perturb`` sets
         theta <- shrink * theta + perturb * xi with xi a fresh initialisation, ``fresh`` re-initialises."""

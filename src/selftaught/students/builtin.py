@@ -72,6 +72,10 @@ class GPTStudent(Student):
         model.set_run_tokens(self.tok.alnum_ids())
         return model
 
+    def unencodable(self, text: str) -> set[str]:
+        """Characters outside the character tokenizer's alphabet (printable ASCII)."""
+        return self.tok.unencodable(text)
+
     def restart(self, how: str, shrink: float = 1.0, perturb: float = 0.0, seed: int = 0) -> None:
         if how == "fresh":
             self.model = self._initialised(seed).to(self.device).eval()

@@ -33,6 +33,10 @@ class CharTokenizer:
             ids.append(code - _FIRST + _OFFSET)
         return ids
 
+    def unencodable(self, text: str) -> set[str]:
+        """The characters of ``text`` outside the alphabet (anything but printable ASCII: newline and tab too)."""
+        return {ch for ch in set(text) if not _FIRST <= ord(ch) <= _LAST}
+
     def alnum_ids(self) -> list[int]:
         """Ids of letters and digits: the characters that form numbers and words."""
         return [c - _FIRST + _OFFSET for c in range(_FIRST, _LAST + 1) if chr(c).isalnum()]
