@@ -5,7 +5,9 @@
 - ``model = "path/to/dir"``: ``AutoModelForCausalLM`` + ``AutoTokenizer`` from a local directory, offline;
 - or ``architecture = "llama" | "gpt2"`` with ``layers``, ``heads``, ``hidden`` (optional ``intermediate``,
   ``kv_heads``, ``context``) and ``tokenizer = "char"``: a model built from a config (random init from
-  ``init_seed``) with the built-in student's character alphabet, so every built-in task runs unchanged;
+  ``init_seed``) with a character tokenizer: the built-in student's alphabet and ids (every built-in task runs
+  unchanged) plus newline and tab, so programs keep their lines (``alphabet = "printable"``: without them, as
+  checkpoints made before they were added);
 - ``positions``: ``"absolute"`` (the model's own scheme over token positions: rotary for Llama, a learned table for
   GPT-2), ``"none"`` (every position id 0: a rotary model then has no positional encoding at all, "NoPE", as the
   Llama of Lee et al.'s Self-Improving Transformers), or ``"index"`` (position ids that count tokens within each run
@@ -54,7 +56,7 @@ from ..training.trainer import OptimConfig, StepCallback, StopCheck, train
 from ..types import Example, TrainStats
 from .base import Pick, Student
 from .builtin import _token_logprobs, resolve_device
-from .hf_tokenizer import char_tokenizer, run_positions, run_tokens
+from .hf_tokenizer import ALPHABETS, char_tokenizer, run_positions, run_tokens
 
 META = "selftaught.json"
 BASE = "base"
@@ -201,6 +203,7 @@ class HFStudent(Student):
         context: int = 256,
         dropout: float = 0.0,
         tokenizer: str = "char",
+        alphabet: str = "code",
         positions: str = "absolute",
         rope_scale: float = 1.0,
         rope_theta: float = 10000.0,
@@ -223,6 +226,8 @@ class HFStudent(Student):
             raise ValueError(f"architecture={architecture!r}: expected one of {', '.join(ARCHITECTURES)}")
         if tokenizer != "char":
             raise ValueError(f"tokenizer={tokenizer!r}: a model built from a config uses 'char'")
+        if alphabet not in ALPHABETS:
+            raise ValueError(f"alphabet={alphabet!r}: expected one of {', '.join(ALPHABETS)}")
         if positions not in POSITIONS:
             raise ValueError(f"positions={positions!r}: expected one of {', '.join(POSITIONS)}")
         if rope_scale <= 0 or (model is not None and rope_scale != 1.0):
@@ -244,7 +249,8 @@ class HFStudent(Student):
             "model": str(Path(model).expanduser().resolve()) if model is not None else None,
             "architecture": architecture, "layers": layers, "heads": heads, "hidden": hidden,
             "intermediate": intermediate, "kv_heads": kv_heads, "context": context, "dropout": dropout,
-            "tokenizer": tokenizer, "positions": positions, "rope_scale": rope_scale, "rope_theta": rope_theta,
+            "tokenizer": tokenizer, "alphabet": alphabet, "positions": positions, "rope_scale": rope_scale,
+            "rope_theta": rope_theta,
             "chat": chat, "lora": lora, "grad_accum": grad_accum, "max_new_tokens": max_new_tokens, "bf16": bf16,
             "gradient_checkpointing": gradient_checkpointing, "dtype": dtype, "init_seed": init_seed,
         }  # fmt: skip
@@ -259,7 +265,7 @@ class HFStudent(Student):
             if chat and not getattr(self.tok, "chat_template", None):
                 raise SelftaughtError(f"student.params.chat: the tokenizer in {model} has no chat template")
         else:
-            self.tok = char_tokenizer()
+            self.tok = char_tokenizer(alphabet)
             self.config_ = _build_config(
                 architecture, len(self.tok), layers, heads, hidden, intermediate=intermediate, kv_heads=kv_heads,
                 context=context, dropout=dropout, rope_scale=rope_scale, rope_theta=rope_theta,
@@ -276,6 +282,7 @@ class HFStudent(Student):
         vocab = self.model.get_input_embeddings().num_embeddings
         self.in_run = run_tokens(self.tok, vocab).to(self.device)
         self.eos_ids = self._eos_ids()
+        self._encodable: set[str] = set()  # characters found encodable (unencodable's cache)
 
     # ------------------------------------------------------------------------------------------- construction
     def _initialised(self, seed: int) -> PreTrainedModel:
@@ -310,6 +317,24 @@ class HFStudent(Student):
         extra = getattr(gen, "eos_token_id", None) if gen is not None else None
         ids.update(extra if isinstance(extra, list) else [extra])
         return sorted(i for i in ids if i is not None)
+
+    def unencodable(self, text: str) -> set[str]:
+        """Characters of ``text`` the tokenizer cannot encode: for the character tokenizer, those outside its
+        alphabet; for a loaded one, those it encodes as nothing, as its unknown token, or as an id the model's
+        embedding does not have."""
+        chars = sorted(set(text) - self._encodable)
+        if not chars:
+            return set()
+        if self.settings["model"] is None:
+            vocab = self.tok.get_vocab()
+            ok = [ch in vocab for ch in chars]
+        else:
+            size = self.model.get_input_embeddings().num_embeddings
+            unk = self.tok.unk_token_id
+            encoded = self.tok(chars, add_special_tokens=False)["input_ids"]
+            ok = [bool(ids) and unk not in ids and max(ids) < size for ids in encoded]
+        self._encodable.update(ch for ch, good in zip(chars, ok) if good)
+        return {ch for ch, good in zip(chars, ok) if not good}
 
     def autocast(self) -> Any:
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_bf16)
@@ -569,6 +594,9 @@ class HFStudent(Student):
         directory = Path(directory)
         try:
             meta = json.loads((directory / META).read_text())
+            # A checkpoint from before newline and tab joined the character alphabet does not name it.
+            if isinstance(meta.get("settings"), dict):
+                meta["settings"].setdefault("alphabet", "printable")
             student = cls(
                 **meta["settings"],
                 optim=OptimConfig(**meta["optim"]),

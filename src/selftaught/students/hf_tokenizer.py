@@ -1,8 +1,10 @@
 """Tokenizer helpers for Hugging Face students: a character-level tokenizer and the token classes positions need.
 
-The character tokenizer has the built-in student's alphabet and ids (``<pad>`` 0, ``<s>`` 1, ``</s>`` 2, then
-printable ASCII), so every built-in task runs unchanged; it is a ``PreTrainedTokenizerFast`` and is saved with
-``save_pretrained`` next to the model, so ``AutoTokenizer.from_pretrained`` opens it.
+The character tokenizer has the built-in student's ids (``<pad>`` 0, ``<s>`` 1, ``</s>`` 2, then printable ASCII
+3..97), so every built-in task runs unchanged, and after them what code needs besides: newline 98 and tab 99 (the
+``code`` alphabet, the default; ``printable`` is the built-in's alone, which checkpoints made before newline and tab
+were added use). It is a ``PreTrainedTokenizerFast`` and is saved with ``save_pretrained`` next to the model, so
+``AutoTokenizer.from_pretrained`` opens it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from tokenizers import Tokenizer, decoders, models, processors
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
+PRINTABLE = "".join(chr(c) for c in range(32, 127))
+ALPHABETS = {"code": PRINTABLE + "\n\t", "printable": PRINTABLE}
 
 
-def char_tokenizer() -> PreTrainedTokenizerFast:
-    """One token per printable ASCII character; encoding a prompt adds ``<s>`` in front (as Llama's does)."""
-    vocab = {PAD: 0, BOS: 1, EOS: 2} | {chr(c): c - 32 + 3 for c in range(32, 127)}
+def char_tokenizer(alphabet: str = "code") -> PreTrainedTokenizerFast:
+    """One token per character of ``alphabet`` (``code``: printable ASCII, newline and tab; ``printable``: printable
+    ASCII only), with the ids of the module docstring; encoding a prompt adds ``<s>`` in front (as Llama's does)."""
+    if alphabet not in ALPHABETS:
+        raise ValueError(f"alphabet={alphabet!r}: expected one of {', '.join(ALPHABETS)}")
+    vocab = {PAD: 0, BOS: 1, EOS: 2} | {ch: i + 3 for i, ch in enumerate(ALPHABETS[alphabet])}
     # A BPE model without merges is exactly a character-level vocabulary; Fuse joins characters back without spaces.
     core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=None))
     core.decoder = decoders.Fuse()
