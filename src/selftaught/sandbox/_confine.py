@@ -163,6 +163,7 @@ _NR = {  # x86_64 syscall numbers
     "mq_timedreceive": 243, "mq_notify": 244, "mq_getsetattr": 245,
 }  # fmt: skip
 _PRCTL = 157
+_RT_SIGACTION = 13
 _ALLOW = 0x7FFF0000
 _KILL = 0x80000000
 _EPERM, _EAGAIN, _EACCES, _ENOSYS = 1, 11, 13, 38
@@ -181,7 +182,10 @@ def seccomp_program(processes: bool) -> list[bytes]:
     """A BPF filter: only x86_64 syscalls; no socket() of any family (socketpair stays: a Unix socket with a path
     could reach a world-writable host socket); no fork/exec unless ``processes``; no namespace, mount, ptrace,
     module, key or bpf calls. Threads stay allowed (clone with CLONE_THREAD; clone3 says ENOSYS so
-    the C library falls back to clone, whose flags a filter can read)."""
+    the C library falls back to clone, whose flags a filter can read). Without processes, rt_sigaction may not
+    install a handler (it may read one): a Python signal handler is handed the frame it interrupts, a way around
+    the harness's audit hook to the frames that judge the candidate; the fork server sets every handler the child
+    needs before it installs this filter."""
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     deny = {n: _EPERM for n in _NR if n not in ("socket", "clone", "clone3", "fork", "vfork", "execve", "execveat")}
     deny.update(socket=_EACCES, clone3=_ENOSYS)
@@ -197,6 +201,9 @@ def seccomp_program(processes: bool) -> list[bytes]:
     if not processes:
         prog += [_jump(jeq, _NR["clone"], 0, 4), _stmt(ld, 16), _jump(jset, CLONE_THREAD, 0, 1), _stmt(ret, _ALLOW)]
         prog += [_stmt(ret, 0x00050000 | _EAGAIN)]
+        # rt_sigaction(sig, act, ...): act (args[1], 64 bits at offsets 24 and 28) must be NULL
+        prog += [_jump(jeq, _RT_SIGACTION, 0, 6), _stmt(ld, 24), _jump(jeq, 0, 0, 2), _stmt(ld, 28)]
+        prog += [_jump(jeq, 0, 1, 0), _stmt(ret, 0x00050000 | _EPERM), _stmt(ret, _ALLOW)]
     prog.append(_stmt(ret, _ALLOW))
     return prog
 

@@ -18,6 +18,7 @@ import signal
 import struct
 import sys
 import time
+import types
 
 import _confine
 import _harness
@@ -32,6 +33,7 @@ _WARM = (
     "def f(x):\n    return x + 1\n",
     ["f(1) == 2", "assert f(2) == 4", "f(None)", "f(1) + 1 == 3"],
     "def check(candidate):\n    assert candidate(1) == 2\n",
+    ["f(1)", "f(None)", "[f(2), (f(3),), {'a': f(4)}]"],
 )
 GRACE_S = 0.2
 
@@ -90,13 +92,19 @@ class Server:
         _confine.prepare_server()
         for name in PRELOAD:
             __import__(name)
+        _harness.snapshot_modules()  # what the tests' imports are served from
         # Run the harness on a fixed program of ours a few times: the interpreter specialises the bytecode it runs,
         # and a child that inherits specialised code need not write (copy) those pages again.
         for _ in range(8):
-            _harness.run(_WARM[0], _WARM[1], None, lambda i, s, m: json.dumps({"i": i, "s": s, "m": m}))
-            _harness.run(_WARM[0], _WARM[2], "f", lambda i, s, m: json.dumps({"i": i, "s": s, "m": m}))
+            _harness.run(_WARM[0], _WARM[1], None, self._warm_report, harden=False)
+            _harness.run(_WARM[0], _WARM[2], "f", self._warm_report, harden=False)
+            _harness.run_calls(_WARM[0], _WARM[3], self._warm_report, harden=False)
         gc.collect()
         gc.freeze()  # the collector in a child then leaves the server's objects alone: fewer copy-on-write faults
+
+    @staticmethod
+    def _warm_report(i: int, status: str, message: str, value: str | None = None) -> None:
+        _harness.record_line("0" * 16, i, status, message, value)
 
     def run(self, job: dict) -> dict:
         self.lim = job.get("limits") or self.limits  # limits of this call, else the sandbox's
@@ -114,8 +122,9 @@ class Server:
         for _, w in pipes:
             os.close(w)
         try:
-            n = 1 if isinstance(job["tests"], str) else len(job["tests"])
-            out = self._supervise(pid, [r for r, _ in pipes], start, token, n)
+            out = self._supervise(pid, [r for r, _ in pipes], start, token, job_size(job))
+            if "calls" not in job:
+                del out["values"]
         except BaseException:  # SIGTERM from the pool while a candidate runs: kill and reap it before exiting
             self._kill(pid)
             os.waitpid(pid, 0)
@@ -145,6 +154,9 @@ class Server:
                     pass
 
     def _child(self, job: dict, wd: str, writers: list[int], token: str) -> None:
+        # What reports results is taken now, before the candidate runs: it may rebind os.write, os._exit, json.dumps.
+        write, exit_ = os.write, os._exit
+        line, flush, bug = _harness.record_line, _harness.flush_streams, _harness.format_bug
         try:
             os.setsid()
             null = os.open(os.devnull, os.O_RDWR)
@@ -168,18 +180,29 @@ class Server:
                 setattr(sys, name, stream)
                 setattr(sys, f"__{name}__", stream)
 
-            def report(i: int, status: str, message: str) -> None:
-                os.write(3, (json.dumps({"t": token, "i": i, "s": status, "m": message}) + "\n").encode())
+            done = _harness.done_line(token)
 
-            _harness.run(job["program"], job["tests"], job["entry_point"], report)
-            _harness.flush_streams()
-            os.write(3, (json.dumps({"t": token, "done": True}) + "\n").encode())
-            os._exit(0)
-        except BaseException:
+            def report(i: int, status: str, message: str, value: str | None = None) -> None:
+                write(3, line(token, i, status, message, value))
+
+            # Out of the candidate's reach by import: the harness (whose functions judge it) and this server (which
+            # holds the harness); a later ``import _harness`` loads a separate copy.
+            for name in ("_harness", "_confine"):
+                sys.modules.pop(name, None)
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            harden = job.get("harden", True) is not False
+            if "calls" in job:
+                _harness.run_calls(job["program"], job["calls"], report, harden)
+            else:
+                _harness.run(job["program"], job["tests"], job["entry_point"], report, harden)
+            flush()
+            write(3, done)
+            exit_(0)
+        except BaseException as e:
             try:
-                os.write(2, ("sandbox harness failure: " + _harness.format_bug()).encode())
+                write(2, ("sandbox harness failure: " + bug(e)).encode())
             finally:
-                os._exit(70)
+                exit_(70)
 
     def _supervise(self, pid: int, readers: list[int], start: float, token: str, n: int) -> dict:
         cap = self.lim["output_bytes"]
@@ -226,7 +249,7 @@ class Server:
         _, status, usage = os.wait4(pid, 0)
         seconds = time.monotonic() - start
         cpu = usage.ru_utime + usage.ru_stime
-        tests, done, current = self._parse(bufs[readers[2]], token, n)
+        tests, values, done, current = self._parse(bufs[readers[2]], token, n)
         if stopped is None and os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= self.lim["cpu_s"] * 0.95):
@@ -246,6 +269,7 @@ class Server:
         return {
             "stopped": stopped,
             "tests": tests,
+            "values": values,
             "stdout": bufs[readers[0]].decode("utf-8", "replace"),
             "stderr": bufs[readers[1]].decode("utf-8", "replace"),
             "seconds": seconds,
@@ -253,15 +277,17 @@ class Server:
         }
 
     @staticmethod
-    def _parse(raw: bytes, token: str, n: int) -> tuple[list, bool, int | None]:
-        """Per-test [status, message] (None if unfinished), whether the harness finished, the test running last."""
+    def _parse(raw: bytes, token: str, n: int) -> tuple[list, list, bool, int | None]:
+        """Per-test [status, message] (None if unfinished), per-test value (a passed call's, else None), whether the
+        harness finished, the test running last."""
         tests: list = [None] * n
+        values: list = [None] * n
         done = False
         current = None
         for line in raw.split(b"\n"):
             try:
                 rec = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # a line the candidate wrote, nested past the parser's depth
                 continue
             if not isinstance(rec, dict) or rec.get("t") != token:
                 continue
@@ -274,7 +300,9 @@ class Server:
                     current = i
                 else:
                     tests[i] = [str(rec.get("s")), str(rec.get("m"))[:2000]]
-        return tests, done and all(t is not None for t in tests), current
+                    if tests[i][0] == "passed" and "v" in rec:
+                        values[i] = rec["v"]
+        return tests, values, done and all(t is not None for t in tests), current
 
     @staticmethod
     def _kill(pid: int) -> None:
@@ -300,6 +328,13 @@ class Server:
                 os.waitpid(-1, 0)
             except ChildProcessError:
                 return
+
+
+def job_size(job: dict) -> int:
+    """How many results a job has: one per call, per assert, or one for a test program."""
+    if "calls" in job:
+        return len(job["calls"])
+    return 1 if isinstance(job["tests"], str) else len(job["tests"])
 
 
 def main() -> None:

@@ -159,6 +159,10 @@ class Sandbox:
     applied.
     """
 
+    # The harness's audit hook (see _harness), on for every candidate; a test of the OS layers beneath it (seccomp,
+    # the parent-death signal) turns it off on a sandbox of its own, to reach them with ctypes.
+    _harden = True
+
     def __init__(self, limits: Limits | None = None, workers: int | None = None, isolation: str = "fork"):
         self.limits = limits if limits is not None else Limits()
         if isolation not in ISOLATIONS:
@@ -231,6 +235,21 @@ class Sandbox:
         jobs = [_job(*item, call) for item in items]
         return list(self._pool.map(self._run_job, jobs))
 
+    def call(self, program: str, calls: Sequence[str], limits: Limits | None = None) -> Result:
+        """Run ``program``, then evaluate each of ``calls`` (trusted Python expressions such as ``"f([3, 1, 2])"``,
+        in the program's namespace) and return each value as plain data: ``result.values[i]`` is the value (None,
+        bool, int, float, str, or lists, tuples and str-keyed dicts of them, serialised in the sandbox with exact
+        type checks and decoded here, so no object of the candidate's types comes out), or ``NO_VALUE``
+        (``selftaught.types``) where the call raised, was stopped or returned anything else; ``result.tests[i]`` is
+        "passed" with a value, else says why not ("error": what it raised, or "returned a MyInt, not plain data")."""
+        return self._run_job(_call_job(program, calls, self._call_limits(limits)))
+
+    def call_many(self, items: Sequence[tuple[str, Sequence[str]]], limits: Limits | None = None) -> list[Result]:
+        """``call`` for many (program, calls) in parallel over the workers; results in the order given."""
+        call = self._call_limits(limits)
+        jobs = [_call_job(program, calls, call) for program, calls in items]
+        return list(self._pool.map(self._run_job, jobs))
+
     def _call_limits(self, limits: Limits | None) -> dict | None:
         if limits is None:
             return None
@@ -245,6 +264,8 @@ class Sandbox:
     def _run_job(self, job: dict) -> Result:
         if self._closed:
             raise SelftaughtError("this sandbox is closed")
+        if not self._harden:
+            job = {**job, "harden": False}
         worker = self._free.get()
         try:
             try:
@@ -254,10 +275,12 @@ class Sandbox:
                 raw = None
             if raw is None:  # the fork server died (it should not): replace it, report the candidate as killed
                 worker = self._replace(worker)
-                n = 1 if isinstance(job["tests"], str) else len(job["tests"])
+                n = len(job["calls"]) if "calls" in job else 1 if isinstance(job["tests"], str) else len(job["tests"])
                 why = "the sandbox worker died while running this candidate"
                 raw = {"stopped": ["killed", why], "tests": [["killed", why]] * n, "stdout": "", "stderr": ""}
                 raw.update(seconds=0.0, cpu_seconds=0.0)
+                if "calls" in job:
+                    raw["values"] = [None] * n
             return summarise(raw)
         finally:
             self._free.put(worker)
@@ -306,3 +329,14 @@ def _job(program: str, tests: Tests, entry_point: str | None, limits: dict | Non
     if entry_point is not None and (not isinstance(entry_point, str) or not entry_point.isidentifier()):
         raise SelftaughtError(f"sandbox entry_point={entry_point!r} is not a Python name")
     return {"program": program, "tests": test_list, "entry_point": entry_point, "limits": limits}
+
+
+def _call_job(program: str, calls: Sequence[str], limits: dict | None = None) -> dict:
+    if not isinstance(program, str):
+        raise SelftaughtError(f"sandbox program must be a string, not {type(program).__name__}")
+    if isinstance(calls, str):
+        raise SelftaughtError("sandbox calls must be a list of expressions, not one string")
+    call_list = list(calls)
+    if not call_list or not all(isinstance(c, str) for c in call_list):
+        raise SelftaughtError("sandbox calls must be a non-empty list of expressions (strings)")
+    return {"program": program, "calls": call_list, "limits": limits}
