@@ -449,6 +449,17 @@ def _compile_call(source: str) -> object:
         return e
 
 
+def _raised(head: str, e: BaseException, sources: dict[str, str]) -> str:
+    """'head: what e says': an AssertionError by its message alone (as a failed assert reads), else described."""
+    if issubclass(type(e), AssertionError):
+        try:
+            text = _exact_str(str(e))
+        except BaseException:
+            text = ""
+        return f"{head}: {text}" if text else head
+    return f"{head}: {describe(e, sources)}"
+
+
 def _run_assert(test: str, code: object, tns: dict, sources: dict[str, str]) -> tuple[str, str]:
     """One test: an assert statement (or an expression, asserted)."""
     sources[TEST] = test
@@ -459,13 +470,7 @@ def _run_assert(test: str, code: object, tns: dict, sources: dict[str, str]) -> 
         exec(code, tns)
         return "passed", ""
     except BaseException as e:
-        if issubclass(type(e), AssertionError):
-            try:
-                text = _exact_str(str(e))
-            except BaseException:
-                text = ""
-            return "failed", f"{test.strip()}: {text}" if text else test.strip()
-        return _status(e), f"{test.strip()}: {describe(e, sources)}"
+        return _status(e), _raised(test.strip(), e, sources)
 
 
 def _load(program: str, n: int, report: Report, harden: bool) -> dict | None:
@@ -593,7 +598,7 @@ def run_calls(program: str, calls: list[str], report: Report, harden: bool = Tru
             _clear_gc()
             value = eval(codes[i], ns)
         except BaseException as e:
-            report(i, "memory" if issubclass(type(e), MemoryError) else "error", f"{head}: {describe(e, sources)}")
+            report(i, "memory" if issubclass(type(e), MemoryError) else "error", _raised(head, e, sources))
             continue
         try:
             text = _encode(value, 0, [_VALUE_ITEMS])

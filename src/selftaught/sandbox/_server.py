@@ -278,8 +278,8 @@ class Server:
 
     @staticmethod
     def _parse(raw: bytes, token: str, n: int) -> tuple[list, list, bool, int | None]:
-        """Per-test [status, message] (None if unfinished), per-test value (a passed call's, else None), whether the
-        harness finished, the test running last."""
+        """Per-test [status, message] (None if unfinished), per-test [value] (a passed call's, else None), whether
+        the harness finished, the test running last."""
         tests: list = [None] * n
         values: list = [None] * n
         done = False
@@ -301,7 +301,7 @@ class Server:
                 else:
                     tests[i] = [str(rec.get("s")), str(rec.get("m"))[:2000]]
                     if tests[i][0] == "passed" and "v" in rec:
-                        values[i] = rec["v"]
+                        values[i] = [rec["v"]]  # boxed: a value of None is not the absence of one
         return tests, values, done and all(t is not None for t in tests), current
 
     @staticmethod

@@ -88,9 +88,9 @@ def _decode_values(raw: dict, tests: list[TestResult]) -> list:
         value = NO_VALUE
         if tests[i].status == "passed":
             try:
-                if encoded is None:
+                if type(encoded) is not list or len(encoded) != 1:  # the server boxes each value: [value]
                     raise ValueError("no value was reported")
-                value = decode_value(encoded)
+                value = decode_value(encoded[0])
             except (ValueError, RecursionError) as e:
                 tests[i] = TestResult("error", f"the sandbox sent no usable value: {e}")
         values.append(value)
