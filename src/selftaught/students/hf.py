@@ -6,8 +6,9 @@
 - or ``architecture = "llama" | "gpt2"`` with ``layers``, ``heads``, ``hidden`` (optional ``intermediate``,
   ``kv_heads``, ``context``) and ``tokenizer = "char"``: a model built from a config (random init from
   ``init_seed``) with a character tokenizer: the built-in student's alphabet and ids (every built-in task runs
-  unchanged) plus newline and tab, so programs keep their lines (``alphabet = "printable"``: without them, as
-  checkpoints made before they were added);
+  unchanged) plus newline, tab and a byte fallback for any other character, so programs keep their lines and every
+  text round-trips (``alphabet = "printable"``: printable ASCII only, as checkpoints made before the others were
+  added);
 - ``positions``: ``"absolute"`` (the model's own scheme over token positions: rotary for Llama, a learned table for
   GPT-2), ``"none"`` (every position id 0: a rotary model then has no positional encoding at all, "NoPE", as the
   Llama of Lee et al.'s Self-Improving Transformers), or ``"index"`` (position ids that count tokens within each run
@@ -56,7 +57,7 @@ from ..training.trainer import OptimConfig, StepCallback, StopCheck, train
 from ..types import Example, TrainStats
 from .base import Pick, Student
 from .builtin import _token_logprobs, resolve_device
-from .hf_tokenizer import ALPHABETS, char_tokenizer, run_positions, run_tokens
+from .hf_tokenizer import ALPHABETS, BYTE_FALLBACK, char_tokenizer, run_positions, run_tokens
 
 META = "selftaught.json"
 BASE = "base"
@@ -320,14 +321,15 @@ class HFStudent(Student):
 
     def unencodable(self, text: str) -> set[str]:
         """Characters of ``text`` the tokenizer cannot encode: for the character tokenizer, those outside its
-        alphabet; for a loaded one, those it encodes as nothing, as its unknown token, or as an id the model's
-        embedding does not have."""
+        alphabet (none with its byte fallback); for a loaded one, those it encodes as nothing, as its unknown token,
+        or as an id the model's embedding does not have."""
         chars = sorted(set(text) - self._encodable)
         if not chars:
             return set()
         if self.settings["model"] is None:
             vocab = self.tok.get_vocab()
-            ok = [ch in vocab for ch in chars]
+            fallback = self.settings["alphabet"] in BYTE_FALLBACK
+            ok = [fallback or ch in vocab for ch in chars]
         else:
             size = self.model.get_input_embeddings().num_embeddings
             unk = self.tok.unk_token_id

@@ -1,10 +1,12 @@
 """Tokenizer helpers for Hugging Face students: a character-level tokenizer and the token classes positions need.
 
 The character tokenizer has the built-in student's ids (``<pad>`` 0, ``<s>`` 1, ``</s>`` 2, then printable ASCII
-3..97), so every built-in task runs unchanged, and after them what code needs besides: newline 98 and tab 99 (the
-``code`` alphabet, the default; ``printable`` is the built-in's alone, which checkpoints made before newline and tab
-were added use). It is a ``PreTrainedTokenizerFast`` and is saved with ``save_pretrained`` next to the model, so
-``AutoTokenizer.from_pretrained`` opens it.
+3..97), so every built-in task runs unchanged, and after them what code needs besides (the ``code`` alphabet, the
+default): newline 98, tab 99, and the 256 bytes ``<0x00>``..``<0xFF>`` (100..355) that any other character is
+written in, as its UTF-8 bytes (byte fallback, as Llama's tokenizer does), so every text round-trips exactly
+(HumanEval's prompts hold ``➞`` and ``≤``). ``printable`` is the built-in's alphabet alone, which checkpoints made
+before the others were added use. It is a ``PreTrainedTokenizerFast`` and is saved with ``save_pretrained`` next to
+the model, so ``AutoTokenizer.from_pretrained`` opens it.
 """
 
 from __future__ import annotations
@@ -16,17 +18,23 @@ from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 PRINTABLE = "".join(chr(c) for c in range(32, 127))
 ALPHABETS = {"code": PRINTABLE + "\n\t", "printable": PRINTABLE}
+BYTE_FALLBACK = frozenset({"code"})  # the alphabets that write any other character as its UTF-8 bytes
 
 
 def char_tokenizer(alphabet: str = "code") -> PreTrainedTokenizerFast:
-    """One token per character of ``alphabet`` (``code``: printable ASCII, newline and tab; ``printable``: printable
-    ASCII only), with the ids of the module docstring; encoding a prompt adds ``<s>`` in front (as Llama's does)."""
+    """One token per character of ``alphabet`` (``code``: printable ASCII, newline and tab, then a token per byte
+    for every other character; ``printable``: printable ASCII only, other characters are dropped), with the ids of
+    the module docstring; encoding a prompt adds ``<s>`` in front (as Llama's does)."""
     if alphabet not in ALPHABETS:
         raise ValueError(f"alphabet={alphabet!r}: expected one of {', '.join(ALPHABETS)}")
     vocab = {PAD: 0, BOS: 1, EOS: 2} | {ch: i + 3 for i, ch in enumerate(ALPHABETS[alphabet])}
-    # A BPE model without merges is exactly a character-level vocabulary; Fuse joins characters back without spaces.
-    core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=None))
-    core.decoder = decoders.Fuse()
+    fallback = alphabet in BYTE_FALLBACK
+    if fallback:
+        vocab |= {f"<0x{b:02X}>": len(vocab) + b for b in range(256)}
+    # A BPE model without merges is exactly a character-level vocabulary; Fuse joins characters back without spaces
+    # (after ByteFallback has joined a character's bytes back into it).
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=None, byte_fallback=fallback))
+    core.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()]) if fallback else decoders.Fuse()
     core.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", special_tokens=[(BOS, 1)])
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
