@@ -16,10 +16,11 @@ solution, when present, is the reference, run in the sandbox like any candidate.
 Prompts: a HumanEval row's ``prompt`` as it is (the answer continues it); an MBPP row's ``text`` followed by the
 function to write (its signature, from ``code`` when given) and its tests, the way MBPP is evaluated::
 
-    Write a function to find the shared elements from the given two lists.
-    Your code should define similar_elements(test_tup1, test_tup2) and pass these tests:
-    assert similar_elements((3, 4, 5, 6), (5, 7, 4, 10)) == (4, 5)
-    assert similar_elements((1, 2, 3, 4), (5, 4, 3, 7)) == (3, 4)
+    Write a python function to remove first and last occurrence of a given character from the string.
+    Your code should define remove_Occ(s, ch) and pass these tests:
+    assert remove_Occ("hello","l") == "heo"
+    assert remove_Occ("abcda","a") == "bcd"
+    assert remove_Occ("PHP","P") == "H"
 
 (the answer is then the whole program).
 
