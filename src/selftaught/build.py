@@ -277,6 +277,13 @@ def build_parts(exp: Experiment) -> Parts:
                 raise SelftaughtError(
                     f"loop.attempts = 'split': skill {name!r} (task {task.name!r}) does not split its problems"
                 )
+    if exp.loop.hindsight:
+        for name, task in skills.tasks.items():
+            if not (provides(task, "relabel") and provides(task, "probe")):
+                raise SelftaughtError(
+                    f"loop.hindsight: skill {name!r} (task {task.name!r}) cannot relabel attempts (it has no "
+                    "'relabel' and 'probe'); set loop.hindsight = false"
+                )
     students = [build_student(exp, m) for m in range(exp.student.ensemble)]
     _check_alphabet(exp, skills, students)
     if exp.student.kind == "gpt" and exp.student.pos == "learned":
@@ -379,7 +386,8 @@ def build_curator(exp: Experiment) -> Curator:
     """``train.curator``: the built-in replay curator (with ``replay_share``) or a user's Curator subclass, which
     gets ``share`` when its constructor takes it."""
     cls = resolve(exp.train.curator, {"replay": ReplayCurator}, "train.curator", Curator)
-    return _construct(cls, "curator", **_accepted(cls, {"share": exp.train.replay_share}))
+    given = {"share": exp.train.replay_share, "priority": exp.train.replay_priority}
+    return _construct(cls, "curator", **_accepted(cls, given))
 
 
 def _check_block_size(exp: Experiment, skills: SkillSet) -> None:

@@ -140,6 +140,14 @@ class TrainConfig(_Strict):
     replay_share: float = Field(
         0.5, ge=0.0, lt=1.0, description="share of a round's examples drawn from earlier rounds"
     )
+    replay_priority: float = Field(
+        0.0,
+        ge=0.0,
+        le=10.0,
+        description="prioritised replay: an example is replayed with probability in proportion to weight ** this, its "
+        "weight being 1 / the share of its problem's samples that were accepted (a rare solve weighs more; labels "
+        "and hindsight relabels weigh 1); 0 = uniform",
+    )
 
     @model_validator(mode="after")
     def _schedule_fits(self) -> TrainConfig:
@@ -164,6 +172,18 @@ class LoopConfig(_Strict):
         description="'direct': the model answers each problem; 'split': it answers the easier parts the task splits "
         "the problem into, and the task joins their answers; 'refine': it answers, and answers again with the "
         "verifier's feedback in the prompt ([refine]); 'auto': split when every task can, else direct",
+    )
+    hindsight: bool = Field(
+        False,
+        description="hindsight relabelling: a failed attempt that ran becomes the problem it does solve (its own "
+        "outputs as the examples, the depth of the program it is), kept when the task finds it not degenerate",
+    )
+    hindsight_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="the largest share of a round's fresh examples (before replay) that hindsight relabels may take; "
+        "a round with no accepted answer trains on its relabels alone",
     )
 
 
@@ -198,6 +218,35 @@ class VerifierConfig(_Strict):
     samples: int = Field(4, ge=1, le=10_000, description="answers sampled per problem and model")
     temperature: float = Field(0.5, ge=0.0)
     vote_threshold: float = Field(0.6, gt=0.0, le=1.0)
+
+
+class SearchConfig(_Strict):
+    """Search at the frontier: more samples, at a temperature, where greedy decoding fails, so rare solves are found."""
+
+    samples: int = Field(
+        0, ge=0, le=10_000, description="attempts per problem at the frontier; 0 = off (verifier.samples everywhere)"
+    )
+    temperature: float = Field(1.0, gt=0.0, le=5.0, description="the sampling temperature at the frontier")
+    below: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="the frontier: the difficulties whose last held-out greedy accuracy is under this (or unmeasured)",
+    )
+    eval_samples: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="per round, sample this many answers per held-out problem at the frontier and record pass@k "
+        "(search.k); 0 = off",
+    )
+    k: list[int] = Field(default_factory=lambda: [1, 10], min_length=1, description="the k of the frontier's pass@k")
+
+    @model_validator(mode="after")
+    def _k_fits(self) -> SearchConfig:
+        if self.eval_samples and any(not 1 <= k <= self.eval_samples for k in self.k):
+            raise ValueError(f"k = {self.k}: each k must be in 1..eval_samples ({self.eval_samples})")
+        return self
 
 
 class EvalConfig(_Strict):
@@ -336,6 +385,7 @@ class Experiment(_Strict):
     track: TrackConfig = Field(default_factory=TrackConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
     refine: RefineConfig = Field(default_factory=RefineConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
 
     @model_validator(mode="after")
     def _one_way_to_name_tasks(self) -> Experiment:

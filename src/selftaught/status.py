@@ -74,6 +74,7 @@ def run_status(store: Store) -> dict[str, Any]:
         "control": control_status(store),
         "refine": refine_status(store),
         "rewards": rewards_status(store),
+        "hindsight": store.hindsight_counts(),
     }
 
 
@@ -142,8 +143,9 @@ def _fit(line: str) -> str:
 
 
 def learning_lines(st: dict[str, Any]) -> list[str]:
-    """One short line each for the newest round's control choice, refinement and rewards, when the run has them
-    (the text view of ``status``'s ``control``, ``refine`` and ``rewards``); each fits ``WIDTH`` columns."""
+    """One short line each for the newest round's control choice, refinement, rewards and hindsight relabels, when
+    the run has them (the text view of ``status``'s ``control``, ``refine``, ``rewards`` and ``hindsight``); each
+    fits ``WIDTH`` columns."""
     lines = []
     if st.get("control"):
         c = st["control"][-1]
@@ -178,6 +180,11 @@ def learning_lines(st: dict[str, Any]) -> list[str]:
             if last is not None:
                 parts.append(f"{label} {fmt.format(last)}")
         lines.append(f"rewards r{w['round']}, last step: " + (", ".join(parts) or "nothing finite"))
+    if st.get("hindsight"):
+        last = max(h["round"] for h in st["hindsight"])
+        rows = [h for h in st["hindsight"] if h["round"] == last and h["made"]]
+        cells = " ".join(f"d{h['difficulty']} {h['made']}/{h['kept']}/{h['trained']}" for h in rows)
+        lines.append(f"hindsight r{last}: made/kept/trained {cells or 'none made'}")
     return [_fit(line) for line in lines]
 
 
@@ -275,4 +282,5 @@ def report_data(store: Store) -> ReportData:
         train_series=store.train_series(),
         control=store.control(),
         refine_turns=store.refine_turns(),
+        hindsight=store.hindsight_counts(),
     )

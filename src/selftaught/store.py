@@ -24,7 +24,8 @@ from typing import Any
 from .errors import SelftaughtError
 from .types import Example, Problem, Verdict
 
-SCHEMA_VERSION = 6  # 4: examples' index; 5: attempts' rewards, problems' meta; 6: rewards learning, control, refine
+SCHEMA_VERSION = 7  # 4: examples' index; 5: attempts' rewards, problems' meta; 6: rewards learning, control, refine;
+# 7: hindsight relabels, examples' replay weight and relabel
 # Added in schema 6: per-step series of a training method (GRPO's reward, KL, clip share, ...), rollouts generated
 # inside TRAIN, the B-STaR control grid, refine turns and the experience memory.
 _V6_TABLES = """
@@ -51,6 +52,15 @@ CREATE TABLE IF NOT EXISTS memory (
     features TEXT NOT NULL, failed TEXT NOT NULL, feedback TEXT NOT NULL, fixed TEXT NOT NULL,
     value REAL NOT NULL, uses INTEGER NOT NULL DEFAULT 0);
 """
+# Added in schema 7: every hindsight relabel tried (a failed attempt re-posed as the problem it solves), and on each
+# example its replay weight and the relabel it came from.
+_V7_TABLES = """
+CREATE TABLE IF NOT EXISTS relabels (
+    id INTEGER PRIMARY KEY, round INTEGER NOT NULL, attempt_id INTEGER NOT NULL REFERENCES attempts(id),
+    task TEXT NOT NULL, from_difficulty INTEGER NOT NULL, difficulty INTEGER, prompt TEXT, answer TEXT, meta TEXT,
+    kept INTEGER NOT NULL, reason TEXT NOT NULL, UNIQUE (round, attempt_id));
+CREATE INDEX IF NOT EXISTS relabels_round ON relabels (round, kept);
+"""
 MIGRATIONS = {
     # 3 -> 4: number each round's examples in the order they were written.
     3: (
@@ -71,6 +81,12 @@ MIGRATIONS = {
     ),
     # 5 -> 6: learning from rewards (per-step series, rollouts), B-STaR control, refine turns and memory.
     5: tuple(stmt for stmt in _V6_TABLES.split(";") if stmt.strip()),
+    # 6 -> 7: hindsight relabels; examples' replay weight (1 for what came before) and relabel.
+    6: (
+        *(stmt for stmt in _V7_TABLES.split(";") if stmt.strip()),
+        "ALTER TABLE examples ADD COLUMN weight REAL NOT NULL DEFAULT 1.0",
+        "ALTER TABLE examples ADD COLUMN relabel_id INTEGER REFERENCES relabels(id)",
+    ),
 }
 # The disk, not the program, refused a write: said in one line, naming the file.
 _WRITE_ERRORS = {
@@ -106,7 +122,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
 CREATE TABLE IF NOT EXISTS examples (
     id INTEGER PRIMARY KEY, round INTEGER NOT NULL, task TEXT NOT NULL, difficulty INTEGER NOT NULL,
     prompt TEXT NOT NULL, answer TEXT NOT NULL, source TEXT NOT NULL, origin_round INTEGER NOT NULL,
-    idx INTEGER NOT NULL);
+    idx INTEGER NOT NULL, weight REAL NOT NULL DEFAULT 1.0, relabel_id INTEGER REFERENCES relabels(id));
 CREATE UNIQUE INDEX IF NOT EXISTS examples_order ON examples (round, idx);
 CREATE TABLE IF NOT EXISTS train_metrics (
     round INTEGER NOT NULL, model INTEGER NOT NULL, step INTEGER NOT NULL, loss REAL NOT NULL, lr REAL NOT NULL,
@@ -146,6 +162,7 @@ CREATE TABLE IF NOT EXISTS pass_at_k (
     problems INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (round, task, difficulty, k));
 """
     + _V6_TABLES
+    + _V7_TABLES
     + """CREATE INDEX IF NOT EXISTS problems_round ON problems (round, purpose);
 CREATE INDEX IF NOT EXISTS examples_round ON examples (round);
 """
@@ -499,7 +516,8 @@ class Store:
     def accepted(self, round_: int, source: str = "self") -> list[Example]:
         """Accepted answers of ``round_`` as fresh examples of that round, labelled with ``source``."""
         return self._examples(
-            "SELECT p.task, p.difficulty, p.prompt, v.answer, ?, v.round FROM verdicts v "
+            "SELECT p.task, p.difficulty, p.prompt, v.answer, ?, v.round, "
+            "CASE WHEN v.score > 0 THEN 1.0 / v.score ELSE 1.0 END, NULL FROM verdicts v "
             "JOIN problems p ON p.id = v.problem_id WHERE v.round = ? AND v.accepted = 1 ORDER BY p.idx",
             (source, round_),
         )
@@ -522,10 +540,10 @@ class Store:
         return dict(rows.fetchall())
 
     def _examples(self, sql: str, args: tuple) -> list[Example]:
-        """Rows of (task, difficulty, prompt, answer, source, origin_round) as Examples."""
+        """Rows of (task, difficulty, prompt, answer, source, origin_round, weight, relabel_id) as Examples."""
         return [
-            Example(task=t, difficulty=d, prompt=p, answer=a, source=src, origin_round=o)
-            for t, d, p, a, src, o in self._db.execute(sql, args)
+            Example(task=t, difficulty=d, prompt=p, answer=a, source=src, origin_round=o, weight=w, relabel=ref)
+            for t, d, p, a, src, o, w, ref in self._db.execute(sql, args)
         ]
 
     # ------------------------------------------------------------------------------------------------ examples
@@ -533,17 +551,20 @@ class Store:
         """The examples round ``round_`` trains on, all at once: each is numbered within the round, so writing a
         round's examples twice is refused (``sqlite3.IntegrityError``)."""
         self._db.executemany(
-            "INSERT INTO examples (round, idx, task, difficulty, prompt, answer, source, origin_round) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO examples (round, idx, task, difficulty, prompt, answer, source, origin_round, weight, "
+            "relabel_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (round_, i, e.task, e.difficulty, e.prompt, e.answer, e.source, e.origin_round)
+                (round_, i, e.task, e.difficulty, e.prompt, e.answer, e.source, e.origin_round, e.weight, e.relabel)
                 for i, e in enumerate(examples)
             ],
         )
 
     def examples(self, round_: int, *, fresh_only: bool = False) -> list[Example]:
         """The examples round ``round_`` trains on; ``fresh_only`` keeps those first produced in that round."""
-        sql = "SELECT task, difficulty, prompt, answer, source, origin_round FROM examples WHERE round = ?"
+        sql = (
+            "SELECT task, difficulty, prompt, answer, source, origin_round, weight, relabel_id FROM examples "
+            "WHERE round = ?"
+        )
         if fresh_only:
             sql += " AND origin_round = round"
         return self._examples(sql + " ORDER BY id", (round_,))
@@ -551,7 +572,7 @@ class Store:
     def replay_pool(self, before_round: int) -> list[Example]:
         """Every example first produced in a round before ``before_round`` (labelled and self-labelled)."""
         return self._examples(
-            "SELECT task, difficulty, prompt, answer, source, origin_round FROM examples "
+            "SELECT task, difficulty, prompt, answer, source, origin_round, weight, relabel_id FROM examples "
             "WHERE round = origin_round AND round < ? ORDER BY id",
             (before_round,),
         )
@@ -884,6 +905,70 @@ class Store:
         """New (id, value, uses) of entries that were retrieved and used."""
         self._db.executemany("UPDATE memory SET value = ?, uses = ? WHERE id = ?", [(v, u, i) for i, v, u in rows])
 
+    # ----------------------------------------------------------------------------------------------- hindsight
+    def attempt_ids(self, round_: int) -> dict[tuple[int, int, int], int]:
+        """Each of ``round_``'s attempts' id by (problem_id, model, sample)."""
+        rows = self._db.execute(
+            "SELECT a.problem_id, a.model, a.sample, a.id FROM attempts a JOIN problems p ON p.id = a.problem_id "
+            "WHERE p.round = ?",
+            (round_,),
+        )
+        return {(pid, m, s): i for pid, m, s, i in rows}
+
+    def add_relabels(self, round_: int, rows: Iterable[dict[str, Any]]) -> None:
+        """Every relabel tried in ``round_``: dicts with attempt_id, task, from_difficulty, reason, kept, and for a
+        relabel made its problem (a ``Problem``, else None)."""
+        self._db.executemany(
+            "INSERT INTO relabels (round, attempt_id, task, from_difficulty, difficulty, prompt, answer, meta, kept, "
+            "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    round_,
+                    row["attempt_id"],
+                    row["task"],
+                    row["from_difficulty"],
+                    None if row["problem"] is None else row["problem"].difficulty,
+                    None if row["problem"] is None else row["problem"].prompt,
+                    None if row["problem"] is None else row["problem"].target,
+                    None if row["problem"] is None or row["problem"].meta is None else json.dumps(row["problem"].meta),
+                    int(row["kept"]),
+                    row["reason"],
+                )
+                for row in rows
+            ],
+        )
+
+    def relabelled_prompts(self, before_round: int) -> set[str]:
+        """The prompts of relabels kept in rounds before ``before_round``."""
+        rows = self._db.execute("SELECT prompt FROM relabels WHERE kept = 1 AND round < ?", (before_round,))
+        return {p for (p,) in rows}
+
+    def kept_relabels(self, round_: int) -> list[Example]:
+        """``round_``'s kept relabels as fresh examples (source ``hindsight``), in the order they were tried."""
+        return self._examples(
+            "SELECT task, difficulty, prompt, answer, 'hindsight', round, 1.0, id FROM relabels "
+            "WHERE round = ? AND kept = 1 ORDER BY id",
+            (round_,),
+        )
+
+    def hindsight_counts(self) -> list[dict[str, Any]]:
+        """Per round and difficulty (of the relabelled problem; of the attempted one where none was made): relabels
+        tried, made (not degenerate), kept (made and new) and trained on (in that round's examples)."""
+        rows = self._db.execute(
+            "SELECT round, COALESCE(difficulty, from_difficulty) AS d, COUNT(*), SUM(prompt IS NOT NULL), SUM(kept) "
+            "FROM relabels GROUP BY round, d ORDER BY round, d"
+        ).fetchall()
+        trained = dict(
+            ((r, d), n)
+            for r, d, n in self._db.execute(
+                "SELECT round, difficulty, COUNT(*) FROM examples WHERE source = 'hindsight' GROUP BY round, difficulty"
+            )
+        )
+        return [
+            {"round": r, "difficulty": d, "tried": n, "made": made, "kept": kept, "trained": trained.get((r, d), 0)}
+            for r, d, n, made, kept in rows
+        ]
+
     def count(self, table: str) -> int:
         if table not in {
             "problems",
@@ -904,6 +989,7 @@ class Store:
             "refine_steps",
             "refine_turns",
             "memory",
+            "relabels",
         }:
             raise ValueError(f"unknown table {table!r}")
         return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

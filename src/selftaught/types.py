@@ -81,8 +81,10 @@ class Verdict:
 class Example:
     """A (prompt, answer) pair used in training, with where it came from.
 
-    ``source`` is ``"labelled"``, ``"self"`` (self-labelled this round) or ``"replay"``;
-    ``origin_round`` is the round whose data it was first produced in.
+    ``source`` is ``"labelled"``, ``"self"`` (self-labelled this round), ``"hindsight"`` (a failed attempt re-posed
+    as the problem it solves) or ``"replay"``; ``origin_round`` is the round whose data it was first produced in;
+    ``weight`` its replay priority (1 / the share of its problem's samples accepted; 1 for labels and relabels);
+    ``relabel`` the id of the hindsight relabel it came from, if any.
     """
 
     prompt: str
@@ -91,6 +93,8 @@ class Example:
     source: str
     origin_round: int
     task: str = ""
+    weight: float = 1.0
+    relabel: int | None = None
 
 
 @dataclass

@@ -4,6 +4,7 @@ One unit per (member, cell), on the executor; answers are extracted and assemble
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from ..seeding import derive_seed, rng_for
@@ -34,7 +35,7 @@ class Attempt(Phase):
             elif ctx.parts.attempts == "refine":  # answer, read the feedback, answer again
                 answers, refined = refined_answers(ctx, r, problems)
             else:
-                answers = sampled_answers(ctx, r, problems, n=n, temperature=temperature)
+                answers = searched_answers(ctx, r, problems, n, temperature)
             for m in members:
                 for pid, _ in problems:
                     rows.extend((pid, m, s, text) for s, text in enumerate(answers[m][pid]))
@@ -81,6 +82,32 @@ def sampled_answers(
     for (m, skill, group), answers in zip(where, ctx.executor.map(generate_unit, units), strict=True):
         task = tasks[skill]
         out[m].update((pid, [task.extract(c) for c in outs]) for (pid, _), outs in zip(group, answers))
+    return out
+
+
+def at_frontier(ctx: Context, r: int) -> Callable[[Problem], bool]:
+    """Whether a problem lies where round ``r`` searches harder: in a cell (skill, difficulty) whose held-out
+    greedy accuracy after round ``r - 1`` is under ``search.below``, or that was not measured."""
+    measured = {(e["task"], e["difficulty"]): e["accuracy"] for e in ctx.store.evaluations(r - 1)}
+    below = ctx.exp.search.below
+    return lambda p: measured.get((p.task, p.difficulty), 0.0) < below
+
+
+def searched_answers(
+    ctx: Context, r: int, problems: list[tuple[int, Problem]], n: int, temperature: float
+) -> list[dict]:
+    """``sampled_answers``; with ``search.samples`` set, that many answers at ``search.temperature`` to the
+    problems at the frontier (``at_frontier``), and ``n`` at ``temperature`` to the rest."""
+    s = ctx.exp.search
+    if not s.samples:
+        return sampled_answers(ctx, r, problems, n=n, temperature=temperature)
+    hard = at_frontier(ctx, r)
+    easy = [(pid, p) for pid, p in problems if not hard(p)]
+    out = sampled_answers(ctx, r, easy, n=n, temperature=temperature)
+    more = sampled_answers(ctx, r, [(pid, p) for pid, p in problems if hard(p)], "frontier", n=s.samples,
+                           temperature=s.temperature)
+    for mine, extra in zip(out, more, strict=True):
+        mine.update(extra)
     return out
 
 

@@ -31,7 +31,15 @@ class Evaluate(Phase):
         ]
         records = greedy(ctx, ctx.parts.students[0], problems)
         table = accuracy_table([(p.task, p.difficulty, ok) for _, p, _, ok in records])
-        pass_k = sampled_pass_at_k(ctx, r, problems) if e.samples else []
+        if e.samples:
+            pass_k = sampled_pass_at_k(ctx, r, problems, e.samples, e.temperature, e.k)
+        elif ctx.exp.search.eval_samples:  # pass@k where greedy decoding fails: does any solve exist there?
+            s = ctx.exp.search
+            below = {(t["task"], t["difficulty"]) for t in table if t["accuracy"] < s.below}
+            frontier = [(pid, p) for pid, p in problems if (p.task, p.difficulty) in below]
+            pass_k = sampled_pass_at_k(ctx, r, frontier, s.eval_samples, s.temperature, s.k)
+        else:
+            pass_k = []
         round_steps = store.round_steps()
         steps = sum(round_steps.values())  # on the run's step axis: every round's steps so far
         wall, cpu = store.elapsed()
@@ -66,24 +74,26 @@ class Evaluate(Phase):
             )
 
 
-def sampled_pass_at_k(ctx: Context, r: int, problems: list[tuple[int, Problem]]) -> list[dict[str, Any]]:
-    """``eval.samples`` sampled answers per held-out problem; per cell, the mean over problems of the unbiased
-    pass@k for each ``eval.k`` (Chen et al. 2021)."""
-    e, student = ctx.exp.eval, ctx.parts.students[0]
+def sampled_pass_at_k(
+    ctx: Context, r: int, problems: list[tuple[int, Problem]], n: int, temperature: float, ks: list[int]
+) -> list[dict[str, Any]]:
+    """``n`` sampled answers per held-out problem at ``temperature``; per cell, the mean over problems of the
+    unbiased pass@k for each k of ``ks`` (Chen et al. 2021)."""
+    student = ctx.parts.students[0]
     out = []
     for (skill, d), group in by_cell(problems).items():
         task = ctx.parts.skills.tasks[skill]
         answers = student.generate(
             [p.prompt for _, p in group],
-            n=e.samples,
-            temperature=e.temperature,
+            n=n,
+            temperature=temperature,
             max_new_tokens=task.max_answer_len(d) + 1,
             seed=derive_seed(ctx.exp.seed, r, "PASS@K", skill, d),
         )
         pairs = [(p, task.extract(a)) for (_, p), outs in zip(group, answers) for a in outs]
         right = correct(ctx, pairs)
-        counts = [sum(bool(x) for x in right[i * e.samples : (i + 1) * e.samples]) for i in range(len(group))]
-        for k in e.k:
-            value = sum(pass_at_k(e.samples, c, k) for c in counts) / len(counts)
-            out.append({"task": skill, "difficulty": d, "k": k, "n": e.samples, "problems": len(group), "value": value})
+        counts = [sum(bool(x) for x in right[i * n : (i + 1) * n]) for i in range(len(group))]
+        for k in ks:
+            value = sum(pass_at_k(n, c, k) for c in counts) / len(counts)
+            out.append({"task": skill, "difficulty": d, "k": k, "n": n, "problems": len(group), "value": value})
     return out

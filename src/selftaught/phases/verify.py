@@ -7,6 +7,7 @@ from collections import defaultdict
 from ..types import Problem
 from ..verifiers.base import Score
 from .common import Context, Phase, correct, result_rows, tally
+from .hindsight import relabel_round
 from .refine import reused_scores
 from .units import ScoreUnit, score_unit
 
@@ -21,7 +22,7 @@ class Verify(Phase):
     def run(self, ctx: Context, r: int) -> None:
         store, parts = ctx.store, ctx.parts
         problems = store.problems(r, "train")
-        rows, scored = [], []
+        rows, scored, relabels = [], [], []
         if r == 0:
             for pid, p in problems:
                 rows.append((pid, parts.oracles[p.task].judge(p, []), 1))
@@ -56,9 +57,12 @@ class Verify(Phase):
                 rows.append((pid, verdict, right[(pid, verdict.answer)] if verdict.accepted else None))
                 for (m, s), text, sc in zip(keys.get(pid, []), texts, scores[pid], strict=True):
                     scored.append((pid, m, s, sc.reward, sc.feedback, right[(pid, text)]))
+            if ctx.exp.loop.hindsight:  # failed attempts that ran, as the problems they do solve
+                relabels = relabel_round(ctx, r, problems, attempts, keys, scores)
         accepted = tally((p, verdict.accepted) for (_, p), (_, verdict, _) in zip(problems, rows))
         with ctx.phase(r, "VERIFY"):
             store.score_attempts(scored)
             store.add_verdicts(r, rows)
+            store.add_relabels(r, relabels)
             if r > 0:
                 store.add_skill_results(r, 0, "attempts", result_rows(accepted))

@@ -107,6 +107,9 @@ class ReportData:
 
     ``refine_turns``: one dict per (round, model, turn) of refinement with ``tried`` (attempts still failing when the
     turn began) and ``fixed`` (``Store.refine_turns``).
+
+    ``hindsight``: one dict per (round, difficulty) of hindsight relabelling with ``tried``, ``made``, ``kept`` and
+    ``trained`` (``Store.hindsight_counts``).
     """
 
     run_id: str
@@ -125,6 +128,7 @@ class ReportData:
     train_series: list[dict] = field(default_factory=list)
     control: list[dict] = field(default_factory=list)
     refine_turns: list[dict] = field(default_factory=list)
+    hindsight: list[dict] = field(default_factory=list)
 
 
 def _left_out(data: ReportData) -> dict[str, str]:

@@ -225,6 +225,21 @@ def _phase_times_table(rounds: list[dict]) -> str:
     return _table(["phase", "wall seconds", "CPU seconds"], rows, text_columns=frozenset({0}))
 
 
+def _hindsight_section(rows: list[dict]) -> list[str]:
+    """The hindsight relabelling table (per round and difficulty: tried, made, kept, trained on); nothing on a run
+    without relabels."""
+    if not rows:
+        return []
+    body = [[r["round"], r["difficulty"], r["tried"], r["made"], r["kept"], r["trained"]] for r in rows]
+    return [
+        "<h2>Hindsight relabelling</h2>",
+        "<p>Failed attempts that ran, re-posed as the problems they do solve, per round and difficulty of the "
+        "relabelled problem (of the attempted one where none was made): tried, made (not degenerate), kept (new) "
+        "and trained on.</p>",
+        _table(["round", "difficulty", "tried", "made", "kept", "trained on"], body),
+    ]
+
+
 def _image(src: str, alt: str) -> str:
     return f'<p><img src="{escape(src)}" alt="{escape(alt)}"></p>'
 
@@ -338,6 +353,7 @@ def render_html(data: ReportData, images: dict[str, str], left_out: dict[str, st
             "<p>Per round, the share of attempts still failing at each refine turn that the turn fixed, and the "
             "share of the attempts failing before refinement that were fixed by that turn.</p>",
         ),
+        *_hindsight_section(data.hindsight),
         "<h2>Config</h2>",
         f"<pre>{escape(data.config_text)}</pre>",
         "</body>",

@@ -403,6 +403,62 @@ class ListFunctions(Task):
             brief = printable(feedback)
         return printable(brief, limit)
 
+    # ------------------------------------------------------------------------------------------------ hindsight
+    def _inputs(self, problem: Problem) -> list[list[int]]:
+        """The shown inputs, then the hidden ones (as the problem's meta has them, else drawn from its prompt)."""
+        shown = [xs for xs, _ in self._examples(problem.prompt)]
+        meta = problem.meta or {}
+        if "hidden_inputs" in meta:
+            return shown + [list(xs) for xs in meta["hidden_inputs"]]
+        return shown + _hidden_inputs(problem.prompt)
+
+    def probe(self, problem: Problem) -> list[str]:
+        """``f(xs)`` for each shown input, then each hidden one: what ``relabel`` needs an attempt's values of."""
+        return [f"f({_show(xs)})" for xs in self._inputs(problem)]
+
+    def relabel(self, problem: Problem, answer: str, outputs: Sequence[Any]) -> Problem | None:
+        """The problem ``answer`` does solve: the same inputs with its own outputs as the shown examples and the
+        hidden tests, at the depth of the composition it is; None where that problem is degenerate.
+
+        Refused: a call that gave no list of digits-sized ints (an error, a value of another type or a negative
+        number), a constant output, the identity, an answer that is not a composition of the task's primitives
+        (each kind at most once, as problems are drawn), a composition whose steps the shown examples do not each
+        need and pin down (the rule ``sample`` applies), and a prompt longer than the task's."""
+        inputs = self._inputs(problem)
+        if len(outputs) != len(inputs) or not all(_digit_list(v) for v in outputs):
+            return None
+        outputs = [list(v) for v in outputs]
+        if all(v == outputs[0] for v in outputs) or all(v == xs for v, xs in zip(outputs, inputs, strict=True)):
+            return None
+        try:
+            ops = [tuple(op) for op in ops_of(answer)]
+        except SelftaughtError:
+            return None
+        if any(not _known(op) for op in ops) or any(apply(ops, xs) != ys for xs, ys in zip(inputs, outputs)):
+            return None  # a step this task does not have, or (a bug elsewhere) outputs the program cannot give
+        ops = _minimal(ops, inputs)
+        shown_in, hidden_in = inputs[:_SHOWN], inputs[_SHOWN:]
+        kinds = [_kind(op) for op in ops]
+        if not ops or len(set(kinds)) != len(kinds) or len(ops) > MAX_DEPTH:
+            return None
+        shown_out = outputs[:_SHOWN]
+        needed = all(
+            any(apply(ops[:i] + ops[i + 1 :], xs) != ys for xs, ys in zip(shown_in, shown_out, strict=True))
+            for i in range(len(ops))
+        )
+        if not needed or not pinned(ops, shown_in, hidden_in):
+            return None
+        prompt = _MARKER + " ".join(f"{_show(a)}>{_show(b)}" for a, b in zip(shown_in, shown_out, strict=True)) + "="
+        if len(prompt) > _PROMPT_CHARS or prompt == problem.prompt:
+            return None
+        meta = {
+            "tests": [_assert(xs, ys) for xs, ys in zip(shown_in, shown_out, strict=True)],
+            "hidden": [_assert(xs, apply(ops, xs)) for xs in hidden_in],
+            "hidden_inputs": hidden_in,
+            "ops": [list(op) for op in ops],
+        }
+        return Problem(problem.task, len(ops), prompt, expression(ops), 0, meta=meta)
+
     # ------------------------------------------------------------------------------------------------ properties
     def properties(self, problem: Problem) -> Any:
         """For the property verifier: inputs are lists of 0..9 (up to 8 long); the output must equal the hidden
@@ -432,6 +488,42 @@ class ListFunctions(Task):
             arg_names=("x",),
             assume=lambda xs: isinstance(xs, list) and len(xs) <= 8 and all(0 <= v <= 9 for v in xs),
         )
+
+
+def _digit_list(value: Any) -> bool:
+    """A list of ints from 0 to 99 (what the prompt's notation writes), of exactly those types."""
+    return type(value) is list and all(type(v) is int and 0 <= v <= 99 for v in value)
+
+
+def _kind(op: Op) -> str:
+    return "filter" if op[0] in _FILTERS else op[0]
+
+
+def _known(op: Op) -> bool:
+    """A step this task's problems can have: a primitive of its kinds, with a constant in the sampler's reach."""
+    name = op[0]
+    if name in ("rev", "sort", "even", "odd"):
+        return len(op) == 1
+    if len(op) != 2 or type(op[1]) is not int:
+        return False
+    return (name == "add" and 1 <= op[1] <= 9) or (name == "gt" and 0 <= op[1] <= 9) or (
+        name in ("take", "drop") and 1 <= op[1] <= 6
+    )
+
+
+def _minimal(ops: list[Op], inputs: Sequence[list[int]]) -> list[Op]:
+    """``ops`` without the steps that change nothing on ``inputs`` (sorting twice, a filter nothing fails)."""
+    ops = list(ops)
+    truth = [apply(ops, xs) for xs in inputs]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(ops)):
+            shorter = ops[:i] + ops[i + 1 :]
+            if all(apply(shorter, xs) == ys for xs, ys in zip(inputs, truth, strict=True)):
+                ops, changed = shorter, True
+                break
+    return ops
 
 
 def uses_only_allowed(answer: str, allowed: frozenset[str] = ALLOWED_NAMES) -> bool:
