@@ -86,6 +86,9 @@ def _name(t: type) -> str:
 # ---- plain data --------------------------------------------------------------------------------------------------
 
 _LEAVES = frozenset(map(id, (type(None), bool, int, float, complex, str, bytes)))
+# Dicts: OrderedDict, defaultdict and Counter count as the plain dicts they hold (read with ``dict.items``, which no
+# method of theirs overrides; what comes out is a dict), as an equality with a dict treats them.
+_DICTS = frozenset(map(id, (dict, collections.OrderedDict, collections.defaultdict, collections.Counter)))
 
 
 class _NotPlain(Exception):
@@ -104,12 +107,15 @@ def _walk(v: object, depth: int, budget: list[int]) -> object:
         return v
     if depth >= _MAX_DEPTH:
         raise _NotPlain(f"value nested more than {_MAX_DEPTH} deep", depth)
-    if t is list or t is tuple or t is set or t is frozenset or t is dict:
+    if id(t) in _DICTS:
+        budget[0] -= dict.__len__(v)
+        if budget[0] < 0:
+            raise _NotPlain(f"value of more than {_MAX_ITEMS} elements", depth)
+        return {_walk(k, depth + 1, budget): _walk(x, depth + 1, budget) for k, x in dict.items(v)}
+    if t is list or t is tuple or t is set or t is frozenset:
         budget[0] -= len(v)
         if budget[0] < 0:
             raise _NotPlain(f"value of more than {_MAX_ITEMS} elements", depth)
-        if t is dict:
-            return {_walk(k, depth + 1, budget): _walk(x, depth + 1, budget) for k, x in dict.items(v)}
         items = [_walk(x, depth + 1, budget) for x in v]
         return items if t is list else tuple(items) if t is tuple else set(items) if t is set else frozenset(items)
     raise _NotPlain(_name(t), depth)
@@ -206,15 +212,15 @@ _HIDDEN = object()
 
 def _expose(name: str, value: object) -> object:
     """How a name of the program shows in the tests' namespace: a standard module as a fresh copy (also when the
-    program bound the name of one to something else), another module or standard object as itself, plain data as
-    a copy, anything callable wrapped by ``_guarded``; else hidden."""
+    program bound another module to the name of a standard one), another module or standard object as itself,
+    plain data as a copy, anything callable wrapped by ``_guarded``; else hidden."""
     k = id(value)
     module = _MODULE_NAMES.get(k)
     if module is not None and _MODULES[module][0] is value:
         return _module_copy(module)
-    if name in _MODULES:
-        return _module_copy(name)
-    if k in _STANDARD or type(value) is _ModuleType:
+    if type(value) is _ModuleType:
+        return _module_copy(name) if name in _MODULES else value
+    if k in _STANDARD:
         return value
     try:
         return _walk(value, 0, [_MAX_ITEMS])
@@ -531,13 +537,10 @@ def run(program: str, tests: list[str] | str, entry_point: str | None, report: R
 
 # ---- calls mode --------------------------------------------------------------------------------------------------
 
-_DICTS = frozenset(map(id, (dict, collections.OrderedDict, collections.defaultdict, collections.Counter)))
-
 
 def _encode(v: object, depth: int, budget: list[int]) -> str:
     """``v`` as JSON if it is plain data of exact types (a tuple as {"t": [...]}, a dict as {"d": {...}}), else
-    ``_NotPlain``. OrderedDict, defaultdict and Counter count as the dicts they hold (read with ``dict.items``,
-    which no subclass method overrides)."""
+    ``_NotPlain``. OrderedDict, defaultdict and Counter count as the dicts they hold (see ``_DICTS``)."""
     t = type(v)
     if v is None:
         return "null"
