@@ -17,6 +17,7 @@ candidate reach a comparison (see ``selftaught.sandbox._harness``).
 from __future__ import annotations
 
 import ast
+import copy
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -120,7 +121,7 @@ def data_tests(tests: Sequence[str]) -> list[tuple[str, Any]] | None:
     parsed = [_data_test(t) if isinstance(t, str) else None for t in tests]
     if any(p is None for p in parsed):
         return None
-    return [(call, expected) for call, expected, _ in parsed]
+    return [(call, copy.deepcopy(expected)) for call, expected, _ in parsed]  # the cache keeps its own
 
 
 def _short(value: Any, limit: int = 200) -> str:
