@@ -3,7 +3,8 @@ arms forked from it, each given the same wall time for its self-labelled rounds:
 
 - `plain`: today's self-training (the `tests` verifier keeps what passes the shown examples);
 - `hindsight`: + hindsight relabelling (failed programs that ran, re-posed as the problems they solve);
-- `search`: + hindsight + frontier search (more samples at a temperature where greedy fails) and prioritised replay.
+- `search`: + hindsight + frontier search (more samples at a temperature where greedy fails, and programs joined
+  from two of the model's own answers) and prioritised replay.
 
 Per arm, at the end: greedy pass@1 on held-out problems per depth 1-5 (the run's held-out set, checked on the hidden
 tests), the deepest depth at >= 90 % and at >= 50 % (every shallower depth there too), pass@k at the frontier per
@@ -27,8 +28,8 @@ from _common import emit, environment, load_average, run_fork, set_threads, trai
 
 PRESET = "code-climb"
 ARMS = {
-    "plain": ["loop.hindsight=false", "search.samples=0", "train.replay_priority=0.0"],
-    "hindsight": ["loop.hindsight=true", "search.samples=0", "train.replay_priority=0.0"],
+    "plain": ["loop.hindsight=false", "search.samples=0", "search.compose=0", "train.replay_priority=0.0"],
+    "hindsight": ["loop.hindsight=true", "search.samples=0", "search.compose=0", "train.replay_priority=0.0"],
     "search": ["loop.hindsight=true"],  # the preset's frontier search and prioritised replay
 }
 QUICK = [
@@ -78,8 +79,9 @@ def final_accuracy(run_dir: Path, per_depth: int) -> dict[int, float]:
         group = [p for p in problems if p.difficulty == d][:per_depth]
         if not group:
             continue
-        answers = student.generate([p.prompt for p in group], n=1, temperature=0.0,
-                                   max_new_tokens=task.max_answer_len(d) + 1)
+        answers = student.generate(
+            [p.prompt for p in group], n=1, temperature=0.0, max_new_tokens=task.max_answer_len(d) + 1
+        )
         scores = task.check_many([(p, task.extract(a)) for p, (a,) in zip(group, answers)])
         out[d] = round(sum(s == 1.0 for s in scores) / len(group), 3)
     return out
@@ -124,13 +126,19 @@ def main() -> None:
     ap.add_argument("--per-depth", type=int, default=None, help="held-out problems per depth in the final measure")
     ap.add_argument("--arms", default=",".join(ARMS), help="which arms, comma-separated")
     ap.add_argument("--set", action="append", default=[], help="an extra override for round 0 and every arm")
+    ap.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also train a model on true labels at depths 1-3 for round 0's time plus one arm's (what the model can "
+        "learn of depth 3 from labels in that time: a bound on what self-labelling can reach)",
+    )
     args = ap.parse_args()
     threads = set_threads()
     load = load_average()
     tmp = tempfile.TemporaryDirectory() if args.out is None else None
     root = args.out or Path(tmp.name)
     base = (QUICK if args.quick else []) + args.set
-    arm_seconds = args.arm_seconds or (15.0 if args.quick else 360.0)
+    arm_seconds = args.arm_seconds or (15.0 if args.quick else 330.0)
     per_depth = args.per_depth or (10 if args.quick else 200)
     t0 = time.perf_counter()
     start = root / "round-0"
@@ -160,6 +168,14 @@ def main() -> None:
         }
         print(f"{name}: {out}", file=sys.stderr)
         arms[name] = out
+    ceiling = None
+    if args.ceiling:
+        steps = int(4000 * (round_0_seconds + arm_seconds) / max(round_0_seconds, 1.0)) if not args.quick else 80
+        t1 = time.perf_counter()
+        train_round_zero(root / "labels-1-3", PRESET, [*base, "loop.labelled_max=3", f"train.labelled_steps={steps}"])
+        acc = final_accuracy(root / "labels-1-3", per_depth)
+        ceiling = {"pass1": acc, "steps": steps, "seconds": round(time.perf_counter() - t1, 1)}
+        print(f"labels 1-3: {ceiling}", file=sys.stderr)
     best = max(arms, key=lambda a: (arms[a]["pass1"].get(3, 0.0), arms[a]["pass1"].get(4, 0.0)))
     b = arms[best]["pass1"]
     result = {
@@ -177,6 +193,7 @@ def main() -> None:
         "arm_seconds": arm_seconds,
         "per_depth": per_depth,
         "arms": arms,
+        "labels_1_3": ceiling,
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "budget_seconds": 1800,
         "quick": args.quick,

@@ -137,6 +137,8 @@ def test_the_hindsight_share_caps_the_relabels_in_a_round():
     assert hindsight_mix(selfs, relabels, 0.0, rng) == []
     assert len(hindsight_mix([], relabels, 0.25, rng)) == 100  # nothing accepted: train on the relabels
     assert len(hindsight_mix(selfs, relabels[:5], 0.5, rng)) == 5
+    deep = [Example(f"d{i}", "a", 1 + i % 4, "hindsight", 0, "t") for i in range(40)]
+    assert sorted(e.difficulty for e in hindsight_mix(selfs, deep, 0.25, rng)) == [4] * 10  # the deepest first
 
 
 def test_prioritised_replay_favours_rare_solves_and_uniform_replay_is_unchanged():
@@ -182,6 +184,7 @@ LOOP = [
     "search.samples=6",
     "search.eval_samples=4",
     "search.k=[1,4]",
+    "search.compose=4",
 ]
 
 
@@ -245,16 +248,37 @@ def test_status_and_report_show_relabels_per_round_and_difficulty(hindsight_run,
 
 def test_frontier_search_samples_more_where_greedy_fails_and_measures_pass_at_k(hindsight_run):
     db = hindsight_run / "run.db"
-    acc = {d: a for r, d, a in rows(db, "SELECT round, difficulty, accuracy FROM evaluations WHERE round = 0")}
-    per = rows(
+    task = ListFunctions()
+    acc = {d: a for d, a in rows(db, "SELECT difficulty, accuracy FROM evaluations WHERE round = 0")}
+    texts: dict[int, list[str]] = {}
+    for pid, text in rows(
         db,
-        "SELECT p.difficulty, COUNT(*) / COUNT(DISTINCT p.id) FROM attempts a JOIN problems p ON p.id = a.problem_id "
-        "WHERE p.round = 1 GROUP BY p.difficulty",
-    )
-    for d, n in per:
-        assert n == (6 if acc.get(d, 0.0) < 0.05 else 4)  # search.below
+        "SELECT a.problem_id, a.text FROM attempts a JOIN problems p ON p.id = a.problem_id "
+        "WHERE p.round = 1 ORDER BY a.problem_id, a.sample",
+    ):
+        texts.setdefault(pid, []).append(text)
+    depth = dict(rows(db, "SELECT id, difficulty FROM problems WHERE round = 1 AND purpose = 'train'"))
+    for pid, got in texts.items():
+        if acc.get(depth[pid], 0.0) >= 0.05:  # search.below: not at the frontier
+            assert len(got) == 4
+            continue
+        sampled, joined = got[:6], got[6:]
+        assert len(joined) <= 4 and all(j not in sampled for j in joined)
+        assert all(any(task.compose(a, b) == j for a in sampled for b in sampled) for j in joined)
+    assert any(len(t) > 6 for t in texts.values())
     pass_k = rows(db, "SELECT round, k, n FROM pass_at_k")
     assert pass_k and {(k, n) for _, k, n in pass_k} == {(1, 4), (4, 4)}
+
+
+def test_two_programs_compose_into_the_deeper_one():
+    from selftaught.phases.attempt import composed
+
+    task = ListFunctions()
+    assert task.compose("sorted(x)[:2]", "x[::-1]") == "sorted(x)[:2][::-1]"
+    assert task.compose("sorted(x)", "sorted(x)") is None  # a kind twice
+    assert task.compose("x[", "x[::-1]") is None and task.compose("len(x)", "x") is None
+    got = composed(task, ["x[1:]", "sorted(x)", "x[1:]", "x[", "[v+1 for v in x]"], 3)
+    assert got == ["sorted(x)[1:]", "sorted(x[1:])", "[v+1 for v in x[1:]]"]
 
 
 def test_replay_weights_are_recorded(hindsight_run):
@@ -304,6 +328,7 @@ def test_kill_9_during_a_hindsight_round_then_resume_gives_identical_records(tmp
         ("loop.hindsight_share=-0.1", "loop.hindsight_share"),
         ("train.replay_priority=-1", "train.replay_priority"),
         ("search.k=[1,8]", "search"),
+        ("search.compose=-1", "search.compose"),
     ],
 )
 def test_bad_settings_are_one_line_exit_2_and_no_run_directory(tmp_path, capsys, setting, words):
@@ -314,9 +339,10 @@ def test_bad_settings_are_one_line_exit_2_and_no_run_directory(tmp_path, capsys,
     assert not out.exists()
 
 
-def test_hindsight_on_a_task_without_relabel_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("setting", ["loop.hindsight=true", "search.compose=4"])
+def test_hindsight_or_composing_on_a_task_without_the_hook_is_refused(tmp_path, capsys, setting):
     out = tmp_path / "run"
-    assert main(["run", "--out", str(out), "--preset", "smoke", "--set", "loop.hindsight=true"]) == 2
+    assert main(["run", "--out", str(out), "--preset", "smoke", "--set", setting]) == 2
     err = capsys.readouterr().err.strip()
-    assert "loop.hindsight" in err and "reversed-addition" in err and len(err.splitlines()) == 1
+    assert setting.split("=")[0] in err and "reversed-addition" in err and len(err.splitlines()) == 1
     assert not out.exists()

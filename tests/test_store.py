@@ -364,8 +364,18 @@ def test_open_brings_a_version_3_store_up_to_date(store: Store, path: Path) -> N
     store.add_examples(0, [example("a", 0, "labelled"), example("b", 0, "labelled")])
     store.add_examples(1, [example("c", 1, "self")])
     with store.transaction():  # the examples table as schema version 3 had it: no index within the round
-        store._db.execute("DROP INDEX examples_order")
-        store._db.execute("ALTER TABLE examples DROP COLUMN idx")
+        store._db.execute(
+            "CREATE TABLE examples3 (id INTEGER PRIMARY KEY, round INTEGER NOT NULL, task TEXT NOT NULL, "
+            "difficulty INTEGER NOT NULL, prompt TEXT NOT NULL, answer TEXT NOT NULL, source TEXT NOT NULL, "
+            "origin_round INTEGER NOT NULL)"
+        )
+        store._db.execute(
+            "INSERT INTO examples3 SELECT id, round, task, difficulty, prompt, answer, source, origin_round "
+            "FROM examples"
+        )
+        store._db.execute("DROP TABLE examples")
+        store._db.execute("ALTER TABLE examples3 RENAME TO examples")
+        store._db.execute("DROP TABLE relabels")  # version 7's
         for table, column in (("attempts", "reward"), ("attempts", "feedback"), ("problems", "meta")):  # version 4's
             store._db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         store.set_meta(schema_version=3)

@@ -284,6 +284,17 @@ def build_parts(exp: Experiment) -> Parts:
                     f"loop.hindsight: skill {name!r} (task {task.name!r}) cannot relabel attempts (it has no "
                     "'relabel' and 'probe'); set loop.hindsight = false"
                 )
+    if (exp.search.samples or exp.search.compose) and attempts != "direct":
+        raise SelftaughtError(
+            f"search.samples / search.compose search with direct attempts only; loop.attempts is {attempts!r}"
+        )
+    if exp.search.compose:
+        for name, task in skills.tasks.items():
+            if not provides(task, "compose"):
+                raise SelftaughtError(
+                    f"search.compose: skill {name!r} (task {task.name!r}) cannot join two answers into one (it has "
+                    "no 'compose'); set search.compose = 0"
+                )
     students = [build_student(exp, m) for m in range(exp.student.ensemble)]
     _check_alphabet(exp, skills, students)
     if exp.student.kind == "gpt" and exp.student.pos == "learned":

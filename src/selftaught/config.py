@@ -233,6 +233,13 @@ class SearchConfig(_Strict):
         le=1.0,
         description="the frontier: the difficulties whose last held-out greedy accuracy is under this (or unmeasured)",
     )
+    compose: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="also try up to this many programs per frontier problem made by joining two of the model's own "
+        "answers to it (the task's compose: one applied to the other's result); 0 = off",
+    )
     eval_samples: int = Field(
         0,
         ge=0,

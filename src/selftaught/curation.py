@@ -48,10 +48,12 @@ class ReplayCurator(Curator):
 
 def hindsight_mix(selfs: Sequence[Example], relabels: Sequence[Example], share: float, rng: random.Random) -> list:
     """The relabels a round trains on beside its ``selfs`` (accepted answers): at most ``share`` of the two together,
-    drawn at random; all of them when the round accepted nothing (or ``share`` is 1), none when ``share`` is 0."""
+    the deepest first (shallow relabels are many and teach what the model can already do; ties drawn at random);
+    all of them when the round accepted nothing (or ``share`` is 1), none when ``share`` is 0."""
     if not relabels or share == 0.0:
         return []
     if not selfs or share >= 1.0:
         return list(relabels)
     want = min(len(relabels), int(len(selfs) * share / (1.0 - share)))
-    return rng.sample(list(relabels), want)
+    order = sorted(range(len(relabels)), key=lambda i: (-relabels[i].difficulty, rng.random()))
+    return [relabels[i] for i in sorted(order[:want])]

@@ -4,8 +4,10 @@ One unit per (member, cell), on the executor; answers are extracted and assemble
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from ..seeding import derive_seed, rng_for
 from ..types import Problem
@@ -97,17 +99,38 @@ def searched_answers(
     ctx: Context, r: int, problems: list[tuple[int, Problem]], n: int, temperature: float
 ) -> list[dict]:
     """``sampled_answers``; with ``search.samples`` set, that many answers at ``search.temperature`` to the
-    problems at the frontier (``at_frontier``), and ``n`` at ``temperature`` to the rest."""
+    problems at the frontier (``at_frontier``), and ``n`` at ``temperature`` to the rest; with ``search.compose``,
+    frontier problems also get programs joined from two of their answers (``composed``)."""
     s = ctx.exp.search
-    if not s.samples:
+    if not (s.samples or s.compose):
         return sampled_answers(ctx, r, problems, n=n, temperature=temperature)
     hard = at_frontier(ctx, r)
     easy = [(pid, p) for pid, p in problems if not hard(p)]
     out = sampled_answers(ctx, r, easy, n=n, temperature=temperature)
-    more = sampled_answers(ctx, r, [(pid, p) for pid, p in problems if hard(p)], "frontier", n=s.samples,
-                           temperature=s.temperature)
-    for mine, extra in zip(out, more, strict=True):
+    frontier = [(pid, p) for pid, p in problems if hard(p)]
+    k, t = (s.samples, s.temperature) if s.samples else (n, temperature)
+    for mine, extra in zip(out, sampled_answers(ctx, r, frontier, "frontier", n=k, temperature=t), strict=True):
+        for pid, p in frontier if s.compose else ():
+            extra[pid] = extra[pid] + composed(ctx.parts.skills.tasks[p.task], extra[pid], s.compose)
         mine.update(extra)
+    return out
+
+
+def composed(task: Any, answers: list[str], limit: int) -> list[str]:
+    """Up to ``limit`` new answers joining two different ones of ``answers`` (``task.compose(inner, outer)``): the
+    most frequent first, each pair in both orders, none already among ``answers``."""
+    ranked = [a for a, _ in Counter(answers).most_common()]
+    out: list[str] = []
+    seen = set(answers)
+    for i, inner in enumerate(ranked):
+        for outer in ranked[: i + 1]:
+            for a, b in ((inner, outer), (outer, inner)):
+                joined = task.compose(a, b) if a != b else None
+                if joined is not None and joined not in seen:
+                    seen.add(joined)
+                    out.append(joined)
+                    if len(out) == limit:
+                        return out
     return out
 
 

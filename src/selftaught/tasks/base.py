@@ -193,6 +193,11 @@ class Task(abc.ABC):
         """
         return None
 
+    def compose(self, inner: str, outer: str) -> str | None:
+        """An answer that applies ``outer`` to what ``inner`` gives (for frontier search: two shallow programs the
+        model wrote, joined into a deeper one), or ``None`` when they do not compose. The default: no composing."""
+        return None
+
     @abc.abstractmethod
     def max_answer_len(self, difficulty: int) -> int:
         """The longest answer a problem of ``difficulty`` can have; it bounds generation."""

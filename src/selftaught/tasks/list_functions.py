@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import random
 import re
+import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -217,7 +218,10 @@ def _ops_of(node: ast.AST) -> list[Op]:
 def ops_of(target: str) -> list[Op]:
     """The composition a canonical expression stands for (for a problem whose meta was not kept)."""
     try:
-        return _ops_of(ast.parse(target, mode="eval").body)
+        with warnings.catch_warnings():  # a model's text such as "1x" warns as it parses; it is refused anyway
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(target, mode="eval")
+        return _ops_of(tree.body)
     except (SyntaxError, ValueError, AttributeError, IndexError) as e:
         raise SelftaughtError(f"target {target!r} is not a canonical list-functions expression ({e})") from None
 
@@ -416,6 +420,18 @@ class ListFunctions(Task):
         """``f(xs)`` for each shown input, then each hidden one: what ``relabel`` needs an attempt's values of."""
         return [f"f({_show(xs)})" for xs in self._inputs(problem)]
 
+    def compose(self, inner: str, outer: str) -> str | None:
+        """``outer`` applied to ``inner``'s result, as one canonical expression (the two compositions end to end);
+        None unless both are compositions of this task's primitives with no kind repeated."""
+        try:
+            ops = [tuple(op) for op in (*ops_of(inner), *ops_of(outer))]
+        except SelftaughtError:
+            return None
+        kinds = [_kind(op) for op in ops]
+        if not ops or any(not _known(op) for op in ops) or len(set(kinds)) != len(kinds):
+            return None
+        return expression(ops)
+
     def relabel(self, problem: Problem, answer: str, outputs: Sequence[Any]) -> Problem | None:
         """The problem ``answer`` does solve: the same inputs with its own outputs as the shown examples and the
         hidden tests, at the depth of the composition it is; None where that problem is degenerate.
@@ -506,8 +522,10 @@ def _known(op: Op) -> bool:
         return len(op) == 1
     if len(op) != 2 or type(op[1]) is not int:
         return False
-    return (name == "add" and 1 <= op[1] <= 9) or (name == "gt" and 0 <= op[1] <= 9) or (
-        name in ("take", "drop") and 1 <= op[1] <= 6
+    return (
+        (name == "add" and 1 <= op[1] <= 9)
+        or (name == "gt" and 0 <= op[1] <= 9)
+        or (name in ("take", "drop") and 1 <= op[1] <= 6)
     )
 
 
