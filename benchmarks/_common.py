@@ -94,6 +94,16 @@ def mixed_problems(task, n: int, difficulties: range, seed: int) -> list:
     return [task.sample(rng, rng.choice(difficulties)) for _ in range(n)]
 
 
+def deepest(accuracy: dict[int, float], threshold: float = 0.9) -> int:
+    """The largest difficulty d with every difficulty 1..d at ``threshold`` or more (0: not even difficulty 1)."""
+    best = 0
+    for d in sorted(accuracy):
+        if d != best + 1 or accuracy[d] < threshold:
+            break
+        best = d
+    return best
+
+
 def emit(result: dict) -> None:
     """Print the result as the last line of standard output."""
     sys.stdout.flush()

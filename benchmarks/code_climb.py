@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import emit, environment, load_average, run_fork, set_threads, train_round_zero
+from _common import deepest, emit, environment, load_average, run_fork, set_threads, train_round_zero
 
 PRESET = "code-climb"
 ARMS = {
@@ -44,16 +44,6 @@ QUICK = [
     "verifier.samples=4",
 ]
 DEPTHS = range(1, 6)
-
-
-def deepest(accuracy: dict[int, float], threshold: float) -> int:
-    """The largest depth d with every depth 1..d at ``threshold`` or more (0: not even depth 1)."""
-    best = 0
-    for d in sorted(accuracy):
-        if d != best + 1 or accuracy[d] < threshold:
-            break
-        best = d
-    return best
 
 
 def final_accuracy(run_dir: Path, per_depth: int) -> dict[int, float]:

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import emit, environment, load_average, run_fork, set_threads, train_round_zero
+from _common import deepest, emit, environment, load_average, run_fork, set_threads, train_round_zero
 
 QUICK = [
     "loop.labelled_problems=1000",
@@ -32,16 +32,6 @@ QUICK = [
     "eval.ahead=1",
     "verifier.samples=4",
 ]
-
-
-def deepest(accuracy: dict[int, float], threshold: float = 0.9) -> int:
-    """The largest depth d with every depth 1..d at ``threshold`` or more (0: not even depth 1)."""
-    best = 0
-    for d in sorted(accuracy):
-        if d != best + 1 or accuracy[d] < threshold:
-            break
-        best = d
-    return best
 
 
 def measure(run_dir: Path) -> dict:
