@@ -11,7 +11,7 @@ from typing import Any
 
 from ..seeding import derive_seed, rng_for
 from ..types import Problem
-from .common import Context, Phase, by_cell
+from .common import Context, Phase, below, by_cell
 from .refine import refined_answers
 from .units import GenUnit, generate_unit
 
@@ -90,9 +90,10 @@ def sampled_answers(
 def at_frontier(ctx: Context, r: int) -> Callable[[Problem], bool]:
     """Whether a problem lies where round ``r`` searches harder: in a cell (skill, difficulty) whose held-out
     greedy accuracy after round ``r - 1`` is under ``search.below``, or that was not measured."""
-    measured = {(e["task"], e["difficulty"]): e["accuracy"] for e in ctx.store.evaluations(r - 1)}
-    below = ctx.exp.search.below
-    return lambda p: measured.get((p.task, p.difficulty), 0.0) < below
+    evaluations = ctx.store.evaluations(r - 1)
+    measured = {(e["task"], e["difficulty"]) for e in evaluations}
+    cells = below(evaluations, ctx.exp.search.below)
+    return lambda p: (p.task, p.difficulty) in cells or (p.task, p.difficulty) not in measured
 
 
 def searched_answers(
@@ -105,13 +106,16 @@ def searched_answers(
     if not (s.samples or s.compose):
         return sampled_answers(ctx, r, problems, n=n, temperature=temperature)
     hard = at_frontier(ctx, r)
-    easy = [(pid, p) for pid, p in problems if not hard(p)]
-    out = sampled_answers(ctx, r, easy, n=n, temperature=temperature)
     frontier = [(pid, p) for pid, p in problems if hard(p)]
+    easy = [(pid, p) for pid, p in problems if not hard(p)]
     k, t = (s.samples, s.temperature) if s.samples else (n, temperature)
-    for mine, extra in zip(out, sampled_answers(ctx, r, frontier, "frontier", n=k, temperature=t), strict=True):
-        for pid, p in frontier if s.compose else ():
-            extra[pid] = extra[pid] + composed(ctx.parts.skills.tasks[p.task], extra[pid], s.compose)
+    out = sampled_answers(ctx, r, easy, n=n, temperature=temperature)
+    more = sampled_answers(ctx, r, frontier, "frontier", n=k, temperature=t)
+    tasks = ctx.parts.skills.tasks
+    for mine, extra in zip(out, more, strict=True):
+        if s.compose:
+            for pid, p in frontier:
+                extra[pid] += composed(tasks[p.task], extra[pid], s.compose)
         mine.update(extra)
     return out
 

@@ -128,6 +128,12 @@ def by_cell(problems: list[tuple[Any, Problem]]) -> dict[tuple[str, int], list[t
     return dict(sorted(groups.items()))
 
 
+def below(evaluations: Iterable[dict[str, Any]], threshold: float) -> set[tuple[str, int]]:
+    """The (skill, difficulty) cells of ``evaluations`` rows whose accuracy is under ``threshold``: the frontier
+    that search works on (``search.below``)."""
+    return {(e["task"], e["difficulty"]) for e in evaluations if e["accuracy"] < threshold}
+
+
 def tally(results: Iterable[tuple[Problem, bool]], kind: str = "attempts") -> list[Outcome]:
     """Successes and trials per (skill, difficulty) cell, as outcomes of ``kind``, cells in order."""
     counts: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])

@@ -7,7 +7,7 @@ from typing import Any
 from ..evaluation import accuracy_table, pass_at_k
 from ..seeding import derive_seed
 from ..types import Problem
-from .common import Context, Phase, by_cell, correct, greedy
+from .common import Context, Phase, below, by_cell, correct, greedy
 
 
 class Evaluate(Phase):
@@ -35,8 +35,8 @@ class Evaluate(Phase):
             pass_k = sampled_pass_at_k(ctx, r, problems, e.samples, e.temperature, e.k)
         elif ctx.exp.search.eval_samples:  # pass@k where greedy decoding fails: does any solve exist there?
             s = ctx.exp.search
-            below = {(t["task"], t["difficulty"]) for t in table if t["accuracy"] < s.below}
-            frontier = [(pid, p) for pid, p in problems if (p.task, p.difficulty) in below]
+            cells = below(table, s.below)
+            frontier = [(pid, p) for pid, p in problems if (p.task, p.difficulty) in cells]
             pass_k = sampled_pass_at_k(ctx, r, frontier, s.eval_samples, s.temperature, s.k)
         else:
             pass_k = []

@@ -56,19 +56,20 @@ def relabel_round(
         items = [(program_for(task, p, text), calls) for p, text, calls, _ in group]
         results = box.call_many(items, limits=getattr(task, "limits", None))
         for (p, text, _, aid), result in zip(group, results, strict=True):
-            values = list(result.values)
-            made = None if any(v is NO_VALUE for v in values) else task.relabel(p, text, values)
-            if made is not None:
-                made = Problem(p.task, made.difficulty, made.prompt, made.target, p.seed, None, made.meta)
-            if made is None:
-                reason = NO_VALUES if any(v is NO_VALUE for v in values) else DEGENERATE
-            elif made.prompt in seen:
-                reason = HELD_OUT
-            elif made.prompt in own or made.prompt in kept_before:
-                reason = DUPLICATE
+            made = None
+            if any(v is NO_VALUE for v in result.values):
+                reason = NO_VALUES
+            elif (found := task.relabel(p, text, list(result.values))) is None:
+                reason = DEGENERATE
             else:
-                reason = KEPT
-                kept_before.add(made.prompt)
+                made = Problem(p.task, found.difficulty, found.prompt, found.target, p.seed, None, found.meta)
+                if made.prompt in seen:
+                    reason = HELD_OUT
+                elif made.prompt in own or made.prompt in kept_before:
+                    reason = DUPLICATE
+                else:
+                    reason = KEPT
+                    kept_before.add(made.prompt)
             rows.append(
                 {
                     "attempt_id": aid,
