@@ -122,7 +122,7 @@ class Stopwatch:
 def run_experiment(run_dir, overrides: list[str], preset: str = "quickstart"):
     """Run the loop on ``preset`` with ``--set`` style ``overrides`` into ``run_dir``; return the open store."""
     from selftaught.config import load_experiment
-    from selftaught.loop import Loop
+    from selftaught.run.loop import Loop
 
     exp, text = load_experiment(preset=preset, overrides=overrides)
     loop = Loop.create(run_dir, exp, text)
@@ -186,7 +186,7 @@ class StopAtRound(Exception):
 def stop_at_round(n: int):
     """A loop callback that ends a run (by raising ``StopAtRound``) as round ``n`` begins: rounds before it are
     complete, nothing of round ``n`` is recorded."""
-    from selftaught.loop import LoopCallback
+    from selftaught.run.loop import LoopCallback
 
     class _Stop(LoopCallback):
         def on_phase_start(self, round_: int, phase: str) -> None:
@@ -200,7 +200,7 @@ def train_round_zero(run_dir, preset: str, overrides: list[str]) -> float:
     """Round 0 of ``preset`` with ``overrides``, trained once in ``run_dir`` and stopped as round 1 begins (the
     start that ``run_fork`` copies for each arm); its wall seconds."""
     from selftaught.config import load_experiment
-    from selftaught.loop import Loop
+    from selftaught.run.loop import Loop
 
     exp, text = load_experiment(preset=preset, overrides=overrides)
     t0 = time.perf_counter()
@@ -217,7 +217,7 @@ def train_round_zero(run_dir, preset: str, overrides: list[str]) -> float:
 def run_fork(start, run_dir, overrides: list[str]):
     """The remaining rounds of a copy of ``start`` (``fork_run``) with ``overrides``: (stop reason, wall seconds,
     the arm's experiment)."""
-    from selftaught.loop import Loop
+    from selftaught.run.loop import Loop
 
     fork_run(start, run_dir, overrides)
     t0 = time.perf_counter()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from _common import emit, environment, load_average, run_fork, set_threads, train_round_zero
 
-from selftaught.control import balance_score
+from selftaught.run.control import balance_score
 from selftaught.store import Store
 
 VOTE_THRESHOLD = 0.6  # the fixed arm keeps what its vote keeps; also the lowest threshold the bstar arm may pick

@@ -49,8 +49,8 @@ DEPTHS = range(1, 6)
 def final_accuracy(run_dir: Path, per_depth: int) -> dict[int, float]:
     """Greedy pass@1 of the run's newest model 0 on up to ``per_depth`` held-out problems per depth 1-5, checked on
     the shown and hidden tests in the sandbox."""
-    from selftaught.build import build_student
     from selftaught.config import load_experiment
+    from selftaught.run.build import build_student
     from selftaught.store import Store
     from selftaught.tasks import ListFunctions
 

@@ -31,10 +31,10 @@ from pathlib import Path
 import torch
 from _common import check_idle, environment, log, parser, set_threads
 
-from selftaught.build import build_parts
 from selftaught.config import Experiment
-from selftaught.loop import Loop
-from selftaught.picking import TeacherBatches
+from selftaught.run.build import build_parts
+from selftaught.run.loop import Loop
+from selftaught.run.picking import TeacherBatches
 from selftaught.seeding import derive_seed, rng_for
 from selftaught.store import Store
 from selftaught.teachers import Outcome

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from selftaught.config import load_experiment
-from selftaught.loop import Loop
+from selftaught.run.loop import Loop
 from selftaught.seeding import derive_seed, rng_for
 from selftaught.store import Store
 from selftaught.students.builtin import GPTStudent

@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import alternate, check_idle, emit, environment, log, median, parse_args, set_threads  # noqa: E402
 
 from selftaught.config import load_experiment  # noqa: E402
-from selftaught.executors import Executor, LocalExecutor, RayExecutor  # noqa: E402
-from selftaught.loop import Loop, LoopCallback  # noqa: E402
-from selftaught.phases.attempt import sampled_answers  # noqa: E402
-from selftaught.phases.common import sample  # noqa: E402
-from selftaught.phases.units import ScoreUnit, score_unit  # noqa: E402
+from selftaught.run.executors import Executor, LocalExecutor, RayExecutor  # noqa: E402
+from selftaught.run.loop import Loop, LoopCallback  # noqa: E402
+from selftaught.run.phases.attempt import sampled_answers  # noqa: E402
+from selftaught.run.phases.common import sample  # noqa: E402
+from selftaught.run.phases.units import ScoreUnit, score_unit  # noqa: E402
 from selftaught.seeding import derive_seed  # noqa: E402
 
 BASE = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from selftaught.build import build_parts
+from selftaught.run.build import build_parts
 from selftaught.teachers.ladder import LadderTeacher
 from selftaught.teachers.progress import ProgressTeacher
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from selftaught.cli import main
-from selftaught.control import BStarController, balance_score, query_balance, thresholded_verdict
+from selftaught.run.control import BStarController, balance_score, query_balance, thresholded_verdict
 from selftaught.types import Problem
 from selftaught.verifiers.base import Score, Verifier
 from selftaught.verifiers.vote import VoteVerifier

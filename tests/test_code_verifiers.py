@@ -9,9 +9,9 @@ import pytest
 from hypothesis import strategies as st
 
 from selftaught.errors import SelftaughtError
-from selftaught.properties import PROPERTIES, Property, PropertySpec
 from selftaught.sandbox import Limits, Sandbox
 from selftaught.tasks.list_functions import ListFunctions
+from selftaught.tasks.properties import PROPERTIES, Property, PropertySpec
 from selftaught.types import Problem
 from selftaught.verifiers import BUILTIN_VERIFIERS, AllOf, VoteVerifier
 from selftaught.verifiers.property import PropertyVerifier, generate_inputs, simplifications
@@ -241,8 +241,8 @@ def test_custom_properties_and_simplifications() -> None:
 
 
 def test_config_names_build_the_code_verifiers_with_the_task() -> None:
-    from selftaught.build import build_verifier
     from selftaught.config import load_experiment
+    from selftaught.run.build import build_verifier
 
     exp, _ = load_experiment(
         preset="smoke",

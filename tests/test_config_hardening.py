@@ -15,9 +15,9 @@ import pytest
 import torch
 from test_cli import one_error_line, run_cli
 
-from selftaught.build import build_parts, build_stop_rule, build_student
 from selftaught.config import load_experiment
 from selftaught.registry import load_object
+from selftaught.run.build import build_parts, build_stop_rule, build_student
 
 SMALL = ["--set", "train.labelled_steps=20", "--set", "train.round_steps=5", "--set", "loop.max_rounds=1"]
 
@@ -261,7 +261,7 @@ def test_building_a_student_leaves_torchs_global_stream_alone():
 
 # ------------------------------------------------------------------------------------------------ swappable
 PARTS = """
-from selftaught.curation import Curator
+from selftaught.training.curation import Curator
 from selftaught.curves import Pow3
 from selftaught.training.schedules import Schedule
 
@@ -291,7 +291,7 @@ def test_curator_schedule_and_curve_models_are_swappable_by_module_class(tmp_pat
     parts = build_parts(exp)
     assert type(parts.curator).__name__ == "NewestOnly"
     assert parts.curator.build(list(range(10)), [], None) == [0, 1, 2]
-    from selftaught.build import build_schedule
+    from selftaught.run.build import build_schedule
 
     assert build_schedule(exp).factor(5, 10) == 0.5
     rule = build_stop_rule(exp, seed=0)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from selftaught.cli import main
-from selftaught.picking import TeacherBatches
+from selftaught.run.picking import TeacherBatches
 from selftaught.teachers import Outcome, Teacher
 from selftaught.types import Ask, Example
 

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from selftaught.curation import ReplayCurator
-from selftaught.evaluation import accuracy_table, binomial_ci, pass_at_k
+from selftaught.run.evaluation import accuracy_table, binomial_ci, pass_at_k
 from selftaught.seeding import derive_seed, rng_for
+from selftaught.training.curation import ReplayCurator
 from selftaught.types import Example
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from selftaught.build import _check_grpo
 from selftaught.cli import main
 from selftaught.config import load_experiment
 from selftaught.errors import SelftaughtError
+from selftaught.run.build import _check_grpo
 from selftaught.students.base import Student
 from selftaught.students.builtin import GPTStudent
 from selftaught.students.gpt import GPTConfig

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from selftaught.cli import main
-from selftaught.curation import ReplayCurator, hindsight_mix
 from selftaught.students.builtin import GPTStudent
 from selftaught.students.gpt import GPTConfig
 from selftaught.tasks import ListFunctions
 from selftaught.tasks.list_functions import apply, ops_of
+from selftaught.training.curation import ReplayCurator, hindsight_mix
 from selftaught.types import NO_VALUE, Example
 
 # Programs a model at the frontier writes: right, wrong but running, degenerate, broken.
@@ -271,7 +271,7 @@ def test_frontier_search_samples_more_where_greedy_fails_and_measures_pass_at_k(
 
 
 def test_two_programs_compose_into_the_deeper_one():
-    from selftaught.phases.attempt import composed
+    from selftaught.run.phases.attempt import composed
 
     task = ListFunctions()
     assert task.compose("sorted(x)[:2]", "x[::-1]") == "sorted(x)[:2][::-1]"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from test_cli import one_error_line, run_cli
 
-from selftaught.build import build_skills
 from selftaught.config import load_experiment
 from selftaught.errors import SelftaughtError
+from selftaught.run.build import build_skills
 from selftaught.sandbox import Limits, Sandbox
 from selftaught.tasks.jsonl import JsonlProblems
 from selftaught.types import NO_VALUE, Problem

@@ -17,7 +17,7 @@ import pytest
 from selftaught.cli import main
 from selftaught.config import load_experiment
 from selftaught.errors import SelftaughtError
-from selftaught.loop import Loop
+from selftaught.run.loop import Loop
 from selftaught.store import Store
 
 # A run of a few seconds: 50 labelled problems, 4 + 2 training steps, one self-labelled round.

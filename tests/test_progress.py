@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from selftaught.progress import RichProgress, RunEstimate, clock, run_estimate
+from selftaught.cli.progress import RichProgress, RunEstimate, clock, run_estimate
 
 
 def _round(round_: int, seconds: float, decision: str | None = "continue") -> dict[str, Any]:

@@ -14,10 +14,10 @@ import pytest
 
 from selftaught.cli import main
 from selftaught.config import load_experiment
-from selftaught.loop import Loop
-from selftaught.phases import attempt as attempt_phase
-from selftaught.phases import refine
-from selftaught.phases.refine import Entry, grams, retrieve, similarity, updated_value
+from selftaught.run.loop import Loop
+from selftaught.run.phases import attempt as attempt_phase
+from selftaught.run.phases import refine
+from selftaught.run.phases.refine import Entry, grams, retrieve, similarity, updated_value
 from selftaught.tasks import Copy, ListFunctions
 from selftaught.tasks.base import Fix
 from selftaught.types import Problem

@@ -469,7 +469,7 @@ def test_write_report_shows_the_curriculum_plots(tmp_path: Path) -> None:
 
 
 def test_report_data_reads_the_curriculum_records(tmp_path: Path) -> None:
-    from selftaught.status import report_data
+    from selftaught.report.status import report_data
     from selftaught.store import Store
 
     store = Store.create(tmp_path / "run.db", "run-1", {}, "")

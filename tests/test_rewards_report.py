@@ -17,7 +17,7 @@ import selftaught.cli as cli
 from selftaught.cli import main
 from selftaught.report import CONTROL_PNG, PLOTS, REFINE_PNG, REWARDS_PNG, draw_plots, write_report
 from selftaught.report.rewards_plots import plot_control, plot_refine, plot_rewards
-from selftaught.status import learning_lines, report_data
+from selftaught.report.status import learning_lines, report_data
 from selftaught.store import Store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -316,7 +316,7 @@ def test_learning_lines_fit_80_columns_with_many_turns() -> None:
 
 
 def test_export_metrics_include_the_train_series(runs: dict[str, Path]) -> None:
-    from selftaught.tracking import run_metrics
+    from selftaught.experiments.tracking import run_metrics
 
     store = Store.open(runs["rewards"] / "run.db")
     try:

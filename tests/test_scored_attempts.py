@@ -125,7 +125,7 @@ def test_a_bad_k_is_one_line(tmp_path, capsys):
 # ------------------------------------------------------------------------------------------------ callbacks
 def test_callbacks_hear_what_each_phase_recorded(tmp_path):
     from selftaught.config import load_experiment
-    from selftaught.loop import Loop, LoopCallback
+    from selftaught.run.loop import Loop, LoopCallback
 
     class Recorder(LoopCallback):
         def __init__(self):

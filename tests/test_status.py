@@ -12,7 +12,7 @@ from rich.console import Console
 
 import selftaught.cli as cli
 from selftaught.cli import main
-from selftaught.status import accuracy_ranges, reached_together
+from selftaught.report.status import accuracy_ranges, reached_together
 
 MIX = """
 name = "mix"

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import selftaught.sweep as sweep_mod
+import selftaught.experiments.sweep as sweep_mod
 from selftaught.cli import main
 from selftaught.config import load_experiment
 from selftaught.errors import SelftaughtError
-from selftaught.loop import LoopCallback
-from selftaught.sweep import load_sweep, run_sweep
+from selftaught.experiments.sweep import load_sweep, run_sweep
+from selftaught.run.loop import LoopCallback
 
 # The set is an inline table, so the keys each test appends stay at the top level.
 TINY = """

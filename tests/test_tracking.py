@@ -16,14 +16,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from selftaught.cli import main  # noqa: E402
 from selftaught.config import Experiment, load_experiment  # noqa: E402
 from selftaught.errors import SelftaughtError  # noqa: E402
-from selftaught.loop import Loop, LoopCallback  # noqa: E402
-from selftaught.tracking import (  # noqa: E402
+from selftaught.experiments.tracking import (  # noqa: E402
     MlflowTracker,
     TensorBoardTracker,
     build_trackers,
     config_params,
     open_run_store,
 )
+from selftaught.run.loop import Loop, LoopCallback  # noqa: E402
 
 TINY = [
     "train.labelled_steps=8",

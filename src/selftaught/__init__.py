@@ -3,4 +3,4 @@
 __version__ = "0.1.0"
 
 # Installs the finder that lets plug-ins named by file path be imported by name in any process (see registry).
-from . import registry as _registry  # noqa: E402, F401
+from selftaught import registry as _registry  # noqa: E402, F401

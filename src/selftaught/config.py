@@ -16,7 +16,7 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import SelftaughtError
+from selftaught.errors import SelftaughtError
 
 DEFAULT_PRESET = "quickstart"
 

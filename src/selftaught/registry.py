@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import SelftaughtError
+from selftaught.errors import SelftaughtError
 
 T = TypeVar("T")
 

@@ -11,9 +11,8 @@ import re
 from html import escape
 from typing import TYPE_CHECKING
 
+from selftaught.report.plots import finite_number
 from selftaught.store import PHASES
-
-from .plots import finite_number
 
 if TYPE_CHECKING:
     from selftaught.report import ReportData

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from .plots import (
+from selftaught.report.plots import (
     Drawn,
     _colours,
     _mark_rounds,

@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import SelftaughtError
-from ..training.schedules import Schedule
-from ..training.trainer import StepCallback, StopCheck
-from ..types import Example, TrainStats
+from selftaught.errors import SelftaughtError
+from selftaught.training.schedules import Schedule
+from selftaught.training.trainer import StepCallback, StopCheck
+from selftaught.types import Example, TrainStats
 
 Pick = Callable[[int, int], Sequence[int]]  # (step, batch size) -> indices into fit's examples
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import torch
 
-from ..errors import SelftaughtError
-from ..training.schedules import Schedule
-from ..training.trainer import OptimConfig, StepCallback, StopCheck, train
-from ..training.warmstart import shrink_perturb
-from ..types import Example, TrainStats
-from .base import Pick, Student
-from .gpt import GPT, GPTConfig
-from .tokenizer import CharTokenizer
+from selftaught.errors import SelftaughtError
+from selftaught.students.base import Pick, Student
+from selftaught.students.gpt import GPT, GPTConfig
+from selftaught.students.tokenizer import CharTokenizer
+from selftaught.training.schedules import Schedule
+from selftaught.training.trainer import OptimConfig, StepCallback, StopCheck, train
+from selftaught.training.warmstart import shrink_perturb
+from selftaught.types import Example, TrainStats
 
 WEIGHTS, CONFIG = "model.pt", "student.json"
 

@@ -51,13 +51,13 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from ..errors import SelftaughtError
-from ..training.schedules import Schedule
-from ..training.trainer import OptimConfig, StepCallback, StopCheck, train
-from ..types import Example, TrainStats
-from .base import Pick, Student
-from .builtin import _token_logprobs, resolve_device
-from .hf_tokenizer import ALPHABETS, BYTE_FALLBACK, char_tokenizer, run_positions, run_tokens
+from selftaught.errors import SelftaughtError
+from selftaught.students.base import Pick, Student
+from selftaught.students.builtin import _token_logprobs, resolve_device
+from selftaught.students.hf_tokenizer import ALPHABETS, BYTE_FALLBACK, char_tokenizer, run_positions, run_tokens
+from selftaught.training.schedules import Schedule
+from selftaught.training.trainer import OptimConfig, StepCallback, StopCheck, train
+from selftaught.types import Example, TrainStats
 
 META = "selftaught.json"
 BASE = "base"

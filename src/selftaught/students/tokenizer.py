@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import SelftaughtError
+from selftaught.errors import SelftaughtError
 
 PAD, BOS, EOS = 0, 1, 2
 _FIRST = 32  # ' '

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .arithmetic import Addition, Multiplication, ReversedAddition
-from .base import Task
-from .jsonl import JsonlProblems
-from .list_functions import ListFunctions
-from .strings import Copy, Reversal, Sorting
+from selftaught.tasks.arithmetic import Addition, Multiplication, ReversedAddition
+from selftaught.tasks.base import Task
+from selftaught.tasks.jsonl import JsonlProblems
+from selftaught.tasks.list_functions import ListFunctions
+from selftaught.tasks.strings import Copy, Reversal, Sorting
 
 BUILTIN_TASKS: dict[str, type[Task]] = {
     cls.name: cls

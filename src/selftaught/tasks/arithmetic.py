@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 import re
 
-from ..types import Problem
-from .base import Task
+from selftaught.tasks.base import Task
+from selftaught.types import Problem
 
 _DIGITS = "0123456789"
 _NONZERO = "123456789"

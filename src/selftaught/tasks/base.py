@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import SelftaughtError
-from ..types import Problem
+from selftaught.errors import SelftaughtError
+from selftaught.types import Problem
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ Fields: ``prompt`` (code the answer continues: a function header and docstring),
 the answer is then the whole program); the tests, either ``test`` (a program defining ``check(candidate)``) with
 ``entry_point``, or ``test_list`` / ``tests`` (assert statements); optional ``canonical_solution`` (or MBPP's
 ``code``), the reference answer; optional ``task_id`` and ``difficulty`` (an int, default 1). Optional, for the
-property verifier: ``properties`` (names from ``selftaught.properties.PROPERTIES``) and ``inputs``, the type of the
-entry point's argument (``"list[int]"``) or a list of types, one per argument (``["str", "int"]``); the canonical
+property verifier: ``properties`` (names from ``selftaught.tasks.properties.PROPERTIES``) and ``inputs``, the type of
+the entry point's argument (``"list[int]"``) or a list of types, one per argument (``["str", "int"]``); the canonical
 solution, when present, is the reference, run in the sandbox like any candidate.
 
 Prompts: a HumanEval row's ``prompt`` as it is (the answer continues it); an MBPP row's ``text`` followed by the
@@ -54,11 +54,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import SelftaughtError
-from ..sandbox import Limits, Sandbox
-from ..seeding import rng_for
-from ..types import NO_VALUE, Problem
-from .base import Task
+from selftaught.errors import SelftaughtError
+from selftaught.sandbox import Limits, Sandbox
+from selftaught.seeding import rng_for
+from selftaught.tasks.base import Task
+from selftaught.types import NO_VALUE, Problem
 
 _STOP = ("if __name__", "print(", "assert ", "```", "# Test", "# test")
 _FENCE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n(.*?)(?:```|\Z)", re.S)
@@ -351,7 +351,7 @@ class JsonlProblems(Task):
         return record
 
     def _check_properties(self, record: dict, name: str) -> None:
-        from ..properties import resolve_properties
+        from selftaught.tasks.properties import resolve_properties
 
         where = f"{record['where']}: problem {name!r}"
         props = record["properties"]
@@ -445,7 +445,7 @@ class JsonlProblems(Task):
 
     def check_many(self, items: Sequence[tuple[Problem, str]]) -> list[float]:
         """The share of each answer's tests passed (a HumanEval test program is one test), all run in parallel."""
-        from ..verifiers.tests import problem_tests, run_jobs
+        from selftaught.verifiers.tests import problem_tests, run_jobs
 
         jobs = []
         for problem, answer in items:
@@ -522,7 +522,7 @@ class JsonlProblems(Task):
     def properties(self, problem: Problem) -> Any:
         """The problem's declared ``properties`` over inputs of its ``inputs`` type(s), with the canonical solution
         (run in the sandbox) as the reference; None when the file declares none for it."""
-        from ..properties import PropertySpec
+        from selftaught.tasks.properties import PropertySpec
 
         if problem.prompt not in self._by_prompt and _relabelled(problem):
             return None  # the file's properties and reference are those of the original problem

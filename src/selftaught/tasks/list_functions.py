@@ -24,10 +24,10 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import SelftaughtError
-from ..sandbox import Limits, Sandbox
-from ..types import Problem
-from .base import Fix, Task, printable
+from selftaught.errors import SelftaughtError
+from selftaught.sandbox import Limits, Sandbox
+from selftaught.tasks.base import Fix, Task, printable
+from selftaught.types import Problem
 
 MAX_DEPTH = 6  # kinds of primitive; none repeats within a composition
 _SHOWN = 4
@@ -351,7 +351,9 @@ class ListFunctions(Task):
 
     def check_many(self, items: Sequence[tuple[Problem, str]]) -> list[float]:
         """The share of shown and hidden tests passed, run in the sandbox (all items in parallel)."""
-        from ..verifiers.tests import run_jobs  # the verifiers import tasks, not the other way round at load time
+        from selftaught.verifiers.tests import (
+            run_jobs,  # the verifiers import tasks, not the other way round at load time
+        )
 
         jobs = []
         for problem, answer in items:
@@ -481,7 +483,7 @@ class ListFunctions(Task):
         composition's (the task's own code) and have the properties the composition guarantees."""
         from hypothesis import strategies as st
 
-        from ..properties import PropertySpec
+        from selftaught.tasks.properties import PropertySpec
 
         ops = self._ops(problem)
         names = {op[0] for op in ops}

@@ -10,8 +10,8 @@ import abc
 import random
 import string
 
-from ..types import Problem
-from .base import Task
+from selftaught.tasks.base import Task
+from selftaught.types import Problem
 
 
 class _Transform(Task):

@@ -1,12 +1,12 @@
 """Teachers: choose what the student practises next."""
 
-from .alp_gmm import ALPGMMTeacher
-from .base import Outcome, Skill, Teacher, cell_key
-from .ladder import LadderTeacher
-from .progress import ProgressTeacher
-from .skill_it import SkillItTeacher
-from .ucb import UCBTeacher
-from .uniform import UniformTeacher
+from selftaught.teachers.alp_gmm import ALPGMMTeacher
+from selftaught.teachers.base import Outcome, Skill, Teacher, cell_key
+from selftaught.teachers.ladder import LadderTeacher
+from selftaught.teachers.progress import ProgressTeacher
+from selftaught.teachers.skill_it import SkillItTeacher
+from selftaught.teachers.ucb import UCBTeacher
+from selftaught.teachers.uniform import UniformTeacher
 
 BUILTIN_TEACHERS: dict[str, type[Teacher]] = {
     "uniform": UniformTeacher,

@@ -6,8 +6,8 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 
-from ..types import Ask
-from .base import Outcome, Skill, all_cells, cell_key
+from selftaught.teachers.base import Outcome, Skill, all_cells, cell_key
+from selftaught.types import Ask
 
 KINDS = ("evaluation", "slice", "attempts")
 DEFAULT_KINDS = ("evaluation", "slice")

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..types import Ask
-from ._sampling import check, check_kinds, check_skills, usable, with_floor
-from .base import Outcome, Skill, Teacher
+from selftaught.teachers._sampling import check, check_kinds, check_skills, usable, with_floor
+from selftaught.teachers.base import Outcome, Skill, Teacher
+from selftaught.types import Ask
 
 RECENT = 50  # a skill's ALP is the mean over its last RECENT results
 TINY = 1e-6  # keeps every skill and component drawable

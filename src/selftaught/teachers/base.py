@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..types import Ask
+from selftaught.types import Ask
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from ..types import Ask
-from ._sampling import DEFAULT_KINDS, check, check_skills, usable
-from .base import Outcome, Skill, Teacher
+from selftaught.teachers._sampling import DEFAULT_KINDS, check, check_skills, usable
+from selftaught.teachers.base import Outcome, Skill, Teacher
+from selftaught.types import Ask
 
 
 class LadderTeacher(Teacher):

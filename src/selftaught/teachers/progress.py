@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import random
 
-from ..types import Ask
-from ._sampling import cells_of, check, check_kinds, check_skills, draw_cells, pooled_rates, softmax, with_floor
-from .base import Outcome, Skill, Teacher, cell_key
+from selftaught.teachers._sampling import (
+    cells_of,
+    check,
+    check_kinds,
+    check_skills,
+    draw_cells,
+    pooled_rates,
+    softmax,
+    with_floor,
+)
+from selftaught.teachers.base import Outcome, Skill, Teacher, cell_key
+from selftaught.types import Ask
 
 
 class ProgressTeacher(Teacher):

@@ -5,9 +5,17 @@ from __future__ import annotations
 import math
 import random
 
-from ..types import Ask
-from ._sampling import cells_of, check, check_kinds, check_skills, draw_cells, pooled_rates, with_floor
-from .base import Outcome, Skill, Teacher, cell_key
+from selftaught.teachers._sampling import (
+    cells_of,
+    check,
+    check_kinds,
+    check_skills,
+    draw_cells,
+    pooled_rates,
+    with_floor,
+)
+from selftaught.teachers.base import Outcome, Skill, Teacher, cell_key
+from selftaught.types import Ask
 
 
 class SkillItTeacher(Teacher):

@@ -5,9 +5,18 @@ from __future__ import annotations
 import math
 import random
 
-from ..types import Ask
-from ._sampling import cells_of, check, check_kinds, check_skills, draw_cells, softmax, usable, with_floor
-from .base import Outcome, Skill, Teacher, cell_key
+from selftaught.teachers._sampling import (
+    cells_of,
+    check,
+    check_kinds,
+    check_skills,
+    draw_cells,
+    softmax,
+    usable,
+    with_floor,
+)
+from selftaught.teachers.base import Outcome, Skill, Teacher, cell_key
+from selftaught.types import Ask
 
 UNVISITED = 1e6  # the score of a cell never proposed: far above any visited one, but finite
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from ..types import Ask
-from ._sampling import cells_of, check_skills
-from .base import Outcome, Skill, Teacher
+from selftaught.teachers._sampling import cells_of, check_skills
+from selftaught.teachers.base import Outcome, Skill, Teacher
+from selftaught.types import Ask
 
 
 class UniformTeacher(Teacher):

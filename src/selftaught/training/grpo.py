@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from ..types import TrainStats
-from .schedules import Schedule
-from .trainer import OptimConfig, StepCallback, StopCheck, make_optimizer
+from selftaught.training.schedules import Schedule
+from selftaught.training.trainer import OptimConfig, StepCallback, StopCheck, make_optimizer
+from selftaught.types import TrainStats
 
 SCALES = ("group", "batch", "none")
 

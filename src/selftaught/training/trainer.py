@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..types import TrainStats
-from .schedules import Schedule
+from selftaught.training.schedules import Schedule
+from selftaught.types import TrainStats
 
 StepCallback = Callable[[int, int, float], None]  # (step done, total steps, loss)
 StopCheck = Callable[[int], bool]  # (steps done) -> end training now

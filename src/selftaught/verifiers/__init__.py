@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from .base import AllOf, RuleFilter, Verifier
-from .length import LengthFilter
-from .oracle import OracleVerifier
-from .output_vote import OutputVote
-from .property import PropertyVerifier
-from .range import RangeFilter
-from .tests import TestsVerifier
-from .vote import VoteVerifier
+from selftaught.verifiers.base import AllOf, RuleFilter, Verifier
+from selftaught.verifiers.length import LengthFilter
+from selftaught.verifiers.oracle import OracleVerifier
+from selftaught.verifiers.output_vote import OutputVote
+from selftaught.verifiers.property import PropertyVerifier
+from selftaught.verifiers.range import RangeFilter
+from selftaught.verifiers.tests import TestsVerifier
+from selftaught.verifiers.vote import VoteVerifier
 
 BUILTIN_VERIFIERS: dict[str, type[Verifier]] = {
     "oracle": OracleVerifier,

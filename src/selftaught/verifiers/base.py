@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..types import Problem, Verdict
+from selftaught.types import Problem, Verdict
 
 
 @dataclass(frozen=True)

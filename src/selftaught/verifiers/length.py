@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..tasks.base import Task
-from ..types import Problem
-from .base import RuleFilter
+from selftaught.tasks.base import Task
+from selftaught.types import Problem
+from selftaught.verifiers.base import RuleFilter
 
 
 class LengthFilter(RuleFilter):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import SelftaughtError
-from ..tasks.base import Task
-from ..types import Problem, Verdict
-from .base import Score, Verifier
+from selftaught.errors import SelftaughtError
+from selftaught.tasks.base import Task
+from selftaught.types import Problem, Verdict
+from selftaught.verifiers.base import Score, Verifier
 
 
 class OracleVerifier(Verifier):

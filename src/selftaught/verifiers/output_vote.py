@@ -18,12 +18,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import SelftaughtError
-from ..sandbox import Limits, Sandbox
-from ..types import Problem
-from .base import Score, Verifier
-from .property import driver, read_outputs
-from .tests import problem_meta, program_for, run_jobs
+from selftaught.errors import SelftaughtError
+from selftaught.sandbox import Limits, Sandbox
+from selftaught.types import Problem
+from selftaught.verifiers.base import Score, Verifier
+from selftaught.verifiers.property import driver, read_outputs
+from selftaught.verifiers.tests import problem_meta, program_for, run_jobs
 
 
 def example_inputs(problem: Problem, meta: dict) -> tuple[str, list[tuple[Any, ...]]]:

@@ -32,12 +32,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import SelftaughtError
-from ..properties import Property, PropertySpec, resolve_properties
-from ..sandbox import Limits, Result, Sandbox
-from ..types import Problem, Verdict
-from .base import Score, Verifier, with_mean_reward
-from .tests import run_jobs
+from selftaught.errors import SelftaughtError
+from selftaught.sandbox import Limits, Result, Sandbox
+from selftaught.tasks.properties import Property, PropertySpec, resolve_properties
+from selftaught.types import Problem, Verdict
+from selftaught.verifiers.base import Score, Verifier, with_mean_reward
+from selftaught.verifiers.tests import run_jobs
 
 _OUTPUT_CHARS = 2000  # a longer output repr counts as a failure ("too long to check")
 _SHOWN_CHARS = 120

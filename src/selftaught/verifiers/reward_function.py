@@ -12,10 +12,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import SelftaughtError
-from ..registry import load_object
-from ..types import Problem, Verdict
-from .base import Score, Verifier, with_mean_reward
+from selftaught.errors import SelftaughtError
+from selftaught.registry import load_object
+from selftaught.types import Problem, Verdict
+from selftaught.verifiers.base import Score, Verifier, with_mean_reward
 
 RewardFunction = Callable[..., Sequence[float | None]]
 RESERVED = ("prompts", "completions", "target", "task", "difficulty")

@@ -22,11 +22,11 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import SelftaughtError
-from ..sandbox import Limits, Result, Sandbox, TestResult
-from ..sandbox_shared import shared_sandbox
-from ..types import Problem, Verdict
-from .base import Score, Verifier, with_mean_reward
+from selftaught.errors import SelftaughtError
+from selftaught.sandbox import Limits, Result, Sandbox, TestResult
+from selftaught.sandbox.shared import shared_sandbox
+from selftaught.types import Problem, Verdict
+from selftaught.verifiers.base import Score, Verifier, with_mean_reward
 
 _FEEDBACK_CHARS = 600
 
@@ -208,7 +208,7 @@ class TestsVerifier(Verifier):
     accepted only when all passed; its feedback names the first failing test and its message, or the error or the
     limit that stopped it. ``score_many`` runs the whole batch's distinct programs at once over the sandbox's
     workers, so identical attempts (of one problem, or of problems with the same tests) run once. ``sandbox``: the
-    sandbox to use (default: the process-wide one, ``selftaught.sandbox_shared``); ``limits``: each run's limits
+    sandbox to use (default: the process-wide one, ``selftaught.sandbox.shared``); ``limits``: each run's limits
     (default: the task's ``limits`` attribute when it has one, else the sandbox's).
     """
 

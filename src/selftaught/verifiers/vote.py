@@ -6,8 +6,8 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from ..types import Problem, Verdict
-from .base import Score, Verifier
+from selftaught.types import Problem, Verdict
+from selftaught.verifiers.base import Score, Verifier
 
 _SHOWN_VOTES = 10
 

@@ -1,0 +1,1 @@
+"""Running a loop: config to parts (build), the loop and its phases, strategies, executors."""
