@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what is needed and run the default experiment (the quickstart preset, about 5 minutes on 2 cores).
+# Install what is needed and run the default experiment (the quickstart preset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
