@@ -18,9 +18,10 @@ import pytest
 
 from selftaught.errors import SelftaughtError
 from selftaught.sandbox import Limits, Sandbox
+from selftaught.sandbox.jobs import data_tests
 from selftaught.tasks.list_functions import _GOT, ListFunctions
 from selftaught.types import NO_VALUE, Problem
-from selftaught.verifiers.tests import TestsVerifier, data_tests
+from selftaught.verifiers.tests import TestsVerifier
 
 D = textwrap.dedent
 

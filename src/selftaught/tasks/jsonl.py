@@ -56,6 +56,7 @@ from typing import Any
 
 from selftaught.errors import SelftaughtError
 from selftaught.sandbox import Limits, Sandbox
+from selftaught.sandbox.jobs import problem_tests, run_jobs
 from selftaught.seeding import rng_for
 from selftaught.tasks.base import Task
 from selftaught.types import NO_VALUE, Problem
@@ -445,8 +446,6 @@ class JsonlProblems(Task):
 
     def check_many(self, items: Sequence[tuple[Problem, str]]) -> list[float]:
         """The share of each answer's tests passed (a HumanEval test program is one test), all run in parallel."""
-        from selftaught.verifiers.tests import problem_tests, run_jobs
-
         jobs = []
         for problem, answer in items:
             tests, entry = problem_tests(problem, self.meta_of(problem))

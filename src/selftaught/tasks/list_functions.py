@@ -26,6 +26,7 @@ from typing import Any
 
 from selftaught.errors import SelftaughtError
 from selftaught.sandbox import Limits, Sandbox
+from selftaught.sandbox.jobs import run_jobs
 from selftaught.tasks.base import Fix, Task, printable
 from selftaught.types import Problem
 
@@ -351,10 +352,6 @@ class ListFunctions(Task):
 
     def check_many(self, items: Sequence[tuple[Problem, str]]) -> list[float]:
         """The share of shown and hidden tests passed, run in the sandbox (all items in parallel)."""
-        from selftaught.verifiers.tests import (
-            run_jobs,  # the verifiers import tasks, not the other way round at load time
-        )
-
         jobs = []
         for problem, answer in items:
             meta = self.meta_of(problem)

@@ -20,10 +20,10 @@ from typing import Any
 
 from selftaught.errors import SelftaughtError
 from selftaught.sandbox import Limits, Sandbox
+from selftaught.sandbox.jobs import problem_meta, program_for, run_jobs
 from selftaught.types import Problem
 from selftaught.verifiers.base import Score, Verifier
 from selftaught.verifiers.property import driver, read_outputs
-from selftaught.verifiers.tests import problem_meta, program_for, run_jobs
 
 
 def example_inputs(problem: Problem, meta: dict) -> tuple[str, list[tuple[Any, ...]]]:

@@ -34,10 +34,10 @@ from typing import Any
 
 from selftaught.errors import SelftaughtError
 from selftaught.sandbox import Limits, Result, Sandbox
+from selftaught.sandbox.jobs import run_jobs
 from selftaught.tasks.properties import Property, PropertySpec, resolve_properties
 from selftaught.types import Problem, Verdict
 from selftaught.verifiers.base import Score, Verifier, with_mean_reward
-from selftaught.verifiers.tests import run_jobs
 
 _OUTPUT_CHARS = 2000  # a longer output repr counts as a failure ("too long to check")
 _SHOWN_CHARS = 120
