@@ -3,7 +3,7 @@ import types
 import numpy as np
 import pytest
 
-import selftaught.curves as curves
+import selftaught.curves.fitting as fitting
 from selftaught.curves import AnnealingLaw, CurveEnsemble, Exp3, LogPower, Pow3, StopDecision, StopRule
 
 T = np.linspace(1, 1000, 40)  # 40 measurements over 1000 steps
@@ -110,7 +110,7 @@ def solver_non_finite(fun, x0, **kwargs):
 
 @pytest.mark.parametrize("solver", [solver_raises, solver_non_finite])
 def test_a_failing_solver_gives_a_constant_fallback(monkeypatch, solver):
-    monkeypatch.setattr(curves, "least_squares", solver)
+    monkeypatch.setattr(fitting, "least_squares", solver)
     y = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
     model = Exp3().fit(range(1, 7), y)
     assert not model.ok
