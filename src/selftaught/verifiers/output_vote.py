@@ -23,7 +23,7 @@ from selftaught.sandbox import Limits, Sandbox
 from selftaught.sandbox.jobs import problem_meta, program_for, run_jobs
 from selftaught.types import Problem
 from selftaught.verifiers.base import Score, Verifier
-from selftaught.verifiers.property import driver, read_outputs
+from selftaught.verifiers.outputs import driver, read_outputs
 
 
 def example_inputs(problem: Problem, meta: dict) -> tuple[str, list[tuple[Any, ...]]]:

@@ -20,12 +20,9 @@ Reward: the share of generated inputs whose properties hold; accepted only at 1.
 
 from __future__ import annotations
 
-import ast
 import copy
-import json
 import random
 import secrets
-import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -33,19 +30,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from selftaught.errors import SelftaughtError
-from selftaught.sandbox import Limits, Result, Sandbox
+from selftaught.sandbox import Limits, Sandbox
 from selftaught.sandbox.jobs import run_jobs
 from selftaught.tasks.properties import Property, PropertySpec, resolve_properties
 from selftaught.types import Problem, Verdict
 from selftaught.verifiers.base import Score, Verifier, with_mean_reward
+from selftaught.verifiers.inputs import generate_inputs, simplicity, simplifications
+from selftaught.verifiers.outputs import SHOWN_CHARS, driver, read_outputs
 
-_OUTPUT_CHARS = 2000  # a longer output repr counts as a failure ("too long to check")
-_SHOWN_CHARS = 120
 _VARIANTS = 64  # simplifications tried per shrink round
 _CACHE = 4096  # problems whose inputs (and reference outputs) are remembered
 _POOL = 4  # inputs drawn per strategy, in multiples of the inputs each problem gets
 _HEAD = 5  # the first (simplest) inputs of the pool go to every problem
-_hypothesis_lock = threading.Lock()
 _pools: dict[tuple[str, int, int], list[Any]] = {}  # (strategy, size, seed) -> inputs, shared by every verifier
 
 
@@ -60,157 +56,9 @@ class _Case:
     expected: list[Any] | None  # the reference's outputs (None: no reference)
 
 
-def generate_inputs(strategy: Any, n: int, seed: int) -> list[Any]:
-    """Up to ``n`` distinct values of ``strategy``, the same ones for the same seed (Hypothesis, no database)."""
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-    from hypothesis import seed as fix_seed
-
-    found: dict[str, Any] = {}
-
-    @fix_seed(seed)
-    @settings(
-        max_examples=n,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        verbosity=Verbosity.quiet,
-    )
-    @given(strategy)
-    def collect(value: Any) -> None:
-        found.setdefault(repr(value), value)
-
-    with _hypothesis_lock:  # Hypothesis keeps global state while a test runs
-        collect()
-    values = list(found.values())[:n]
-    for v in values:
-        try:
-            same = ast.literal_eval(repr(v)) == v
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            same = False
-        if not same:
-            raise SelftaughtError(f"property strategy drew {v!r}, which is not a Python literal; inputs must be")
-    return values
-
-
-def driver(inputs: Sequence[Any], entry_point: str, unpack: bool, nonce: str) -> str:
-    """Test code that calls ``entry_point`` on each input and prints 'nonce i ["ok", repr]' or '["err", why]'."""
-    call = f"{entry_point}(*_st_x)" if unpack else f"{entry_point}(_st_x)"
-    return (
-        "import json as _st_json\n"
-        f"for _st_i, _st_x in enumerate({list(inputs)!r}):\n"
-        "    try:\n"
-        f"        _st_line = ['ok', repr({call})]\n"
-        "    except BaseException as _st_e:\n"
-        "        _st_line = ['err', type(_st_e).__name__ + ': ' + str(_st_e)[:200]]\n"
-        f"    print({nonce!r}, _st_i, _st_json.dumps(_st_line), flush=True)\n"
-    )
-
-
-def read_outputs(result: Result, n: int, nonce: str) -> list[tuple[str, Any]]:
-    """Each input's outcome: ("ok", value), ("err", message), ("bad", text) for an output that is not a plain value,
-    or ("missing", why) when the run stopped before it (the first missing input is the one it stopped on)."""
-    got: dict[int, tuple[str, Any]] = {}
-    for line in result.stdout.splitlines():
-        at = line.find(nonce)
-        if at < 0:
-            continue
-        try:
-            _, index, payload = line[at:].split(" ", 2)
-            kind, text = json.loads(payload)
-            i = int(index)
-        except ValueError:
-            continue
-        if kind == "ok":
-            if len(text) > _OUTPUT_CHARS:
-                got[i] = ("bad", text[:_SHOWN_CHARS] + "... (too long to check)")
-                continue
-            try:
-                got[i] = ("ok", ast.literal_eval(text))
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                got[i] = ("bad", text)
-        else:
-            got[i] = ("err", text)
-    if result.status in ("passed", "failed"):
-        why = "no output"
-    else:
-        why = f"{result.status}: {result.message}" if result.message else result.status
-    out, first = [], True
-    for i in range(n):
-        if i in got:
-            out.append(got[i])
-        else:
-            out.append(("missing", why if first else "not run: the program had stopped"))
-            first = False
-    return out
-
-
 def _short(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
-
-
-def _weight(v: Any) -> tuple[int, float]:
-    """(how many elements, how large the numbers): smaller is simpler."""
-    if isinstance(v, bool):
-        return 0, float(v)
-    if isinstance(v, int | float):
-        return 0, abs(v) + (0.5 if v < 0 else 0.0)
-    if isinstance(v, str):
-        return len(v), 0.0
-    if isinstance(v, list | tuple | set | frozenset):
-        parts = [_weight(e) for e in v]
-        return len(parts) + sum(c for c, _ in parts), sum(m for _, m in parts)
-    if isinstance(v, dict):
-        parts = [_weight(e) for e in v.values()]
-        return len(parts) + sum(c for c, _ in parts), sum(m for _, m in parts)
-    return 0, 0.0
-
-
-def simplicity(v: Any) -> tuple:
-    return (*_weight(v), len(repr(v)), repr(v))
-
-
-def simplifications(v: Any, keep_length: bool = False) -> list[Any]:
-    """One-step simpler values: elements removed (unless ``keep_length``), numbers moved toward 0, each element
-    simplified in place."""
-    if isinstance(v, bool):
-        return [False] if v else []
-    if isinstance(v, int):
-        steps = [0, -v if v < 0 else v, int(v / 2), v - 1 if v > 0 else v + 1]
-        return [s for s in dict.fromkeys(steps) if s != v and abs(s) <= abs(v)]
-    if isinstance(v, float):
-        steps = [0.0, float(int(v)), v / 2]
-        return [s for s in dict.fromkeys(steps) if s != v]
-    if isinstance(v, str):
-        out = (
-            []
-            if keep_length
-            else ["", v[: len(v) // 2], v[len(v) // 2 :], *(v[:i] + v[i + 1 :] for i in range(len(v)))]
-        )
-        return [s for s in dict.fromkeys(out) if s != v]
-    if isinstance(v, list | tuple):
-        kind = type(v)
-        items = list(v)
-        out: list[Any] = []
-        if not keep_length and items:
-            half = len(items) // 2
-            out += [kind(), kind(items[:half]), kind(items[half:])]
-            out += [kind(items[:i] + items[i + 1 :]) for i in range(len(items))]
-        for i, item in enumerate(items):
-            out += [kind(items[:i] + [s] + items[i + 1 :]) for s in simplifications(item)]
-        seen, unique = {repr(v)}, []
-        for s in out:
-            if repr(s) not in seen:
-                seen.add(repr(s))
-                unique.append(s)
-        return unique
-    if isinstance(v, dict):
-        out = [] if keep_length else [{k: x for k, x in v.items() if k != key} for key in v]
-        for key, item in v.items():
-            out += [{**v, key: s} for s in simplifications(item)]
-        return out
-    return []
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 class PropertyVerifier(Verifier):
@@ -352,7 +200,7 @@ class PropertyVerifier(Verifier):
         if kind == "err":
             return f"raised {value}"
         if kind == "bad":
-            return f"returned {value[:_SHOWN_CHARS]}, not a plain value"
+            return f"returned {value[:SHOWN_CHARS]}, not a plain value"
         for prop in case.props:
             try:
                 holds = bool(prop.holds(x, value))
