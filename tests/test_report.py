@@ -9,35 +9,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selftaught.report import (
-    ACCEPTED_PNG,
-    CURVES_PNG,
-    HEATMAP_PNG,
-    LOSS_PNG,
-    PLOTS,
-    SAMPLING_PNG,
-    SUCCESS_PNG,
-    TEACHER_PNG,
-    ReportData,
-    draw_plots,
-    write_report,
-)
-from selftaught.report.plots import (
-    Drawn,
-    accuracy_grid,
-    global_steps,
-    plot_accepted_vs_proposed,
-    plot_accuracy_heatmap,
+from selftaught.report import PLOTS, Drawn, ReportData, draw_plots, write_report
+from selftaught.report.accuracy_plots import accuracy_grid, plot_accepted_vs_proposed, plot_accuracy_heatmap
+from selftaught.report.curriculum_plots import (
     plot_sampling_share,
     plot_skill_success,
     plot_teacher_scores,
-    plot_training_loss,
     sampling_shares,
     skill_success_grid,
     teacher_score_lines,
 )
+from selftaught.report.training_plots import global_steps, plot_training_loss
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HEATMAP_PNG, LOSS_PNG, ACCEPTED_PNG = (PLOTS[key].file for key in ("heatmap", "loss", "accepted"))
+SAMPLING_PNG, SUCCESS_PNG, TEACHER_PNG = (PLOTS[key].file for key in ("sampling", "success", "teacher"))
+CURVES_PNG = PLOTS["curves"].file
 PNGS = (HEATMAP_PNG, LOSS_PNG, ACCEPTED_PNG)
 REWARD_PLOTS = {"rewards", "control", "refine"}
 
@@ -524,7 +511,7 @@ def test_report_leaves_out_plots_with_nothing_to_show(tmp_path: Path) -> None:
     drawn, left_out = draw_plots(data, tmp_path / "again")
     assert set(left_out) == {"curves", "sampling"} | REWARD_PLOTS
     assert set(drawn) == set(PLOTS) - {"curves", "sampling"} - REWARD_PLOTS
-    assert sorted(path.name for path in (tmp_path / "again").iterdir()) == sorted(PLOTS[key] for key in drawn)
+    assert sorted(path.name for path in (tmp_path / "again").iterdir()) == sorted(PLOTS[key].file for key in drawn)
     # What a finished run has data for is drawn, not the placeholder.
     for key in ("heatmap", "loss", "accepted", "lr"):
         _assert_drawn(drawn[key])

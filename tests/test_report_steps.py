@@ -10,17 +10,16 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from selftaught.report import CURVES_PNG, LR_PNG, ReportData, write_report
-from selftaught.report.plots import (
-    MAX_CURVE_PANELS,
-    Drawn,
-    learning_curve_panels,
-    plot_learning_curves,
-    plot_lr_schedule,
-)
+from selftaught.curves import AnnealingLaw
+from selftaught.report import PLOTS, Drawn, ReportData, write_report
+from selftaught.report.curve_plots import MAX_CURVE_PANELS, learning_curve_panels, plot_learning_curves
+from selftaught.report.schedule_plot import plot_schedule_what_if, schedule_what_if
+from selftaught.report.training_plots import plot_lr_schedule
 from selftaught.store import PHASES
+from selftaught.training.schedules import SCHEDULES, Cosine, LinearDecay
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CURVES_PNG, LR_PNG = PLOTS["curves"].file, PLOTS["lr"].file
 
 
 def _decision(round_: int, step: int, budget: int, value: float, **extra: object) -> dict:
@@ -322,10 +321,6 @@ def test_lr_schedule_draws_what_was_logged(tmp_path: Path, placeholder) -> None:
 
 
 def test_the_annealing_law_predicts_round_0_under_every_schedule(tmp_path):
-    from selftaught.curves import AnnealingLaw
-    from selftaught.report.plots import plot_schedule_what_if, schedule_what_if
-    from selftaught.training.schedules import SCHEDULES, Cosine
-
     total, peak = 400, 0.01
     lrs = np.array([peak * Cosine(warmup=0.05).factor(t, total) for t in range(total)])
     s1, s2 = AnnealingLaw().areas(lrs)
@@ -351,10 +346,6 @@ def test_the_annealing_law_predicts_round_0_under_every_schedule(tmp_path):
 def test_what_if_leaves_out_predictions_the_fit_cannot_support(tmp_path):
     """Fitted on a linear-decay round whose loss ends near 0.03, the law sends step decay (more annealing area)
     below 0: a training loss cannot go there, so that curve is not drawn and the figure says so."""
-    from selftaught.curves import AnnealingLaw
-    from selftaught.report.plots import plot_schedule_what_if
-    from selftaught.training.schedules import SCHEDULES, LinearDecay
-
     total, peak = 400, 0.01
     lrs = np.array([peak * LinearDecay(warmup=0.05).factor(t, total) for t in range(total)])
     s1, s2 = AnnealingLaw().areas(lrs)

@@ -15,12 +15,14 @@ from rich.console import Console
 
 import selftaught.cli as cli
 from selftaught.cli import main
-from selftaught.report import CONTROL_PNG, PLOTS, REFINE_PNG, REWARDS_PNG, draw_plots, write_report
-from selftaught.report.rewards_plots import plot_control, plot_refine, plot_rewards
+from selftaught.report import PLOTS, draw_plots, write_report
+from selftaught.report.refine_plot import plot_refine
+from selftaught.report.rewards_plots import plot_control, plot_rewards
 from selftaught.report.status import learning_lines, report_data
 from selftaught.store import Store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+REWARDS_PNG, CONTROL_PNG, REFINE_PNG = (PLOTS[key].file for key in ("rewards", "control", "refine"))
 STEPS = {0: 4, 1: 3, 2: 3}  # training steps per round: round 1 starts at global step 4, round 2 at 7
 
 

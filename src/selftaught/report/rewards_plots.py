@@ -1,9 +1,9 @@
-"""The report's plots of learning from rewards: GRPO's per-step series, the B-STaR control grid and refine turns.
+"""The report's plots of learning from rewards: GRPO's per-step series and the B-STaR control grid.
 
-Each function takes plain records (as ``Store.train_series``, ``Store.control`` and ``Store.refine_turns`` give them)
-and a path, draws with the conventions of ``plots.py`` (an Agg figure of its own, an atomic write, a "no data yet"
-placeholder for empty input) and returns a ``Drawn`` holding the numbers it drew. ``left_out`` says which of them a
-run has nothing for, so the report leaves them out with a reason rather than show a placeholder forever.
+Each function takes plain records (as ``Store.train_series`` and ``Store.control`` give them) and a path, draws with
+the conventions of ``figure.py`` (an Agg figure of its own, an atomic write, a "no data yet" placeholder for empty
+input) and returns a ``Drawn`` holding the numbers it drew. A run that does not learn from rewards has nothing for
+them, so each record says why it is left out rather than show a placeholder forever.
 """
 
 from __future__ import annotations
@@ -17,59 +17,31 @@ import numpy as np
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from selftaught.report.plots import (
+from selftaught.report.data import ReportData
+from selftaught.report.figure import (
     Drawn,
-    _colours,
-    _mark_rounds,
-    _new_figure,
-    _no_data,
-    _round_boundaries,
-    _round_lengths,
-    _round_starts,
-    _save,
-    _usable,
+    Plot,
     finite_number,
+    mark_rounds,
+    new_figure,
+    no_data,
+    round_boundaries,
+    round_lengths,
+    round_starts,
+    save,
+    usable,
 )
 
-__all__ = [
-    "CONTROL_PNG",
-    "REFINE_PNG",
-    "REWARD_SERIES",
-    "REWARDS_PNG",
-    "control_summary",
-    "left_out",
-    "plot_control",
-    "plot_refine",
-    "plot_rewards",
-    "refine_rates",
-    "reward_lines",
-]
+__all__ = ["CONTROL", "REWARDS", "REWARD_SERIES", "control_summary", "plot_control", "plot_rewards", "reward_lines"]
 
-REWARDS_PNG = "rewards.png"
-CONTROL_PNG = "control.png"
-REFINE_PNG = "refine.png"
 # The per-step series a reward-learning method logs that the rewards plot knows how to draw; others are ignored.
 REWARD_SERIES = ("reward_mean", "reward_std", "zero_var_share", "kl", "clip_frac")
-# The refine plot draws at most this many rounds (the newest): more lines than this are a tangle.
-MAX_REFINE_ROUNDS = 12
 # The control grid's heatmap writes each cell's score up to this many cells a side.
 MAX_ANNOTATED_CELLS = 12
 _REWARD = "#3182bd"
 _ZERO_VAR = "#e6550d"
 _CLIP = "#756bb1"
 _KL = "#31a354"
-
-
-def left_out(train_series: list[dict], control: list[dict], refine_turns: list[dict]) -> dict[str, str]:
-    """The plots of this module a run has nothing for, with the reason, by their keys in the report's ``PLOTS``."""
-    out = {}
-    if not reward_lines(train_series, {})[0]:
-        out["rewards"] = 'no reward series logged (GRPO logs them: train.method = "grpo")'
-    if not control_summary(control)[0]:
-        out["control"] = 'no control grid recorded (B-STaR records one per round: [control] kind = "bstar")'
-    if not refine_rates(refine_turns)[0]:
-        out["refine"] = 'no refine turns recorded (loop.attempts = "refine" records them)'
-    return out
 
 
 # --- GRPO per-step series -----------------------------------------------------------------------------------------
@@ -85,13 +57,13 @@ def reward_lines(
     starts. A round starts after the summed steps of the rounds before it (``round_steps``, the loss's steps); a round
     missing there counts as long as its own logged steps.
     """
-    rows = [row for row in train_series if _usable(row, "round", "step", "name") and row["name"] in REWARD_SERIES]
+    rows = [row for row in train_series if usable(row, "round", "step", "name") and row["name"] in REWARD_SERIES]
     lengths: dict[int, int] = {}
     for row in rows:
         round_ = int(row["round"])
         lengths[round_] = max(lengths.get(round_, 0), int(row["step"]) + 1)
-    lengths.update(_round_lengths(round_steps))
-    start = _round_starts(lengths)
+    lengths.update(round_lengths(round_steps))
+    start = round_starts(lengths)
     points: dict[str, list[tuple[int, float]]] = {}
     for row in sorted(rows, key=lambda row: (int(row["round"]), int(row["step"]))):
         value = finite_number(row.get("value"))
@@ -102,7 +74,7 @@ def reward_lines(
         found = np.array(points.get(name, []), dtype=float).reshape(-1, 2)
         if np.isfinite(found[:, 1]).any():
             lines[name] = (found[:, 0], found[:, 1])
-    return lines, _round_boundaries(lengths, {int(row["round"]) for row in rows})
+    return lines, round_boundaries(lengths, {int(row["round"]) for row in rows})
 
 
 def _by_round(x: np.ndarray, boundaries: list[int]) -> list[slice]:
@@ -125,9 +97,9 @@ def plot_rewards(train_series: list[dict], round_steps: dict[int, int], path: Pa
     title = "Rewards during training (GRPO, per step)"
     lines, boundaries = reward_lines(train_series, round_steps)
     if not lines:
-        return _no_data(path, title)
+        return no_data(path, title)
 
-    fig = _new_figure(10.0, 7.0)
+    fig = new_figure(10.0, 7.0)
     ax_reward, ax_share, ax_kl = fig.subplots(3, 1, sharex=True, height_ratios=[2, 1.3, 1.3])
     every_x = np.concatenate([x for x, _ in lines.values()])
     low, high = float(every_x.min()), float(every_x.max())
@@ -173,7 +145,7 @@ def plot_rewards(train_series: list[dict], round_steps: dict[int, int], path: Pa
         (ax_kl, ("kl",), "no KL logged"),
     )
     for ax, names, missing in panels:
-        _mark_rounds(ax, boundaries, low, high)
+        mark_rounds(ax, boundaries, low, high)
         ax.grid(True, alpha=0.3)
         if not any(name in lines for name in names):
             ax.text(0.5, 0.5, missing, ha="center", va="center", color="0.4", transform=ax.transAxes)
@@ -186,7 +158,7 @@ def plot_rewards(train_series: list[dict], round_steps: dict[int, int], path: Pa
         "values": {name: values for name, (_, values) in lines.items()},
         "boundaries": boundaries,
     }
-    return Drawn(_save(fig, path), title, series)
+    return Drawn(save(fig, path), title, series, figure=fig)
 
 
 # --- B-STaR control -----------------------------------------------------------------------------------------------
@@ -204,7 +176,7 @@ def control_summary(control: Iterable[dict]) -> tuple[list[int], dict[int, dict]
     chosen: dict[int, dict] = {}
     scores: dict[int, list[float]] = {}
     for row in control:
-        if not _usable(row, "round"):
+        if not usable(row, "round"):
             continue
         round_ = int(row["round"])
         score = finite_number(row.get("score"))
@@ -245,12 +217,12 @@ def plot_control(control: list[dict], path: Path) -> Drawn:
     title = "Exploration and exploitation balance (B-STaR control)"
     rounds, chosen, scores = control_summary(control)
     if not rounds:
-        return _no_data(path, title)
+        return no_data(path, title)
 
     last = rounds[-1]
     temperatures, thresholds, grid, cell = _control_grid(control, last)
     with_grid = len(temperatures) > 1 and len(thresholds) > 1
-    fig = _new_figure(12.0 if with_grid else 8.0, 4.8)
+    fig = new_figure(12.0 if with_grid else 8.0, 4.8)
     if with_grid:
         ax, ax_grid = fig.subplots(1, 2, width_ratios=[1.5, 1])
     else:
@@ -312,69 +284,39 @@ def plot_control(control: list[dict], path: Path) -> Drawn:
         heatmap = {"round": last, "temperatures": temperatures, "thresholds": thresholds, "grid": grid, "chosen": cell}
     fig.suptitle(title, fontsize=11)
     series = {"rounds": rounds, "chosen": chosen, "scores": scores, "heatmap": heatmap}
-    return Drawn(_save(fig, path), title, series)
+    return Drawn(save(fig, path), title, series, figure=fig)
 
 
-# --- refine turns -------------------------------------------------------------------------------------------------
+def _no_series(data: ReportData) -> str | None:
+    if reward_lines(data.train_series, {})[0]:
+        return None
+    return 'no reward series logged (GRPO logs them: train.method = "grpo")'
 
 
-def refine_rates(refine_turns: Iterable[dict]) -> tuple[list[int], dict[int, dict[str, list]]]:
-    """Refine turns per round, over all models: ``(rounds, per_round)`` with, per round, ``turns`` (ascending),
-    ``tried`` and ``fixed`` per turn, ``rate`` (fixed / tried, NaN when a turn tried nothing) and ``cumulative`` (the
-    attempts fixed by this turn over those the first turn tried)."""
-    counts: dict[int, dict[int, list[int]]] = {}
-    for row in refine_turns:
-        if not _usable(row, "round", "turn"):
-            continue
-        cell = counts.setdefault(int(row["round"]), {}).setdefault(int(row["turn"]), [0, 0])
-        cell[0] += int(row.get("tried") or 0)
-        cell[1] += int(row.get("fixed") or 0)
-    per_round = {}
-    for round_, turns in sorted(counts.items()):
-        order = sorted(turns)
-        tried = [turns[t][0] for t in order]
-        fixed = [turns[t][1] for t in order]
-        first = tried[0] if tried else 0
-        per_round[round_] = {
-            "turns": order,
-            "tried": tried,
-            "fixed": fixed,
-            "rate": [f / t if t else math.nan for t, f in zip(tried, fixed, strict=True)],
-            "cumulative": [total / first if first else math.nan for total in np.cumsum(fixed).tolist()],
-        }
-    return list(per_round), per_round
+def _no_grid(data: ReportData) -> str | None:
+    if control_summary(data.control)[0]:
+        return None
+    return 'no control grid recorded (B-STaR records one per round: [control] kind = "bstar")'
 
 
-def plot_refine(refine_turns: list[dict], path: Path) -> Drawn:
-    """Refinement per turn, one line per round (the newest ``MAX_REFINE_ROUNDS``): the share of the attempts still
-    failing at a turn that it fixed (left), and the share of the attempts failing before refinement fixed by then
-    (right)."""
-    title = "Refine: attempts fixed per turn"
-    rounds, per_round = refine_rates(refine_turns)
-    if not rounds:
-        return _no_data(path, title)
-
-    shown = rounds[-MAX_REFINE_ROUNDS:]
-    fig = _new_figure(11.0, 4.5)
-    ax_rate, ax_total = fig.subplots(1, 2, sharex=True)
-    for round_, colour in zip(shown, _colours(len(shown)), strict=True):
-        cells = per_round[round_]
-        ax_rate.plot(cells["turns"], cells["rate"], color=colour, marker="o", linewidth=1.2, label=f"round {round_}")
-        ax_total.plot(cells["turns"], cells["cumulative"], color=colour, marker="o", linewidth=1.2)
-    for ax, ylabel in (
-        (ax_rate, "fix rate (fixed / tried at the turn)"),
-        (ax_total, "share fixed by the turn (cumulative)"),
-    ):
-        ax.set_ylim(-0.03, 1.03)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("turn")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3)
-    ax_rate.legend(fontsize=8, ncols=2 if len(shown) > 6 else 1)
-    notes = [] if len(shown) == len(rounds) else [f"the newest {len(shown)} of {len(rounds)} rounds"]
-    fig.suptitle("\n".join([title, *notes]), fontsize=11)
-    series: dict = {"rounds": shown}
-    for key in ("turns", "tried", "fixed", "rate", "cumulative"):
-        series[key] = {round_: per_round[round_][key] for round_ in shown}
-    return Drawn(_save(fig, path), title, series, notes)
+REWARDS = Plot(
+    key="rewards",
+    file="rewards.png",
+    draw=lambda data, path: plot_rewards(data.train_series, data.round_steps, path),
+    heading="Rewards during training",
+    alt="GRPO's mean reward with its spread, zero-variance and clipped shares and KL over the global step",
+    caption="<p>Per GRPO step: the mean reward of the sampled groups (band: one standard deviation), the share of "
+    "groups whose rewards were all equal and so gave no gradient, the share of clipped ratios, and the KL "
+    "divergence to the reference model.</p>",
+    left_out=_no_series,
+)
+CONTROL = Plot(
+    key="control",
+    file="control.png",
+    draw=lambda data, path: plot_control(data.control, path),
+    heading="Exploration and exploitation control",
+    alt="B-STaR's chosen setting's balance score per round, and every grid setting's",
+    caption="<p>Per round, the balance score of the sampling setting B-STaR chose (labelled with its temperature T, "
+    "threshold τ and samples n) against the spread of its grid's scores.</p>",
+    left_out=_no_grid,
+)

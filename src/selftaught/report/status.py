@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from selftaught.report import ReportData
-from selftaught.report.rewards_plots import refine_rates
+from selftaught.report.refine_plot import refine_rates
 from selftaught.store import Store
 
 MASTERED = 0.95  # held-out accuracy at which status calls a difficulty mastered
