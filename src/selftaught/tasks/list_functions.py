@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import random
 import re
-import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,15 +27,26 @@ from selftaught.errors import SelftaughtError
 from selftaught.sandbox import Limits, Sandbox
 from selftaught.sandbox.jobs import run_jobs
 from selftaught.tasks.base import Fix, Task, printable
+from selftaught.tasks.list_compositions import (
+    FILTERS,
+    KINDS,
+    MAX_DEPTH,
+    Op,
+    apply,
+    expression,
+    kind_of,
+    known,
+    minimal,
+    ops_of,
+    pinned,
+)
+from selftaught.tasks.properties import PropertySpec
 from selftaught.types import Problem
 
-MAX_DEPTH = 6  # kinds of primitive; none repeats within a composition
 _SHOWN = 4
 _HIDDEN = 16
 _PROMPT_CHARS = 120
 _MARKER = "L:"
-_KINDS = ("rev", "sort", "add", "filter", "take", "drop")
-_FILTERS = ("even", "odd", "gt")
 # Names an answer may use besides ``x`` and the variables its comprehensions and lambdas bind.
 ALLOWED_NAMES = frozenset(
     "sorted reversed list len sum min max abs range filter map enumerate zip all any set tuple int bool".split()
@@ -45,186 +55,6 @@ _EXAMPLE = re.compile(r"(\[[0-9,]*\])>(\[[0-9,]*\])")
 # The tests verifier's feedback on a wrong output: "failed: f([6,3,1]) == [1,3]: got [3, 1] == [1, 3]".
 _GOT = re.compile(r"f\((\[[0-9, ]*\])\) == \[[0-9, ]*\]: got (.*?) == \[")
 _ERROR = re.compile(r"\b([A-Z][A-Za-z]*Error)\b")
-
-Op = tuple  # ("rev",) ("sort",) ("add", k) ("even",) ("odd",) ("gt", k) ("take", k) ("drop", k)
-
-
-def apply(ops: Sequence[Sequence[Any]], xs: list[int]) -> list[int]:
-    """The composition ``ops`` (applied first to last) on ``xs``: the task's own trusted reference."""
-    out = list(xs)
-    for op in ops:
-        name = op[0]
-        if name == "rev":
-            out = out[::-1]
-        elif name == "sort":
-            out = sorted(out)
-        elif name == "add":
-            out = [v + op[1] for v in out]
-        elif name == "even":
-            out = [v for v in out if v % 2 == 0]
-        elif name == "odd":
-            out = [v for v in out if v % 2 == 1]
-        elif name == "gt":
-            out = [v for v in out if v > op[1]]
-        elif name == "take":
-            out = out[: op[1]]
-        elif name == "drop":
-            out = out[op[1] :]
-        else:
-            raise ValueError(f"unknown list primitive {name!r}")
-    return out
-
-
-def normalise(ops: Sequence[Sequence[Any]]) -> list[Op]:
-    """The same function with the filter and the additions side by side, so that one comprehension holds both.
-
-    Adding k commutes with every other primitive once a later filter is restated on the values before the addition
-    (v + k > t is v > t - k; an odd k swaps even and odd); the filter commutes with reverse and sort.
-    """
-    plain: list[Op] = []
-    k = 0
-    for op in ops:
-        if op[0] == "add":
-            k += op[1]
-        elif op[0] == "gt":
-            plain.append(("gt", op[1] - k))
-        elif op[0] in ("even", "odd"):
-            plain.append(op if k % 2 == 0 else ({"even": "odd", "odd": "even"}[op[0]],))
-        else:
-            plain.append(tuple(op))
-    at = next((i for i, op in enumerate(plain) if op[0] in _FILTERS), None)
-    if at is not None:
-        while at + 1 < len(plain) and plain[at + 1][0] in ("rev", "sort"):
-            plain[at], plain[at + 1] = plain[at + 1], plain[at]
-            at += 1
-    if k:
-        plain.insert(len(plain) if at is None else at + 1, ("add", k))
-    return plain
-
-
-def expression(ops: Sequence[Sequence[Any]]) -> str:
-    """The canonical expression of ``ops`` (``normalise``d): a run of maps and filters becomes one comprehension.
-
-    ``[v+2 for v in sorted(x) if v>3][:2]`` is sort, then keep > 3, then add 2, then take 2.
-    """
-    ops = normalise(ops)
-    e = "x"
-    k, cond = 0, ""  # a pending comprehension over e: [v+k for v in e if cond]
-
-    def flush() -> str:
-        if not k and not cond:
-            return e
-        return f"[v{f'+{k}' if k else ''} for v in {e}{f' if {cond}' if cond else ''}]"
-
-    for op in ops:
-        name = op[0]
-        if name == "add":
-            k += op[1]
-            continue
-        if name in _FILTERS:
-            if cond:  # a second filter: close the first comprehension
-                e, k, cond = flush(), 0, ""
-            if name == "gt":  # v + k > t  <=>  v > t - k
-                cond = f"v>{op[1] - k}"
-            else:
-                even = (name == "even") == (k % 2 == 0)  # adding an odd k swaps even and odd
-                cond = "v%2<1" if even else "v%2"
-            continue
-        e, k, cond = flush(), 0, ""
-        if name == "rev":
-            e = f"{e}[::-1]"
-        elif name == "sort":
-            e = f"sorted({e})"
-        elif name == "take":
-            e = f"{e}[:{op[1]}]"
-        elif name == "drop":
-            e = f"{e}[{op[1]}:]"
-    return flush()
-
-
-# Every primitive instance a composition step could be (the sampler's and a little around them): the alternatives
-# that the shown examples must rule out for a step to count as pinned down.
-_INSTANCES: tuple[Op, ...] = (
-    ("rev",),
-    ("sort",),
-    ("even",),
-    ("odd",),
-    *(("add", k) for k in range(1, 5)),
-    *(("gt", k) for k in range(0, 10)),
-    *(("take", k) for k in range(0, 7)),
-    *(("drop", k) for k in range(0, 7)),
-)
-
-
-def pinned(ops: Sequence[Op], inputs: Sequence[list[int]], hidden: Sequence[list[int]]) -> bool:
-    """Whether the shown ``inputs`` pin every step of ``ops`` down: leaving a step out, or putting any other
-    primitive (or the same with another constant) in its place, changes a shown output, unless the result is the
-    same function on the ``hidden`` inputs too (sorting twice, say). Without this, a threshold or a count could be
-    guessed right on the examples and wrong on the hidden tests, and no learner could get such problems right."""
-    shown = [apply(ops, xs) for xs in inputs]
-    truth = [apply(ops, xs) for xs in hidden]
-    for i in range(len(ops)):
-        for alt in (None, *_INSTANCES):
-            if alt == tuple(ops[i]):
-                continue
-            other = [*ops[:i], *([alt] if alt else []), *ops[i + 1 :]]
-            if all(apply(other, xs) == ys for xs, ys in zip(inputs, shown, strict=True)) and any(
-                apply(other, xs) != ys for xs, ys in zip(hidden, truth, strict=True)
-            ):
-                return False
-    return True
-
-
-def _slice_int(node: ast.AST | None) -> int | None:
-    return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
-
-
-def _cond_ops(cond: ast.AST) -> list[Op]:
-    src = ast.unparse(cond).replace(" ", "")
-    if src == "v%2<1":
-        return [("even",)]
-    if src == "v%2":
-        return [("odd",)]
-    m = re.fullmatch(r"v>(-?\d+)", src)
-    if m:
-        return [("gt", int(m.group(1)))]
-    raise ValueError(src)
-
-
-def _ops_of(node: ast.AST) -> list[Op]:
-    """The inverse of ``expression`` on canonical expressions (raises ValueError on anything else)."""
-    if isinstance(node, ast.Name) and node.id == "x":
-        return []
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "sorted":
-        return [*_ops_of(node.args[0]), ("sort",)]
-    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
-        s, inner = node.slice, _ops_of(node.value)
-        if s.lower is None and s.upper is None and isinstance(s.step, ast.UnaryOp):
-            return [*inner, ("rev",)]
-        if s.lower is None and s.step is None and _slice_int(s.upper) is not None:
-            return [*inner, ("take", _slice_int(s.upper))]
-        if s.upper is None and s.step is None and _slice_int(s.lower) is not None:
-            return [*inner, ("drop", _slice_int(s.lower))]
-    if isinstance(node, ast.ListComp) and len(node.generators) == 1:
-        gen = node.generators[0]
-        ops = _ops_of(gen.iter)
-        for cond in gen.ifs:
-            ops += _cond_ops(cond)
-        if isinstance(node.elt, ast.BinOp) and isinstance(node.elt.op, ast.Add):
-            ops.append(("add", _slice_int(node.elt.right)))
-        return ops
-    raise ValueError(ast.unparse(node))
-
-
-def ops_of(target: str) -> list[Op]:
-    """The composition a canonical expression stands for (for a problem whose meta was not kept)."""
-    try:
-        with warnings.catch_warnings():  # a model's text such as "1x" warns as it parses; it is refused anyway
-            warnings.simplefilter("ignore", SyntaxWarning)
-            tree = ast.parse(target, mode="eval")
-        return _ops_of(tree.body)
-    except (SyntaxError, ValueError, AttributeError, IndexError) as e:
-        raise SelftaughtError(f"target {target!r} is not a canonical list-functions expression ({e})") from None
 
 
 def _show(xs: list[int]) -> str:
@@ -259,13 +89,13 @@ class ListFunctions(Task):
 
     # ------------------------------------------------------------------------------------------------ problems
     def _compose(self, rng: random.Random, depth: int) -> list[Op]:
-        kinds = rng.sample(_KINDS, depth)
+        kinds = rng.sample(KINDS, depth)
         ops: list[Op] = []
         for kind in kinds:
             if kind == "add":
                 ops.append(("add", rng.randint(1, 3)))
             elif kind == "filter":
-                f = rng.choice(_FILTERS)
+                f = rng.choice(FILTERS)
                 ops.append(("gt", rng.randint(1, 6)) if f == "gt" else (f,))
             elif kind in ("take", "drop"):
                 ops.append((kind, rng.randint(1, 3)))
@@ -426,8 +256,8 @@ class ListFunctions(Task):
             ops = [tuple(op) for op in (*ops_of(inner), *ops_of(outer))]
         except SelftaughtError:
             return None
-        kinds = [_kind(op) for op in ops]
-        if not ops or any(not _known(op) for op in ops) or len(set(kinds)) != len(kinds):
+        kinds = [kind_of(op) for op in ops]
+        if not ops or any(not known(op) for op in ops) or len(set(kinds)) != len(kinds):
             return None
         return expression(ops)
 
@@ -449,11 +279,11 @@ class ListFunctions(Task):
             ops = [tuple(op) for op in ops_of(answer)]
         except SelftaughtError:
             return None
-        if any(not _known(op) for op in ops) or any(apply(ops, xs) != ys for xs, ys in zip(inputs, outputs)):
+        if any(not known(op) for op in ops) or any(apply(ops, xs) != ys for xs, ys in zip(inputs, outputs)):
             return None  # a step this task does not have, or (a bug elsewhere) outputs the program cannot give
-        ops = _minimal(ops, inputs)
+        ops = minimal(ops, inputs)
         shown_in, hidden_in = inputs[:_SHOWN], inputs[_SHOWN:]
-        kinds = [_kind(op) for op in ops]
+        kinds = [kind_of(op) for op in ops]
         if not ops or len(set(kinds)) != len(kinds) or len(ops) > MAX_DEPTH:
             return None
         shown_out = outputs[:_SHOWN]
@@ -478,9 +308,7 @@ class ListFunctions(Task):
     def properties(self, problem: Problem) -> Any:
         """For the property verifier: inputs are lists of 0..9 (up to 8 long); the output must equal the hidden
         composition's (the task's own code) and have the properties the composition guarantees."""
-        from hypothesis import strategies as st
-
-        from selftaught.tasks.properties import PropertySpec
+        from hypothesis import strategies as st  # an optional dependency (the dev extra)
 
         ops = self._ops(problem)
         names = {op[0] for op in ops}
@@ -508,39 +336,6 @@ class ListFunctions(Task):
 def _digit_list(value: Any) -> bool:
     """A list of ints from 0 to 99 (what the prompt's notation writes), of exactly those types."""
     return type(value) is list and all(type(v) is int and 0 <= v <= 99 for v in value)
-
-
-def _kind(op: Op) -> str:
-    return "filter" if op[0] in _FILTERS else op[0]
-
-
-def _known(op: Op) -> bool:
-    """A step this task's problems can have: a primitive of its kinds, with a constant in the sampler's reach."""
-    name = op[0]
-    if name in ("rev", "sort", "even", "odd"):
-        return len(op) == 1
-    if len(op) != 2 or type(op[1]) is not int:
-        return False
-    return (
-        (name == "add" and 1 <= op[1] <= 9)
-        or (name == "gt" and 0 <= op[1] <= 9)
-        or (name in ("take", "drop") and 1 <= op[1] <= 6)
-    )
-
-
-def _minimal(ops: list[Op], inputs: Sequence[list[int]]) -> list[Op]:
-    """``ops`` without the steps that change nothing on ``inputs`` (sorting twice, a filter nothing fails)."""
-    ops = list(ops)
-    truth = [apply(ops, xs) for xs in inputs]
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(ops)):
-            shorter = ops[:i] + ops[i + 1 :]
-            if all(apply(shorter, xs) == ys for xs, ys in zip(inputs, truth, strict=True)):
-                ops, changed = shorter, True
-                break
-    return ops
 
 
 def uses_only_allowed(answer: str, allowed: frozenset[str] = ALLOWED_NAMES) -> bool:
