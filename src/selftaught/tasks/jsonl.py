@@ -45,9 +45,6 @@ character GPT (a run refuses a task whose text its student cannot encode).
 
 from __future__ import annotations
 
-import ast
-import builtins
-import json
 import random
 import re
 from collections.abc import Sequence
@@ -59,159 +56,13 @@ from selftaught.sandbox import Limits, Sandbox
 from selftaught.sandbox.jobs import problem_tests, run_jobs
 from selftaught.seeding import rng_for
 from selftaught.tasks.base import Task
-from selftaught.types import NO_VALUE, Problem
+from selftaught.tasks.jsonl_hindsight import is_relabelled, relabelled, shown_data_tests
+from selftaught.tasks.jsonl_rows import arg_names, is_code, read_row, strategy_for
+from selftaught.tasks.properties import PropertySpec
+from selftaught.types import Problem
 
 _STOP = ("if __name__", "print(", "assert ", "```", "# Test", "# test")
 _FENCE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n(.*?)(?:```|\Z)", re.S)
-_TYPE = re.compile(r"\s*(int|bool|str|list\[(.+)\]|tuple\[(.+)\])\s*")
-HINDSIGHT = "+hindsight"  # the mark on a relabelled problem's task_id
-
-
-def strategy_for(spec: str, where: str) -> Any:
-    """A Hypothesis strategy for a type written as ``int``, ``bool``, ``str``, ``list[T]`` or ``tuple[T, ...]``."""
-    from hypothesis import strategies as st
-
-    m = _TYPE.fullmatch(spec)
-    if m is None:
-        raise SelftaughtError(f"{where}: input type {spec!r} is not int, bool, str, list[T] or tuple[T, U, ...]")
-    head = m.group(1)
-    if head == "int":
-        return st.integers(-10, 10)
-    if head == "bool":
-        return st.booleans()
-    if head == "str":
-        return st.text("abcdefghijklmnopqrstuvwxyz ", max_size=10)
-    if m.group(2) is not None:
-        return st.lists(strategy_for(m.group(2), where), max_size=6)  # short lists already break most programs
-    return st.tuples(*(strategy_for(part, where) for part in _split_types(m.group(3))))
-
-
-def _split_types(text: str) -> list[str]:
-    """'int, list[int]' -> ['int', 'list[int]'] (commas inside brackets kept)."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += ch == "["
-        depth -= ch == "]"
-        if ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    return [*parts, text[start:]]
-
-
-def _is_code(text: str) -> bool:
-    try:
-        ast.parse(text)
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
-def mbpp_prompt(text: str, signature: str, tests: Sequence[str]) -> str:
-    """An MBPP row's prompt: its description, the function to write and the tests it must pass, one a line (the
-    tests come last, so a relabelled problem shows its own tests in their place)."""
-    head = f"{text.strip()}\nYour code should define {signature} and pass these tests:\n"
-    return head + _test_block(tests)
-
-
-def _test_block(tests: Sequence[str]) -> str:
-    return "".join(f"{t.strip()}\n" for t in tests)
-
-
-def _signature(tests: Sequence[str], solution: str | None, entry: str | None) -> str:
-    """``name(args)`` of the function an MBPP row asks for, from its reference code when it has one; else its name
-    (the ``entry_point``, or the first function the tests call that is not a built-in)."""
-    called: list[str] = []
-    for test in tests:
-        try:
-            tree = ast.parse(test)
-        except (SyntaxError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in called:
-                called.append(node.func.id)
-    defined: dict[str, ast.FunctionDef] = {}
-    if solution:
-        try:
-            tree = ast.parse(solution)
-        except (SyntaxError, ValueError):
-            tree = None
-        for node in tree.body if tree is not None else []:
-            if isinstance(node, ast.FunctionDef):
-                defined.setdefault(node.name, node)
-    names = [entry] if entry else [n for n in called if n in defined] or [n for n in called if n not in _BUILTINS]
-    if not names:
-        return "the function"
-    node = defined.get(names[0])
-    return f"{names[0]}({ast.unparse(node.args)})" if node is not None else names[0]
-
-
-_BUILTINS = frozenset(dir(builtins))
-
-
-def _data_test(test: str) -> tuple[ast.Call, Any, str] | None:
-    """(the call, its expected value, the call's source) when ``test`` is one ``assert CALL == LITERAL``."""
-    try:
-        tree = ast.parse(test.strip())
-    except (SyntaxError, ValueError):
-        return None
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert) or tree.body[0].msg is not None:
-        return None
-    cmp = tree.body[0].test
-    if not (isinstance(cmp, ast.Compare) and len(cmp.ops) == 1 and isinstance(cmp.ops[0], ast.Eq)):
-        return None
-    if not isinstance(cmp.left, ast.Call):
-        return None
-    try:
-        expected = ast.literal_eval(cmp.comparators[0])
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
-    source = ast.get_source_segment(test.strip(), cmp.left) or ast.unparse(cmp.left)
-    return cmp.left, expected, source
-
-
-_NOT_LITERAL = object()
-
-
-def _literal_arguments(call: ast.Call) -> list[Any]:
-    """The value of each positional argument of ``call`` (``_NOT_LITERAL`` where it is not a literal)."""
-    values = []
-    for arg in call.args:
-        try:
-            values.append(_NOT_LITERAL if isinstance(arg, ast.Starred) else ast.literal_eval(arg))
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            values.append(_NOT_LITERAL)
-    return values
-
-
-def _projection(calls: Sequence[ast.Call], outputs: Sequence[Any]) -> bool:
-    """Whether every output is its call's argument at one same position: the identity (for a function of one
-    argument), or a function that hands back one of its arguments unchanged."""
-    args = [_literal_arguments(call) for call in calls]
-    width = min(len(a) for a in args)
-    return any(
-        all(a[i] is not _NOT_LITERAL and o == a[i] for a, o in zip(args, outputs, strict=True)) for i in range(width)
-    )
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as data: same value and same type all the way down (1, 1.0 and True are three values)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return a == b
-
-
-def _literal(value: Any) -> str | None:
-    """``repr(value)`` when it reads back as the same value (so it can stand in a test); else None (nan, inf)."""
-    text = repr(value)
-    try:
-        back = ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return text if _same(back, value) else None
 
 
 class JsonlProblems(Task):
@@ -249,7 +100,7 @@ class JsonlProblems(Task):
         self.records: list[dict] = []
         for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
             if line.strip():
-                self.records.append(self._record(line, number))
+                self.records.append(read_row(self.path, line, number))
         if not self.records:
             raise SelftaughtError(f"task jsonl: {self.path} holds no problems")
         self._by_prompt: dict[str, dict] = {}
@@ -294,82 +145,6 @@ class JsonlProblems(Task):
             held[d] = [r for i, r in enumerate(distinct) if i in out]  # in file order
             train[d] = [r for i, r in enumerate(distinct) if i not in out]
         return train, (held if held_out != 0 else None)
-
-    def _record(self, line: str, number: int) -> dict:
-        where = f"{self.path} line {number}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SelftaughtError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(raw, dict):
-            raise SelftaughtError(f"{where}: expected a JSON object, got {type(raw).__name__}")
-        name = str(raw.get("task_id", f"line {number}"))
-        prompt = raw.get("prompt", raw.get("text"))
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise SelftaughtError(f"{where}: problem {name!r} has no 'prompt' (or 'text')")
-        described = "prompt" not in raw  # MBPP: a description, shown with the function to write and its tests
-        meta: dict[str, Any] = {"task_id": name}
-        tests = raw.get("test_list", raw.get("tests"))
-        test, entry = raw.get("test"), raw.get("entry_point")
-        if entry is not None and not (isinstance(entry, str) and entry.isidentifier()):
-            raise SelftaughtError(f"{where}: problem {name!r} has entry_point {entry!r}, not a Python name")
-        if isinstance(entry, str):
-            meta["entry_point"] = entry
-        if isinstance(test, str) and test.strip() and isinstance(entry, str):
-            # A HumanEval test may call helpers its prompt defines (poly, is_palindrome); a completion could redefine
-            # them, so the test program defines them itself, from the trusted prompt, before its check.
-            meta["test"] = _with_helpers(prompt, entry, test) if not described else test
-        elif isinstance(tests, list) and tests and all(isinstance(t, str) and t.strip() for t in tests):
-            setup = raw.get("test_setup_code") or ""
-            meta["tests"] = [f"{setup}\n{t}" if setup.strip() else t for t in tests]
-        else:
-            raise SelftaughtError(
-                f"{where}: problem {name!r} has no tests ('test' with 'entry_point', or a non-empty 'test_list')"
-            )
-        difficulty = raw.get("difficulty", 1)
-        if isinstance(difficulty, bool) or not isinstance(difficulty, int) or difficulty < 1:
-            raise SelftaughtError(f"{where}: problem {name!r} has difficulty {difficulty!r}, not a whole number >= 1")
-        solution = raw.get("canonical_solution", raw.get("code"))
-        if solution is not None and not isinstance(solution, str):
-            raise SelftaughtError(f"{where}: problem {name!r} has a canonical_solution that is not a string")
-        if described and "tests" in meta:
-            prompt = mbpp_prompt(prompt, _signature(tests, solution, meta.get("entry_point")), tests)
-        elif described:  # a description checked by a test program: the function it calls is named
-            sig = _signature([], solution, meta.get("entry_point"))
-            prompt = f"{prompt.strip()}\nYour code should define {sig}.\n"
-        record = {
-            "prompt": prompt,
-            "code": not described and _is_code(prompt),
-            "solution": solution,
-            "difficulty": difficulty,
-            "meta": meta,
-            "where": where,
-            "properties": raw.get("properties"),
-            "inputs": raw.get("inputs"),
-        }
-        if record["properties"] is not None:
-            self._check_properties(record, name)
-        return record
-
-    def _check_properties(self, record: dict, name: str) -> None:
-        from selftaught.tasks.properties import resolve_properties
-
-        where = f"{record['where']}: problem {name!r}"
-        props = record["properties"]
-        if not isinstance(props, list) or not all(isinstance(p, str) for p in props):
-            raise SelftaughtError(f"{where}: 'properties' must be a list of property names")
-        try:
-            resolve_properties(props)
-        except SelftaughtError as e:
-            raise SelftaughtError(f"{where}: {e}") from None
-        inputs = record["inputs"]
-        types = inputs if isinstance(inputs, list) else [inputs]
-        if not types or not all(isinstance(t, str) for t in types):
-            raise SelftaughtError(f"{where}: 'properties' needs 'inputs', the argument type(s), e.g. \"list[int]\"")
-        for t in types:
-            strategy_for(t, where)
-        if "entry_point" not in record["meta"]:
-            raise SelftaughtError(f"{where}: 'properties' needs 'entry_point', the function they are stated for")
 
     # ------------------------------------------------------------------------------------------------ problems
     def _pool(self, parts: dict[int, list[dict]], difficulty: int) -> list[dict]:
@@ -416,7 +191,7 @@ class JsonlProblems(Task):
 
     def answer(self, problem: Problem) -> str | None:
         """The canonical solution, when the file has one (for a relabelled problem: the attempt it was made from)."""
-        if problem.prompt not in self._by_prompt and _relabelled(problem):
+        if problem.prompt not in self._by_prompt and is_relabelled(problem):
             return problem.target
         return self._find(problem)["solution"]
 
@@ -426,7 +201,7 @@ class JsonlProblems(Task):
         if record is not None:
             code = record["code"]
         else:
-            code = not _relabelled(problem) and _is_code(problem.prompt)
+            code = not is_relabelled(problem) and is_code(problem.prompt)
         return problem.prompt + answer if code else answer
 
     def extract(self, completion: str) -> str:
@@ -457,7 +232,7 @@ class JsonlProblems(Task):
         return (
             bool(answer.strip())
             and len(answer) <= self.max_answer_len(problem.difficulty)
-            and _is_code(self.program(problem, answer))
+            and is_code(self.program(problem, answer))
         )
 
     def max_answer_len(self, difficulty: int) -> int:
@@ -467,23 +242,10 @@ class JsonlProblems(Task):
         return max(1024, 2 * longest)
 
     # ------------------------------------------------------------------------------------------------ hindsight
-    def _data_tests(self, problem: Problem) -> list[tuple[ast.Call, Any, str]] | None:
-        """The problem's tests as (call, expected, call source) when every one is ``assert CALL == LITERAL`` and
-        the prompt shows them all, at its end (an MBPP-style row); else None (a HumanEval ``check`` program, tests
-        with set-up code, or tests the prompt does not show)."""
-        meta = self.meta_of(problem)
-        tests = meta.get("tests")
-        if "test" in meta or not isinstance(tests, list) or not tests:
-            return None
-        if not all(isinstance(t, str) for t in tests) or not problem.prompt.endswith(_test_block(tests)):
-            return None
-        parsed = [_data_test(t) for t in tests]
-        return None if any(p is None for p in parsed) else parsed  # type: ignore[return-value]
-
     def probe(self, problem: Problem) -> list[str] | None:
         """The call of each data test (``assert CALL == LITERAL``), in order; None when the tests are not all such
         tests shown in the prompt (HumanEval's ``check`` programs among them)."""
-        parsed = self._data_tests(problem)
+        parsed = shown_data_tests(problem, self.meta_of(problem))
         return None if parsed is None else [source for _, _, source in parsed]
 
     def relabel(self, problem: Problem, answer: str, outputs: Sequence[Any]) -> Problem | None:
@@ -493,37 +255,13 @@ class JsonlProblems(Task):
         (``NO_VALUE``), one output for every call (constant, or a single test), every output equal to its call's
         argument at one position (the identity, or an argument handed back unchanged), the original expected
         values (no failure), or an output that cannot be written as a literal (nan)."""
-        parsed = self._data_tests(problem)
-        if parsed is None or len(outputs) != len(parsed):
-            return None
-        outputs = list(outputs)
-        if any(o is NO_VALUE for o in outputs):
-            return None
-        if all(o == outputs[0] for o in outputs[1:]):
-            return None
-        if _projection([call for call, _, _ in parsed], outputs):
-            return None
-        if all(o == expected for (_, expected, _), o in zip(parsed, outputs, strict=True)):
-            return None
-        literals = [_literal(o) for o in outputs]
-        if any(text is None for text in literals):
-            return None
-        tests = [f"assert {source} == {text}" for (_, _, source), text in zip(parsed, literals, strict=True)]
-        old_block = _test_block(self.meta_of(problem)["tests"])
-        prompt = problem.prompt[: len(problem.prompt) - len(old_block)] + _test_block(tests)
-        meta = dict(self.meta_of(problem))
-        name = str(meta.get("task_id", ""))
-        meta["tests"] = tests
-        meta["task_id"] = name if name.endswith(HINDSIGHT) else name + HINDSIGHT
-        return Problem(problem.task, problem.difficulty, prompt, answer, 0, problem.params, meta)
+        return relabelled(problem, self.meta_of(problem), answer, outputs)
 
     # ------------------------------------------------------------------------------------------------ properties
     def properties(self, problem: Problem) -> Any:
         """The problem's declared ``properties`` over inputs of its ``inputs`` type(s), with the canonical solution
         (run in the sandbox) as the reference; None when the file declares none for it."""
-        from selftaught.tasks.properties import PropertySpec
-
-        if problem.prompt not in self._by_prompt and _relabelled(problem):
+        if problem.prompt not in self._by_prompt and is_relabelled(problem):
             return None  # the file's properties and reference are those of the original problem
         record = self._find(problem)
         if record["properties"] is None:
@@ -534,7 +272,7 @@ class JsonlProblems(Task):
         types = inputs if unpack else [inputs]
         strategies = [strategy_for(t, record["where"]) for t in types]
         if unpack:
-            from hypothesis import strategies as st
+            from hypothesis import strategies as st  # an optional dependency (the dev extra)
 
             strategy = st.tuples(*strategies)
         else:
@@ -547,37 +285,5 @@ class JsonlProblems(Task):
             program=lambda answer: self.program(problem, answer),
             entry_point=entry,
             unpack=unpack,
-            arg_names=_arg_names((problem.prompt, solution or ""), entry, len(types)),
+            arg_names=arg_names((problem.prompt, solution or ""), entry, len(types)),
         )
-
-
-def _with_helpers(prompt: str, entry: str, test: str) -> str:
-    """``test`` after what the code ``prompt`` defines besides the function to write (imports, helpers, constants),
-    so the test calls the prompt's own helpers, not the candidate's; ``test`` alone when there is nothing else or
-    the prompt does not parse. The entry point stays the program's: a test may call it by name (HumanEval/33)."""
-    try:
-        tree = ast.parse(prompt)
-    except (SyntaxError, ValueError):
-        return test
-    kept = [n for n in tree.body if not (isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == entry)]
-    if not any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Assign) for n in kept):
-        return test
-    return f"{ast.unparse(ast.Module(body=kept, type_ignores=[]))}\n\n{test}"
-
-
-def _relabelled(problem: Problem) -> bool:
-    return bool(problem.meta) and str(problem.meta.get("task_id", "")).endswith(HINDSIGHT)
-
-
-def _arg_names(sources: Sequence[str], entry: str, n: int) -> tuple[str, ...]:
-    """The entry point's parameter names as the prompt (or else the solution) declares them ('x', 'arg0', ...
-    when neither does)."""
-    for source in sources:
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and node.name == entry and len(node.args.args) == n:
-                return tuple(a.arg for a in node.args.args)
-    return ("x",) if n == 1 else tuple(f"arg{i}" for i in range(n))
