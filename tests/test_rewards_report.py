@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-import selftaught.cli as cli
+import selftaught.cli.inspect as status_command  # status prints through its module's out
 from selftaught.cli import main
 from selftaught.report import PLOTS, draw_plots, write_report
 from selftaught.report.refine_plot import plot_refine
@@ -239,7 +239,7 @@ def test_the_page_shows_the_three_plots_after_the_others(runs: dict[str, Path], 
 
 def _status(run_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[list[str], dict]:
     buffer = io.StringIO()
-    monkeypatch.setattr(cli, "out", Console(file=buffer, width=80))
+    monkeypatch.setattr(status_command, "out", Console(file=buffer, width=80))
     capsys.readouterr()
     assert main(["status", str(run_dir), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)

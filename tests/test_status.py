@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-import selftaught.cli as cli
+import selftaught.cli.inspect as status_command  # status prints through its module's out
 from selftaught.cli import main
 from selftaught.report.status import accuracy_ranges, reached_together
 
@@ -50,7 +50,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _status(run_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[list[str], dict]:
     """``status`` at 80 columns, as lines; and ``status --json``."""
     buffer = io.StringIO()
-    monkeypatch.setattr(cli, "out", Console(file=buffer, width=80))
+    monkeypatch.setattr(status_command, "out", Console(file=buffer, width=80))
     capsys.readouterr()
     assert main(["status", str(run_dir), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
@@ -117,7 +117,7 @@ def test_time_to_result_lists_the_targets_reached_together_once(run_dir: Path, m
 
 
 def test_a_run_in_progress_shows_its_phases(run_dir: Path, monkeypatch, capsys) -> None:
-    finished = cli.run_status
+    finished = status_command.run_status
 
     def running(store):
         st = finished(store)
@@ -125,9 +125,9 @@ def test_a_run_in_progress_shows_its_phases(run_dir: Path, monkeypatch, capsys) 
         st["rounds"][-1]["phases"] = {**st["rounds"][-1]["phases"], "EVALUATE": False, "DECIDE": False}
         return st
 
-    monkeypatch.setattr(cli, "run_status", running)
+    monkeypatch.setattr(status_command, "run_status", running)
     buffer = io.StringIO()
-    monkeypatch.setattr(cli, "out", Console(file=buffer, width=80))
+    monkeypatch.setattr(status_command, "out", Console(file=buffer, width=80))
     assert main(["status", str(run_dir)]) == 0
     lines = buffer.getvalue().splitlines()
     assert "not complete" in lines[0] and not lines[1].startswith("stop reason")

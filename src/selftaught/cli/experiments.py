@@ -1,5 +1,4 @@
-"""The commands beyond one run: ``sweep``, ``compare`` and ``export``. ``register(app)`` adds them to the CLI's
-typer app; errors are ``SelftaughtError``s, which the CLI's ``main`` turns into one line and exit code 2."""
+"""``sweep`` and ``compare``: many runs of one experiment over settings and seeds, and their points side by side."""
 
 from __future__ import annotations
 
@@ -9,22 +8,21 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from selftaught.cli.shell import app, out
 from selftaught.errors import SelftaughtError
+from selftaught.experiments.compare import compare_sweep
+from selftaught.experiments.sweep import load_sweep, run_sweep
 
-out = Console()
 
-
+@app.command()
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(help="sweep TOML: base/preset, [set], [grid], [random], seeds")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="sweep directory; default sweeps/<name>")] = None,
     backend: Annotated[str, typer.Option(help="'local' (one run after another) or 'ray' (Ray tasks)")] = "local",
 ) -> None:
     """Run an experiment over a grid / random draws of settings and seeds; run it again to resume."""
-    from selftaught.experiments.sweep import load_sweep, run_sweep
-
     if backend not in ("local", "ray"):
         raise SelftaughtError(f"--backend {backend!r}: expected 'local' or 'ray'")
     spec = load_sweep(sweep_file, out_dir)
@@ -62,14 +60,13 @@ def _cell(s: dict[str, Any], fmt: str) -> str:
     return med if low == high else f"{med} ({low}-{high})"
 
 
+@app.command()
 def compare(
     sweep_dir: Annotated[Path, typer.Argument(help="a sweep directory (holds sweep.json)")],
     as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
     plots: Annotated[bool, typer.Option(help="write SWEEP_DIR/compare/*.png")] = True,
 ) -> None:
     """Compare a sweep's points over their seeds: final accuracy, reach, training steps, wall time."""
-    from selftaught.experiments.compare import compare_sweep
-
     result = compare_sweep(sweep_dir, plots=plots)
     if as_json:
         print(json.dumps(result, indent=2, default=str))
@@ -97,23 +94,3 @@ def compare(
     )
     for path in result["plots"]:
         out.print(f"wrote {path}", soft_wrap=True)
-
-
-def export(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
-    mlflow: Annotated[str | None, typer.Option(help="MLflow tracking URI or directory (file store)")] = None,
-    tensorboard: Annotated[Path | None, typer.Option(help="TensorBoard log directory (writes DIR/<run id>)")] = None,
-    experiment: Annotated[str, typer.Option(help="MLflow experiment; default the run's name")] = "",
-) -> None:
-    """Write a run's config and metrics to MLflow and/or TensorBoard from its store."""
-    from selftaught.experiments.tracking import export_run
-
-    for where in export_run(run_dir, mlflow=mlflow, tensorboard=tensorboard, experiment=experiment):
-        out.print(f"exported {run_dir} to {where}", soft_wrap=True)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``sweep``, ``compare`` and ``export`` to ``app``."""
-    app.command()(sweep)
-    app.command()(compare)
-    app.command()(export)
