@@ -50,6 +50,7 @@ from selftaught.config import Experiment, _anchor_plugins, load_experiment
 from selftaught.errors import SelftaughtError
 from selftaught.experiments.tracking import build_trackers, open_run_store
 from selftaught.run.build import build_parts
+from selftaught.run.strategies import choose
 from selftaught.run.loop import DB_NAME, Loop
 
 log = logging.getLogger(__name__)
@@ -278,7 +279,7 @@ def load_sweep(path: Path, out: Path | None = None) -> Sweep:
             runs.append(SweepRun(i, settings, seed, d, exp, f"# sweep: {path} ({name}), run {d}\n{text}"))
         first = runs[-len(seeds)]
         try:  # parts do not depend on the seed: built once per point, so a bad task or plug-in fails now
-            build_parts(first.exp)
+            choose(first.exp, build_parts(first.exp))
             build_trackers(first.exp)
         except SelftaughtError as e:
             raise SelftaughtError(f"sweep run {first.dir}: {e}") from None
@@ -322,7 +323,7 @@ def _check_out(sweep: Sweep) -> None:
         try:
             stored = store.config()
         finally:
-            store.close(checkpoint=False)
+            store.close()
         if stored != run.exp.model_dump(mode="json"):
             raise SelftaughtError(
                 f"sweep directory {out}: run {run.dir} was made with another config; use another --out for a changed "
@@ -371,7 +372,7 @@ def _run_state(run_dir: Path, report: bool) -> str:
     try:
         complete = store.complete
     finally:
-        store.close(checkpoint=False)
+        store.close()
     done = complete and (not report or (run_dir / "report" / "report.html").is_file())
     return "complete" if done else "resume"
 

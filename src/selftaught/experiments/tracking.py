@@ -41,7 +41,7 @@ from urllib.parse import urlparse
 from selftaught.config import Experiment
 from selftaught.errors import SelftaughtError
 from selftaught.run.loop import DB_NAME, LoopCallback
-from selftaught.store import Store
+from selftaught.store import Reader
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def series_scalars(rows: Iterable[dict[str, Any]], offset: int) -> list[Scalar]:
     return out
 
 
-def _train_series(store: Store) -> list[dict[str, Any]]:
+def _train_series(store: Reader) -> list[dict[str, Any]]:
     """The run's per-step series; none in a store older than the series (opened read-only, so not migrated)."""
     try:
         return store.train_series()
@@ -147,7 +147,7 @@ def stop_scalars(rows: Iterable[dict[str, Any]], offset: int) -> list[Scalar]:
     return out
 
 
-def run_metrics(store: Store) -> list[Scalar]:
+def run_metrics(store: Reader) -> list[Scalar]:
     """Every metric a tracker logs for the run in ``store``, from its records (what ``export_run`` writes)."""
     steps = store.round_steps()
     metrics = store.train_metrics()
@@ -408,7 +408,7 @@ def _stored_round_steps(run_dir: Path) -> dict[int, int]:
 
 
 # --------------------------------------------------------------------------------------------------- export
-def open_run_store(run_dir: Path) -> Store:
+def open_run_store(run_dir: Path) -> Reader:
     """The run's store, opened read-only; a directory that holds no run is refused in one line."""
     db = run_dir / DB_NAME
     if not run_dir.is_dir():
@@ -417,15 +417,7 @@ def open_run_store(run_dir: Path) -> Store:
         )
     if not db.is_file():
         raise SelftaughtError(f"{run_dir} is not a run directory: it holds no {DB_NAME}")
-    try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-        tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.Error as e:
-        raise SelftaughtError(f"{db} is not a run store: {e}") from None
-    if not {"meta", "rounds", "train_metrics", "evaluations"} <= tables:
-        conn.close()
-        raise SelftaughtError(f"{db} is not a run store (no run tables)")
-    return Store(db, conn)
+    return Reader.open(db)
 
 
 def export_run(
