@@ -7,7 +7,7 @@ from typing import Any
 
 from selftaught.report import ReportData
 from selftaught.report.refine_plot import refine_rates
-from selftaught.store import Store
+from selftaught.store import Reader
 
 MASTERED = 0.95  # held-out accuracy at which status calls a difficulty mastered
 # The per-step series of reward learning that status summarises per round (the report draws reward_std too).
@@ -15,7 +15,7 @@ REWARD_SUMMARY = ("reward_mean", "zero_var_share", "kl", "clip_frac")
 WIDTH = 80  # the text view's lines fit this many columns
 
 
-def run_status(store: Store) -> dict[str, Any]:
+def run_status(store: Reader) -> dict[str, Any]:
     """What ``selftaught status --json`` prints: run id, completeness, and per round its phases, counts, accuracy."""
     evaluations = store.evaluations()
     single = len({e["task"] for e in evaluations}) <= 1
@@ -78,7 +78,7 @@ def run_status(store: Store) -> dict[str, Any]:
     }
 
 
-def control_status(store: Store) -> list[dict[str, Any]]:
+def control_status(store: Reader) -> list[dict[str, Any]]:
     """Per round with a control grid (B-STaR): the chosen setting (temperature, threshold, samples, its balance
     ``score``, ``kept``, ``unique_correct``; None when none was chosen) and the grid's size. [] without control."""
     grids: dict[int, list[dict[str, Any]]] = {}
@@ -99,7 +99,7 @@ def _number(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def refine_status(store: Store) -> list[dict[str, Any]]:
+def refine_status(store: Reader) -> list[dict[str, Any]]:
     """Per round with refine turns (over all models): each turn's ``tried``, ``fixed`` and ``fix_rate`` (fixed /
     tried), and the round's ``tried`` (failing when refinement began), ``fixed`` (by every turn) and
     ``fixed_share``. [] without refinement."""
@@ -115,7 +115,7 @@ def refine_status(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-def rewards_status(store: Store) -> list[dict[str, Any]]:
+def rewards_status(store: Reader) -> list[dict[str, Any]]:
     """Per round where training logged reward series (GRPO): the steps logged and, for each of ``REWARD_SUMMARY``
     logged, its value at the last step and its mean over the round. [] when nothing was logged."""
     values: dict[int, dict[str, list[tuple[int, float]]]] = {}
@@ -228,7 +228,7 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def skill_progress(store: Store) -> dict[str, dict[str, Any]]:
+def skill_progress(store: Reader) -> dict[str, dict[str, Any]]:
     """Per skill: the newest held-out accuracy at each difficulty (the latest evaluation or teacher slice that
     measured it), the highest difficulty practised, the highest ``mastered`` one (every difficulty from the skill's
     lowest measured up to it at >= MASTERED), and its share of the training samples so far."""
@@ -264,7 +264,7 @@ def skill_progress(store: Store) -> dict[str, dict[str, Any]]:
     return out
 
 
-def report_data(store: Store) -> ReportData:
+def report_data(store: Reader) -> ReportData:
     return ReportData(
         run_id=store.run_id,
         config_text=store.meta("config_text") or "",
