@@ -50,7 +50,6 @@ from selftaught.config import Experiment, _anchor_plugins, load_experiment
 from selftaught.errors import SelftaughtError
 from selftaught.experiments.tracking import build_trackers, open_run_store
 from selftaught.run.build import build_parts
-from selftaught.run.strategies import choose
 from selftaught.run.loop import DB_NAME, Loop
 
 log = logging.getLogger(__name__)
@@ -279,7 +278,7 @@ def load_sweep(path: Path, out: Path | None = None) -> Sweep:
             runs.append(SweepRun(i, settings, seed, d, exp, f"# sweep: {path} ({name}), run {d}\n{text}"))
         first = runs[-len(seeds)]
         try:  # parts do not depend on the seed: built once per point, so a bad task or plug-in fails now
-            choose(first.exp, build_parts(first.exp))
+            build_parts(first.exp)
             build_trackers(first.exp)
         except SelftaughtError as e:
             raise SelftaughtError(f"sweep run {first.dir}: {e}") from None
