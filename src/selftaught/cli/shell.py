@@ -10,6 +10,7 @@ command opened are checkpointed and closed and the run lock is released (``sessi
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -20,6 +21,10 @@ from rich.console import Console
 from selftaught.errors import SelftaughtError
 from selftaught.run.loop import Loop
 
+# Written to a file or a pipe, lines are left whole (Rich would wrap them at 80 columns and split paths): no line is
+# this long, and tables are only as wide as their cells.
+UNWRAPPED = 10_000
+
 app = typer.Typer(
     help="selftaught: a model that teaches itself harder problems, round after round.",
     add_completion=False,
@@ -28,8 +33,16 @@ app = typer.Typer(
 )
 
 
-out = Console()
-err = Console(stderr=True)
+def console(stderr: bool = False) -> Console:
+    """A console that wraps at the terminal's width on a terminal, and nowhere otherwise (unless COLUMNS says)."""
+    made = Console(stderr=stderr)
+    if made.is_terminal or "COLUMNS" in os.environ:
+        return made
+    return Console(stderr=stderr, width=UNWRAPPED, soft_wrap=True)
+
+
+out = console()
+err = console(stderr=True)
 
 
 class Interrupted(BaseException):

@@ -3,6 +3,7 @@ learning-rate schedules; with ``--plot``, all of them drawn over a round of ``--
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -19,10 +20,18 @@ from selftaught.teachers import BUILTIN_TEACHERS
 from selftaught.training.schedules import SCHEDULES, Refined, Schedule
 
 
+def _listing(kind: str) -> Table:
+    """A two-column table whose descriptions wrap, never cut short."""
+    table = Table()
+    table.add_column(kind, no_wrap=True)
+    table.add_column("description", overflow="fold")
+    return table
+
+
 @app.command()
 def tasks() -> None:
     """List the built-in tasks."""
-    table = Table("task", "description")
+    table = _listing("task")
     for name, cls in BUILTIN_TASKS.items():
         table.add_row(name, cls.description)
     out.print(table)
@@ -31,7 +40,7 @@ def tasks() -> None:
 @app.command()
 def teachers() -> None:
     """List the built-in teachers."""
-    table = Table("teacher", "description")
+    table = _listing("teacher")
     for name, cls in BUILTIN_TEACHERS.items():
         table.add_row(name, (cls.__doc__ or "").strip().splitlines()[0])
     out.print(table)
@@ -40,7 +49,7 @@ def teachers() -> None:
 @app.command()
 def presets() -> None:
     """List the built-in presets."""
-    table = Table("preset", "description")
+    table = _listing("preset")
     for name in preset_names():
         table.add_row(name, preset_description(name))
     out.print(table)
@@ -70,6 +79,17 @@ def _builtin_schedules(steps: int, warmup: float) -> dict[str, Schedule]:
     return made
 
 
+def _plot(drawn: dict[str, Schedule], steps: int, plot: Path) -> Path:
+    """Draw ``drawn`` into ``plot``; a failure is one line and leaves no file behind."""
+    try:
+        return plot_schedules(drawn, steps, plot)
+    except OSError as e:
+        # The figure is written to NAME.tmp and renamed into place: a failed write must not leave that behind.
+        with contextlib.suppress(OSError):
+            plot.with_name(plot.name + ".tmp").unlink(missing_ok=True)
+        raise SelftaughtError(f"--plot {plot}: cannot write the file ({e.strerror or e})") from None
+
+
 @app.command()
 def schedules(
     plot: Annotated[Path | None, typer.Option(help="also draw every schedule into this PNG file")] = None,
@@ -82,13 +102,12 @@ def schedules(
     if not 0.0 <= warmup < 1.0:
         raise SelftaughtError(f"--warmup {warmup}: must be a fraction of the round in [0, 1)")
     drawn = _builtin_schedules(steps, warmup) if plot is not None else {}  # bad combinations fail before output
-    table = Table("schedule", "description")
+    if plot is not None and plot.is_dir():
+        raise SelftaughtError(f"--plot {plot}: is a directory; give the PNG file's path")
+    table = _listing("schedule")
     for name, cls in SCHEDULES.items():
         table.add_row(name, next(iter((cls.__doc__ or "").strip().splitlines()), ""))
     out.print(table)
     if plot is not None:
-        try:
-            path = plot_schedules(drawn, steps, plot)
-        except OSError as e:
-            raise SelftaughtError(f"--plot {plot}: cannot write the file ({e.strerror or e})") from None
+        path = _plot(drawn, steps, plot)
         out.print(f"wrote {path} (T = {steps} steps; refined from demonstration l1 norms falling like 1/sqrt(t + 10))")

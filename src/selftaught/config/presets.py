@@ -21,5 +21,10 @@ def preset_text(name: str) -> str:
 
 
 def preset_description(name: str) -> str:
-    lines = preset_text(name).splitlines()
-    return lines[0].lstrip("# ").strip() if lines else ""
+    """The comment lines the preset's file opens with, whole, as one paragraph."""
+    lines = []
+    for line in preset_text(name).splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("# ").strip())
+    return " ".join(line for line in lines if line)
