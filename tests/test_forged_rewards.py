@@ -215,6 +215,23 @@ ATTACKS = [
         def f(xs):
             return [0]
         '''), None, "got [0] == [2, 1]"),
+    ("patching the harness's other modules", "list", D('''
+        import importlib, sys
+        def patched(name):
+            return sys.modules.get(name) or importlib.import_module(name)
+        patched("_harness_values")._walk = lambda v, depth, budget: v
+        patched("_harness_values")._is_plain = lambda v: True
+        patched("_harness_messages")._status = lambda e: "passed"
+        patched("_harness_namespace")._expose = lambda name, value: value
+        patched("_harness_audit")._audit = lambda event, args: None
+        class Yes(list):
+            def __eq__(self, other):
+                return True
+            def __ne__(self, other):
+                return False
+        def f(xs):
+            return Yes([0])
+        '''), None, "not plain data"),
     ("patching math.fabs, which the tests use", "float",
      "import math\nmath.fabs = lambda v: 0.0\ndef f(xs):\n    return 0.0\n",
      "import math\ndef check(candidate):\n    assert math.fabs(candidate([1, 2]) - 1.5) < 1e-9\n", "got 0.0 == 1.5"),

@@ -185,9 +185,10 @@ class Server:
             def report(i: int, status: str, message: str, value: str | None = None) -> None:
                 write(3, line(token, i, status, message, value))
 
-            # Out of the candidate's reach by import: the harness (whose functions judge it) and this server (which
-            # holds the harness); a later ``import _harness`` loads a separate copy.
-            for name in ("_harness", "_confine"):
+            # Out of the candidate's reach by import: the harness's modules (whose functions judge it), _confine
+            # and this server (which holds the harness); a later ``import _harness`` (or ``_harness_values``, ...)
+            # loads a separate copy.
+            for name in [n for n in sys.modules if n[:8] == "_harness"] + ["_confine"]:
                 sys.modules.pop(name, None)
             sys.modules["__main__"] = types.ModuleType("__main__")
             harden = job.get("harden", True) is not False
