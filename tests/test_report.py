@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selftaught.report import PLOTS, Drawn, ReportData, draw_plots, write_report
+from selftaught.report import PAGE, PLOTS, Drawn, Plot, ReportData, draw_plots, write_report
 from selftaught.report.accuracy_plots import accuracy_grid, plot_accepted_vs_proposed, plot_accuracy_heatmap
 from selftaught.report.curriculum_plots import (
     plot_sampling_share,
@@ -19,6 +19,7 @@ from selftaught.report.curriculum_plots import (
     skill_success_grid,
     teacher_score_lines,
 )
+from selftaught.report.sweep_plots import plot_spread
 from selftaught.report.training_plots import global_steps, plot_training_loss
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -532,3 +533,96 @@ def test_accepted_vs_proposed_shows_shares_beside_round_0s_labelled_count(tmp_pa
     assert drawn.series["proposed"] == {1: 1024, 2: 1024, 3: 1024, 4: 0}
     assert drawn.series["label_accuracy"] == pytest.approx({1: 0.99, 2: 0.98, 3: 0.97})  # round 0's is no measure
     assert drawn.title.startswith("Round 0: labelled problems; later rounds: self-labelled")
+
+
+# --- one registry; what a new user found ------------------------------------------------------------------------
+
+
+def test_the_page_lists_every_plot_once_and_each_has_its_own_file() -> None:
+    parts = [part for section in PAGE for part in section.parts]
+    plots = [part for part in parts if isinstance(part, Plot)]
+    assert [plot.key for plot in plots] == list(PLOTS)  # each key once, in the page's order
+    assert len({plot.file for plot in plots}) == len(plots) and all(plot.file.endswith(".png") for plot in plots)
+    assert len({plot.heading for plot in plots}) == len(plots)
+    assert len(parts) == len({id(part) for part in parts})
+
+
+def _texts_outside(drawn: Drawn) -> list[str]:
+    """The titles, axis labels and legend texts of a drawn figure that reach past its edges (cut off in the PNG)."""
+    fig = drawn.figure
+    renderer = fig.canvas.get_renderer()
+    texts = [fig._suptitle, fig._supxlabel, fig._supylabel]
+    for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]:
+        if legend is not None:
+            texts += [*legend.get_texts(), legend.get_title()]
+    for ax in fig.axes:
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label]
+    outside = []
+    for text in texts:
+        if text is None or not text.get_visible() or not text.get_text().strip():
+            continue
+        box = text.get_window_extent(renderer)
+        if box.x0 < -0.5 or box.y0 < -0.5 or box.x1 > fig.bbox.x1 + 0.5 or box.y1 > fig.bbox.y1 + 0.5:
+            outside.append(text.get_text())
+    return outside
+
+
+def test_titles_labels_and_legends_stay_inside_every_figure(tmp_path: Path) -> None:
+    data = _synthetic()
+    data.curriculum, data.skill_results, data.teacher_scores, data.round_steps = _curriculum_records()
+    data.stop_decisions = [
+        {"round": r, "step": s, "budget": 40, "value": s / 50, "current": s / 50, "mean": 0.9, "low": 0.8,
+         "high": 0.95, "stop": s == 30, "reason": "predicted gain below epsilon"}
+        for r in (0, 1) for s in (10, 20, 30, 40)
+    ]  # fmt: skip
+    drawn, _ = draw_plots(data, tmp_path)
+    assert set(drawn) == set(PLOTS) - REWARD_PLOTS
+    for key, figure in drawn.items():
+        assert _texts_outside(figure) == [], key
+    # The accepted plot of a run with one self-labelled round is narrow: its long title used to run off both sides.
+    narrow = plot_accepted_vs_proposed(data.rounds[:2], tmp_path / "narrow.png")
+    assert narrow.figure.get_figwidth() <= 6.0 and _texts_outside(narrow) == []
+    long_task = [_evaluation(0, 1, 0.5, task="a-task-with-a-name-long-enough-to-push-the-title-out")]
+    assert _texts_outside(plot_accuracy_heatmap(long_task, tmp_path / "long.png")) == []
+
+
+def test_the_loss_plot_leaves_the_learning_rate_to_its_own_plot(tmp_path: Path) -> None:
+    data = _synthetic()
+    drawn, _ = draw_plots(data, tmp_path)
+    loss, lr = drawn["loss"], drawn["lr"]
+    assert len(loss.figure.axes) == 1 and "lr" not in loss.series
+    assert "learning rate" not in loss.figure.axes[0].get_ylabel()
+    np.testing.assert_allclose(lr.series["lr"][:2], [1e-3, 1e-3 * (1 - 1 / 40)])  # drawn once, there
+
+
+@pytest.mark.parametrize(
+    ("teacher", "what"),
+    [("ladder", "frontier difficulty"), ("progress", "learning progress"), ("ucb", "UCB score"), (None, "score")],
+)
+def test_teacher_values_are_named_for_what_they_are(tmp_path: Path, teacher: str | None, what: str) -> None:
+    """The ladder records each skill's frontier difficulty, not a score: the plot says so."""
+    scores = [{"round": 0, "step": s, "key": "add", "value": 1 + s // 10} for s in (0, 10, 20)]
+    drawn = plot_teacher_scores(scores, {0: 30}, tmp_path / "teacher.png", teacher)
+    assert drawn.series["what"].startswith(what) and what in drawn.title
+    assert drawn.figure.axes[0].get_ylabel() == what
+    assert ("score" in drawn.title) == (teacher in ("ucb", None))
+    data = _synthetic()
+    data.teacher_scores, data.teacher = scores, teacher
+    page = write_report(data, tmp_path / "page").read_text(encoding="utf-8")
+    assert "<h3>What the teacher tracks</h3>" in page and "frontier difficulty" in page
+
+
+@pytest.mark.parametrize(("reach", "expected"), [([0, 0, 0, 0], (0, 1)), ([3, 3, 3, 3], (0, 3.5))])
+def test_the_sweeps_reach_is_drawn_on_a_whole_number_axis(tmp_path: Path, reach: list[int], expected) -> None:
+    """Every seed reaching the same difficulty used to give an axis of -0.04 to 0.04."""
+    rows = [
+        {"name": f"train.lr={lr}", "reach": {"median": reach[0], "min": reach[0], "max": reach[0], "values": reach[:2]}}
+        for lr in (0.003, 0.01)
+    ]
+    label = "reach (largest difficulty at >= 90%), a label long enough to be wrapped"
+    drawn = plot_spread(rows, "reach", label, tmp_path / "reach.png", integer=True)
+    ax = drawn.figure.axes[0]
+    assert ax.get_ylim() == pytest.approx(expected)
+    ticks = [t for t in ax.get_yticks() if expected[0] <= t <= expected[1]]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+    assert _texts_outside(drawn) == [] and drawn.series["values"] == {r["name"]: reach[:2] for r in rows}

@@ -13,7 +13,7 @@ from matplotlib.image import imread
 from selftaught.curves import AnnealingLaw
 from selftaught.report import PLOTS, Drawn, ReportData, write_report
 from selftaught.report.curve_plots import MAX_CURVE_PANELS, learning_curve_panels, plot_learning_curves
-from selftaught.report.schedule_plot import plot_schedule_what_if, schedule_what_if
+from selftaught.report.schedule_plot import plot_schedule_what_if, schedule_what_if, within_loss_range
 from selftaught.report.training_plots import plot_lr_schedule
 from selftaught.store import PHASES
 from selftaught.training.schedules import SCHEDULES, Cosine, LinearDecay
@@ -362,3 +362,40 @@ def test_what_if_leaves_out_predictions_the_fit_cannot_support(tmp_path):
     for name, curve in drawn.series["drawn"].items():
         assert 0 <= curve[total // 10 :].min() and curve[total // 10 :].max() <= high, name
     assert len(drawn.notes) == 1 and "not drawn" in drawn.notes[0] and "step (ends at -0.02)" in drawn.notes[0]
+
+
+def test_a_prediction_below_0_anywhere_is_left_out():
+    """A loss cannot go below 0: a prediction that does, even in the round's first tenth (which the fit leaves out),
+    is not drawn; rising above the first loss is allowed only there."""
+    actual = np.linspace(2.0, 0.5, 100)
+    curves = {
+        "fine": np.linspace(1.9, 0.4, 100),
+        "early_dip": np.r_[[-0.1] * 5, np.linspace(1.9, 0.4, 95)],
+        "late_dip": np.linspace(1.9, -0.01, 100),
+        "early_rise": np.r_[[3.0] * 5, np.linspace(1.9, 0.4, 95)],
+        "late_rise": np.r_[np.linspace(1.9, 0.4, 95), [2.5] * 5],
+        "nan": np.r_[np.linspace(1.9, 0.4, 99), [np.nan]],
+    }
+    kept, left_out = within_loss_range(curves, actual)
+    assert set(kept) == {"fine", "early_rise"}
+    expected = {"early_dip": 0.4, "late_dip": -0.01, "late_rise": 2.5, "nan": np.nan}
+    assert left_out == pytest.approx(expected, nan_ok=True)
+
+
+def test_learning_curves_draw_only_what_the_rule_recorded(tmp_path: Path) -> None:
+    """Nothing refitted: every point drawn is a recorded measurement, the rule's fitted value where it decided, or
+    the interval it predicted for the budget's end."""
+    decisions = _stop_decisions()
+    drawn = plot_learning_curves(decisions, tmp_path / "curves.png")
+    recorded = {round(float(row[key]), 9) for row in decisions for key in ("value", "current", "mean", "low", "high")
+                if row[key] is not None}  # fmt: skip
+    for ax in drawn.figure.axes:
+        for line in ax.get_lines():
+            if line.get_transform() != ax.transData:
+                continue  # the stop's vertical line spans the axes
+            ys = [float(y) for y in np.ravel(line.get_ydata()) if np.isfinite(y)]
+            assert {round(y, 9) for y in ys} <= recorded, line.get_label()
+        for collection in ax.collections:  # the prediction's band: from the fitted value to the recorded interval
+            for path in collection.get_paths():
+                ys = {round(float(y), 9) for y in path.vertices[:, 1]}
+                assert ys <= recorded, ys - recorded

@@ -16,6 +16,7 @@ from typing import Any
 from selftaught.errors import SelftaughtError
 from selftaught.experiments.sweep import read_index, shown_settings
 from selftaught.experiments.tracking import open_run_store
+from selftaught.report.sweep_plots import plot_spread
 from selftaught.run.loop import DB_NAME
 from selftaught.store import Reader
 
@@ -101,38 +102,12 @@ def compare_sweep(sweep_dir: Path, plots: bool = True) -> dict[str, Any]:
         out_dir.mkdir(exist_ok=True)
         result = {"sweep": index.get("sweep"), "reach_at": REACH_AT, "points": rows, "plots": []}
         if plots:
+            final, reach = "final accuracy (newest difficulty)", f"reach (largest difficulty at >= {REACH_AT:.0%})"
             result["plots"] = [
-                str(
-                    _plot(rows, "final_accuracy", "final accuracy (newest difficulty)", out_dir / "final_accuracy.png")
-                ),
-                str(_plot(rows, "reach", f"reach (largest difficulty at >= {REACH_AT:.0%})", out_dir / "reach.png")),
+                str(plot_spread(rows, "final_accuracy", final, out_dir / "final_accuracy.png").path),
+                str(plot_spread(rows, "reach", reach, out_dir / "reach.png", integer=True).path),
             ]
         (out_dir / "compare.json").write_text(json.dumps(result, indent=2, default=str))
     except OSError as e:
         raise SelftaughtError(f"cannot write {out_dir}: {e.strerror or e}") from None
     return result
-
-
-def _plot(rows: list[dict[str, Any]], key: str, label: str, path: Path) -> Path:
-    """Each point's seeds as dots, its median as a bar and its range as a line."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(max(5.0, 0.9 * len(rows) + 2), 4.2))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for x, row in enumerate(rows):
-        s = row[key]
-        if s["median"] is None:
-            continue
-        ax.bar(x, s["median"], width=0.6, color="#9ecae1")
-        ax.vlines(x, s["min"], s["max"], color="#08519c", linewidth=2)
-        ax.scatter([x] * len(s["values"]), s["values"], color="#08519c", s=14, zorder=3)
-    ax.set_xticks(range(len(rows)), [r["name"] for r in rows], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel(label)
-    ax.set_title(f"{label}: median (bar), range and seeds (dots)", fontsize=9)
-    if not rows:
-        ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path

@@ -18,6 +18,7 @@ from selftaught.report.figure import (
     new_figure,
     no_data,
     save,
+    set_title,
     tick_positions,
 )
 
@@ -106,9 +107,9 @@ def plot_accuracy_heatmap(evaluations: list[dict], path: Path) -> Drawn:
         ax.set_xlabel("round")
         ax.set_ylabel("difficulty")
         if len(panels) > 1 or task is not None:
-            ax.set_title(f"{title}\ntask: {'(unnamed)' if task is None else task}", fontsize=10)
+            set_title(ax, f"{title}\ntask: {'(unnamed)' if task is None else task}", fontsize=10)
         else:
-            ax.set_title(title, fontsize=10)
+            set_title(ax, title, fontsize=10)
         annotate_percentages(ax, grid)
     fig.colorbar(image, ax=list(axes), label="accuracy", fraction=0.05)
     drawn = [{"task": task, "difficulties": d, "rounds": r, "grid": grid} for task, d, r, grid in panels]
@@ -193,7 +194,7 @@ def plot_accepted_vs_proposed(rounds: list[dict], path: Path) -> Drawn:
     ax.set_yticks(np.linspace(0.0, 1.0, 6), [f"{v:.0f}%" for v in np.linspace(0, 100, 6)])
     ax.set_xlabel("round (d = frontier difficulty)")
     ax.set_ylabel("share of the round's problems")
-    ax.set_title(title, fontsize=10)
+    set_title(ax, title, fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     series = {

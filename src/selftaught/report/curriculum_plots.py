@@ -1,5 +1,5 @@
 """The report's plots of the curriculum: where the training samples went per skill, success per skill and difficulty
-over time, and the values the teacher tracks."""
+over time, and the values the teacher tracks (the ladder's frontier, learning progress, a UCB score or a weight)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from selftaught.report.figure import (
     round_lengths,
     round_starts,
     save,
+    set_title,
     tick_positions,
     usable,
 )
@@ -43,6 +44,15 @@ __all__ = [
 
 # The teacher-score plot draws at most this many keys; more lines than this are an unreadable tangle.
 MAX_SCORE_LINES = 12
+# What each built-in teacher records as its scores (``Teacher.scores``), by its name in the config: the ladder keeps
+# a frontier difficulty per skill, not a score. Another teacher's values are called scores.
+TEACHER_VALUES = {
+    "ladder": "frontier difficulty per skill",
+    "progress": "learning progress per cell",
+    "ucb": "UCB score per cell",
+    "alp-gmm": "absolute learning progress per skill",
+    "skill-it": "mixture weight per cell",
+}
 
 
 # --- curriculum: sampling share -----------------------------------------------------------------------------------
@@ -124,7 +134,7 @@ def plot_sampling_share(curriculum: list[dict], round_steps: dict[int, int], pat
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("global step")
     ax.set_ylabel("share of training samples")
-    ax.set_title(f"{title} (dotted: round boundaries)")
+    set_title(ax, f"{title} (dotted: round boundaries)")
     # Reversed so the legend reads top to bottom in the same order as the stack.
     ax.legend(
         polys[::-1],
@@ -198,7 +208,7 @@ def plot_skill_success(skill_results: list[dict], round_steps: dict[int, int], p
     ax.set_yticks(rows, [f"{cells[i][0]}:{cells[i][1]}" for i in rows])
     ax.set_xlabel("global step")
     ax.set_ylabel("skill:difficulty")
-    ax.set_title(f"{title}\n(grey: not measured; dotted: round boundaries)", fontsize=10)
+    set_title(ax, f"{title}\n(grey: not measured; dotted: round boundaries)", fontsize=10)
     # Solid lines between skills; dotted lines after the last column of each round (a measurement exactly at a
     # boundary is the earlier round's final evaluation).
     for i in range(1, n_rows):
@@ -253,9 +263,14 @@ def teacher_score_lines(
     return lines, len(points)
 
 
-def plot_teacher_scores(teacher_scores: list[dict], round_steps: dict[int, int], path: Path) -> Drawn:
-    """The teacher's internal scores (learning progress, UCB score or mixture weight), one line per key."""
-    title = "Teacher scores"
+def plot_teacher_scores(
+    teacher_scores: list[dict], round_steps: dict[int, int], path: Path, teacher: str | None = None
+) -> Drawn:
+    """The values the teacher recorded, one line per key, named for what they are when ``teacher`` (its name in the
+    config) is a built-in one (``TEACHER_VALUES``): the ladder's frontier difficulty, learning progress, a UCB score
+    or a mixture weight; ``series["what"]`` says which."""
+    what = TEACHER_VALUES.get(str(teacher), "score per skill or cell")
+    title = f"Teacher ({teacher}): {what}" if teacher else f"Teacher: {what}"
     lines, total = teacher_score_lines(teacher_scores, round_steps)
     if not lines:
         return no_data(path, title)
@@ -270,13 +285,15 @@ def plot_teacher_scores(teacher_scores: list[dict], round_steps: dict[int, int],
     mark_rounds(ax, round_boundaries(round_steps, rounds), low, high)
     if total > len(lines):
         title = f"{title}: the {len(lines)} of {total} keys with the largest maximum"
-    ax.set_title(f"{title} (dotted: round boundaries)", fontsize=10)
+    set_title(ax, f"{title} (dotted: round boundaries)", fontsize=10)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("global step")
-    ax.set_ylabel("score")
+    ax.set_ylabel(what.rsplit(" per ", 1)[0])
+    if teacher == "ladder":
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     ax.legend(title="key", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title_fontsize=8)
-    return Drawn(save(fig, path), title, {"lines": lines, "total": total}, figure=fig)
+    return Drawn(save(fig, path), title, {"lines": lines, "total": total, "what": what}, figure=fig)
 
 
 def _one_skill(data: ReportData) -> str | None:
@@ -306,7 +323,9 @@ SUCCESS = Plot(
 TEACHER = Plot(
     key="teacher",
     file="teacher_scores.png",
-    draw=lambda data, path: plot_teacher_scores(data.teacher_scores, data.round_steps, path),
-    heading="Teacher scores",
-    alt="teacher scores per skill or cell over the global training step",
+    draw=lambda data, path: plot_teacher_scores(data.teacher_scores, data.round_steps, path, data.teacher),
+    heading="What the teacher tracks",
+    alt="the values the teacher recorded per skill or cell over the global training step",
+    caption="<p>The values the teacher keeps per skill or cell, as it recorded them: the ladder's frontier "
+    "difficulty, learning progress (progress, alp-gmm), the UCB score (ucb) or the mixture weight (skill-it).</p>",
 )

@@ -12,17 +12,24 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from selftaught.curves import CurveEnsemble
 from selftaught.report.data import ReportData
-from selftaught.report.figure import Drawn, Plot, finite_number, new_figure, no_data, save, usable
+from selftaught.report.figure import (
+    Drawn,
+    Plot,
+    finite_number,
+    new_figure,
+    no_data,
+    save,
+    set_suptitle,
+    set_title,
+    usable,
+)
 
 __all__ = ["CURVES", "MAX_CURVE_PANELS", "CurvePanel", "learning_curve_panels", "plot_learning_curves"]
 
 # The learning-curve figure draws at most this many rounds (the newest), three panels to a row.
 MAX_CURVE_PANELS = 12
 CURVE_COLUMNS = 3
-# The prediction redrawn in a learning-curve panel: a smaller bootstrap than the stopping rule's, enough for a band.
-CURVE_BOOTSTRAP = 50
 
 _MEASURED = "#3182bd"
 _LET_RUN = "#e6550d"
@@ -98,26 +105,6 @@ def learning_curve_panels(
     return panels, total
 
 
-def _refit_prediction(
-    panel: CurvePanel, at: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float] | None:
-    """The curve ensemble refitted on the panel's measurements up to step ``at``, predicted from ``at`` to the budget.
-
-    Returns ``(x, mean, low, high, confidence)``, or None when there is nothing to extrapolate: fewer than two
-    points, no budget beyond ``at``, or a fit that could not be made.
-    """
-    keep = panel.steps <= at
-    if np.count_nonzero(keep) < 2 or panel.budget is None or panel.budget <= at:
-        return None
-    ensemble = CurveEnsemble(bootstrap=CURVE_BOOTSTRAP, seed=max(0, panel.round))
-    x = np.linspace(at, panel.budget, 60)
-    try:
-        mean, low, high = ensemble.fit(panel.steps[keep], panel.values[keep]).predict_many(x)
-    except (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError):
-        return None
-    return x, mean, low, high, ensemble.confidence
-
-
 def _draw_curve_panel(ax: Axes, panel: CurvePanel) -> list[tuple[str, object]]:
     """Draw one round's curve, stop and prediction on ``ax``; return the (label, handle) pairs for the legend."""
     handles: list[tuple[str, object]] = []
@@ -147,20 +134,23 @@ def _draw_curve_panel(ax: Axes, panel: CurvePanel) -> list[tuple[str, object]]:
     anchor = panel.anchor
     if anchor is not None:
         name = "prediction at the stop" if panel.stop_step is not None else "last prediction"
-        prediction = _refit_prediction(panel, int(anchor["step"]))
-        if prediction is not None:
-            x, mean, low, high, confidence = prediction
-            band = ax.fill_between(x, low, high, color=_PREDICTED, alpha=0.2, linewidth=0.0)
-            (line,) = ax.plot(x, mean, color=_PREDICTED, linewidth=1.4)
-            handles.append((f"{name}: mean and {confidence * 100:.0f}% band (refit)", (band, line)))
         mean = finite_number(anchor.get("mean"))
         low, high = finite_number(anchor.get("low")), finite_number(anchor.get("high"))
         if panel.budget is not None and mean is not None:
+            # Only what the rule recorded: its fitted value where it decided, and the interval it predicted for the
+            # budget's end, joined by a straight line and a band that say where it expected the round to go.
+            step, current = int(anchor["step"]), finite_number(anchor.get("current"))
+            if current is not None and step < panel.budget:
+                ax.plot([step, panel.budget], [current, mean], color=_PREDICTED, linestyle=":", linewidth=1.2)
+                if low is not None and high is not None:
+                    ax.fill_between(
+                        [step, panel.budget], [current, low], [current, high], color=_PREDICTED, alpha=0.15, lw=0
+                    )
             yerr = None if low is None or high is None else [[max(0.0, mean - low)], [max(0.0, high - mean)]]
             bar = ax.errorbar(
                 [panel.budget], [mean], yerr=yerr, fmt="D", color="black", markersize=4.5, capsize=4, zorder=6
             )
-            handles.append((f"{name}: as recorded at the budget", bar))
+            handles.append((f"{name}: as recorded, for the budget's end", bar))
 
     if not steps.size:
         ax.text(0.5, 0.5, "no measured value", ha="center", va="center", color="0.4", transform=ax.transAxes)
@@ -175,7 +165,7 @@ def _draw_curve_panel(ax: Axes, panel: CurvePanel) -> list[tuple[str, object]]:
         detail = f"stop at {panel.stop_step}" + (f": {panel.reason}" if panel.reason else "")
     else:
         detail = "never stopped" + (f" (last: {panel.reason})" if panel.reason else "")
-    ax.set_title(f"{heading}\n{detail}", fontsize=9)
+    set_title(ax, f"{heading}\n{detail}", fontsize=9)
     return handles
 
 
@@ -183,8 +173,8 @@ def plot_learning_curves(stop_decisions: list[dict], path: Path) -> Drawn:
     """The stopping rule's view of each round: the measured held-out slice accuracy, where it said stop, and the
     prediction it stopped on, one panel per round (the newest ``MAX_CURVE_PANELS``).
 
-    The prediction is drawn twice: the curve ensemble refitted on the points the rule had seen (mean and band from
-    that step to the budget), and the interval the rule recorded at the budget, which is exactly what it decided on.
+    Only what the rule recorded is drawn, nothing refitted: the interval it predicted for the budget's end where it
+    decided (exactly what it decided on), joined to its fitted value at that step by a dotted line and a band.
     """
     title = "Learning curves inside rounds and the stopping rule's prediction"
     panels, total = learning_curve_panels(stop_decisions)
@@ -203,14 +193,14 @@ def plot_learning_curves(stop_decisions: list[dict], path: Path) -> Drawn:
         ax.set_axis_off()
     if total > len(panels):
         title = f"{title}\n(the newest {len(panels)} of {total} rounds)"
-    fig.suptitle(title, fontsize=11)
+    set_suptitle(fig, title)
     fig.supylabel("held-out slice accuracy", fontsize=10)
     if legend:
         fig.legend(
             list(legend.values()),
             list(legend),
             loc="outside lower center",
-            ncols=min(3, len(legend)),
+            ncols=min(columns, len(legend)),  # as wide as the panels, no wider
             fontsize=8,
         )
     return Drawn(save(fig, path), title, {"panels": panels, "total": total}, figure=fig)

@@ -60,6 +60,8 @@ class ReportData:
 
     ``hindsight``: one dict per (round, difficulty) of hindsight relabelling with ``tried``, ``made``, ``kept`` and
     ``trained`` (``Store.hindsight_counts``).
+
+    ``teacher``: the teacher's name in the run's config (``teacher.kind``), which says what its scores are.
     """
 
     run_id: str
@@ -79,3 +81,4 @@ class ReportData:
     control: list[dict] = field(default_factory=list)
     refine_turns: list[dict] = field(default_factory=list)
     hindsight: list[dict] = field(default_factory=list)
+    teacher: str | None = None

@@ -43,6 +43,8 @@ __all__ = [
     "round_lengths",
     "round_starts",
     "save",
+    "set_suptitle",
+    "set_title",
     "tick_positions",
     "usable",
     "wrapped",
@@ -133,6 +135,18 @@ def wrapped(text: str, width_inches: float, fontsize: float = 12.0) -> str:
     return "\n".join(textwrap.fill(line, chars) if line else line for line in text.split("\n"))
 
 
+def set_title(ax: Axes, text: str, fontsize: float = 12.0, **kwargs: Any) -> None:
+    """``ax``'s title, wrapped to the axes' width so that a long one breaks into lines rather than run off the
+    figure."""
+    width = ax.get_position().width * ax.figure.get_figwidth()
+    ax.set_title(wrapped(text, width, fontsize), fontsize=fontsize, **kwargs)
+
+
+def set_suptitle(fig: Figure, text: str, fontsize: float = 11.0) -> None:
+    """``fig``'s title over all its panels, wrapped to the figure's width."""
+    fig.suptitle(wrapped(text, 0.95 * fig.get_figwidth(), fontsize), fontsize=fontsize)
+
+
 def save(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as PNG via a temporary file, so a reader never sees a half-written image."""
     path = Path(path)
@@ -148,7 +162,7 @@ def no_data(path: Path, title: str) -> Drawn:
     fig = new_figure(6.0, 3.0)
     ax = fig.add_subplot()
     ax.set_axis_off()
-    ax.set_title(wrapped(title, 6.0))
+    set_title(ax, title)
     ax.text(0.5, 0.5, "no data yet", ha="center", va="center", fontsize=16, color="0.4", transform=ax.transAxes)
     return Drawn(save(fig, path), title, figure=fig)
 

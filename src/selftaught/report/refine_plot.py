@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from selftaught.report.data import ReportData
-from selftaught.report.figure import Drawn, Plot, colours, new_figure, no_data, save, usable
+from selftaught.report.figure import Drawn, Plot, colours, new_figure, no_data, save, set_suptitle, usable
 
 __all__ = ["REFINE", "plot_refine", "refine_rates"]
 
@@ -73,7 +73,7 @@ def plot_refine(refine_turns: list[dict], path: Path) -> Drawn:
         ax.grid(True, alpha=0.3)
     ax_rate.legend(fontsize=8, ncols=2 if len(shown) > 6 else 1)
     notes = [] if len(shown) == len(rounds) else [f"the newest {len(shown)} of {len(rounds)} rounds"]
-    fig.suptitle("\n".join([title, *notes]), fontsize=11)
+    set_suptitle(fig, "\n".join([title, *notes]))
     series: dict = {"rounds": shown}
     for key in ("turns", "tried", "fixed", "rate", "cumulative"):
         series[key] = {round_: per_round[round_][key] for round_ in shown}

@@ -29,6 +29,8 @@ from selftaught.report.figure import (
     round_lengths,
     round_starts,
     save,
+    set_suptitle,
+    set_title,
     usable,
 )
 
@@ -152,7 +154,7 @@ def plot_rewards(train_series: list[dict], round_steps: dict[int, int], path: Pa
     if high > low:
         ax_reward.set_xlim(low, high)
     ax_reward.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_reward.set_title(f"{title} (dotted: round boundaries)")
+    set_title(ax_reward, f"{title} (dotted: round boundaries)")
     series = {
         "x": {name: x for name, (x, _) in lines.items()},
         "values": {name: values for name, (_, values) in lines.items()},
@@ -256,7 +258,7 @@ def plot_control(control: list[dict], path: Path) -> Drawn:
         ax.set_xlim(rounds[0] - 1, rounds[0] + 1)
     ax.margins(x=0.1, y=0.15)
     ax.grid(True, alpha=0.3)
-    ax.set_title("chosen setting and the grid's spread per round", fontsize=10)
+    set_title(ax, "chosen setting and the grid's spread per round", fontsize=10)
 
     heatmap = None
     if ax_grid is not None:
@@ -271,7 +273,7 @@ def plot_control(control: list[dict], path: Path) -> Drawn:
         ax_grid.set_yticks(range(len(thresholds)), [f"{t:g}" for t in thresholds])
         ax_grid.set_xlabel("temperature")
         ax_grid.set_ylabel("threshold")
-        ax_grid.set_title(f"round {last}: best score over samples (red: chosen)", fontsize=10)
+        set_title(ax_grid, f"round {last}: best score over samples (red: chosen)", fontsize=10)
         if len(temperatures) <= MAX_ANNOTATED_CELLS and len(thresholds) <= MAX_ANNOTATED_CELLS:
             middle = float(np.nanmean(grid))
             for i, j in zip(*np.nonzero(np.isfinite(grid)), strict=True):
@@ -282,7 +284,7 @@ def plot_control(control: list[dict], path: Path) -> Drawn:
             ax_grid.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
         fig.colorbar(image, ax=ax_grid, label="balance score", fraction=0.08)
         heatmap = {"round": last, "temperatures": temperatures, "thresholds": thresholds, "grid": grid, "chosen": cell}
-    fig.suptitle(title, fontsize=11)
+    set_suptitle(fig, title)
     series = {"rounds": rounds, "chosen": chosen, "scores": scores, "heatmap": heatmap}
     return Drawn(save(fig, path), title, series, figure=fig)
 

@@ -13,14 +13,22 @@ from pathlib import Path
 import numpy as np
 
 from selftaught.curves import AnnealingLaw
-from selftaught.report.figure import Drawn, Plot, colours, finite_number, new_figure, no_data, save
+from selftaught.report.figure import Drawn, Plot, colours, finite_number, new_figure, no_data, save, set_title
 from selftaught.training.schedules import SCHEDULES, Refined, Schedule
 
-__all__ = ["MAX_POINTS", "WHAT_IF", "plot_schedule_what_if", "plot_schedules", "schedule_what_if"]
+__all__ = [
+    "MAX_POINTS",
+    "WHAT_IF",
+    "plot_schedule_what_if",
+    "plot_schedules",
+    "schedule_what_if",
+    "within_loss_range",
+]
 
 # Longer rounds are drawn from this many evenly spaced steps (always including the first and the last): a line
 # cannot show more detail than that, and evaluating every step of a very long round would only cost time.
 MAX_POINTS = 4000
+WIDTH = 10.0  # the what-if figure's width in inches
 
 
 def _steps(total: int) -> np.ndarray:
@@ -44,7 +52,7 @@ def plot_schedules(schedules: dict[str, Schedule], total: int, path: Path) -> Pa
         ax.plot(steps, factors, linewidth=1.5, marker=marker, label=label)
     ax.set_xlabel("step")
     ax.set_ylabel("factor of the base learning rate")
-    ax.set_title(f"Learning-rate schedules over a round of T = {total} steps")
+    set_title(ax, f"Learning-rate schedules over a round of T = {total} steps")
     ax.set_ylim(-0.03, 1.05)
     ax.set_xlim(0, max(1, total - 1))
     ax.grid(True, alpha=0.3)
@@ -89,56 +97,72 @@ def schedule_what_if(train_metrics: list[dict], round_: int = 0) -> dict[str, np
     return out
 
 
-def _outside(curve: np.ndarray, low: float, high: float) -> bool:
-    """True when ``curve`` leaves ``low``..``high`` anywhere, or is not finite."""
-    return not np.isfinite(curve).all() or float(curve.min()) < low or float(curve.max()) > high
+def within_loss_range(curves: dict[str, np.ndarray], actual: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+    """``curves`` split into those a plot can stand behind and those it leaves out: ``(kept, left_out)``, the kept
+    curves by name and each left-out one's final value.
+
+    A training loss (cross-entropy) is never below 0, so a prediction below 0 at any step is left out; and a schedule
+    of the same peak rate has no reason to rise above the round's highest measured loss (its first) past the round's
+    first tenth (the warmup and the first fall, which the fit leaves out), so one that does is left out too. A curve
+    that is not finite everywhere is left out.
+    """
+    high = float(np.nanmax(actual))
+    tail = slice(len(actual) // 10, None)
+    kept, left_out = {}, {}
+    for name, curve in curves.items():
+        if np.isfinite(curve).all() and float(curve.min()) >= 0.0 and float(curve[tail].max()) <= high:
+            kept[name] = curve
+        else:
+            left_out[name] = float(curve[-1])
+    return kept, left_out
 
 
 def plot_schedule_what_if(train_metrics: list[dict], path: Path, round_: int = 0) -> Drawn:
     """Round ``round_``'s measured loss (smoothed), the LR-annealing law fitted to it, and the loss the law predicts
     under each built-in schedule, with each prediction's final loss in the legend.
 
-    A training loss (cross-entropy) is never below 0, and a schedule of the same peak rate has no reason to end above
-    the round's first measured loss: a prediction that leaves that range past the round's first tenth is the law
-    extrapolated beyond what its fit supports, so it is not drawn, and the figure names it. ``series["drawn"]`` holds
-    the curves drawn, ``series["left_out"]`` each left-out schedule's predicted final loss.
+    A prediction that leaves the range a training loss can take (``within_loss_range``: below 0 anywhere, or above
+    the round's first loss past its first tenth) is the law extrapolated beyond what its fit supports, so it is not
+    drawn, and the figure names it; so is the law's own fit when it does. ``series["drawn"]`` holds the schedules'
+    curves drawn, ``series["left_out"]`` each left-out schedule's predicted final loss.
     """
     title = f"Round {round_}'s loss under other schedules (LR-annealing law fitted on it)"
     curves = schedule_what_if(train_metrics, round_)
     if curves is None:
         return no_data(path, title)
-    fig = new_figure(10.0, 5.0)
+    fig = new_figure(WIDTH, 5.0)
     ax = fig.subplots()
     actual = curves.pop("actual")
     steps = np.arange(len(actual))
     window = max(1, len(actual) // 50)
     smooth = np.convolve(actual, np.ones(window) / window, mode="valid")
     ax.plot(steps[window - 1 :], smooth, color="0.6", linewidth=1.0, label="measured (moving average)")
-    fit = curves.pop("fit")
-    ax.plot(steps, fit, color="black", linestyle="--", linewidth=1.2, label=f"law, schedule used: {fit[-1]:.3f}")
     tail = slice(len(actual) // 10, None)  # past the warmup and the first fall, which the fit leaves out
+    fit = curves.pop("fit")
     residual = float(np.sum((actual[tail] - fit[tail]) ** 2))
     r2 = 1.0 - residual / max(float(np.sum((actual[tail] - actual[tail].mean()) ** 2)), 1e-12)
     notes = []
     if r2 < 0.9:  # the law's power-law shape does not describe this curve: say so rather than mislead
         notes.append(f"poor fit (R² = {r2:.2f} after the first tenth): the predictions are not reliable")
     high = float(np.nanmax(actual))
-    drawn = {name: curve for name, curve in curves.items() if not _outside(curve[tail], 0.0, high)}
-    left_out = {name: float(curve[-1]) for name, curve in curves.items() if name not in drawn}
-    if left_out:
-        each = ", ".join(f"{name} (ends at {value:.2f})" for name, value in left_out.items())
+    fits, fit_left_out = within_loss_range({"law, schedule used": fit}, actual)
+    drawn, left_out = within_loss_range(curves, actual)
+    if fit_left_out or left_out:
+        each = ", ".join(f"{name} (ends at {value:.2f})" for name, value in {**fit_left_out, **left_out}.items())
         notes.append(f"not drawn, as the law's prediction leaves 0 to {high:.2f} (the round's first loss): {each}")
+    for name, predicted in fits.items():
+        ax.plot(steps, predicted, color="black", linestyle="--", linewidth=1.2, label=f"{name}: {predicted[-1]:.3f}")
     colour = dict(zip(curves, colours(len(curves)), strict=True))  # a schedule keeps its colour when others go
     for name, predicted in drawn.items():
         ax.plot(steps, predicted, color=colour[name], linewidth=1.1, label=f"{name}: {predicted[-1]:.3f}")
     # The view: the measured curve past its first tenth, and where every drawn prediction ends up.
-    shown = np.concatenate([actual[tail], [c[-1] for c in (fit, *drawn.values())]])
+    shown = np.concatenate([actual[tail], [c[-1] for c in (*fits.values(), *drawn.values())]])
     shown = shown[np.isfinite(shown)]
     if shown.size:
         low, top = float(shown.min()), float(shown.max())
         pad = 0.1 * (top - low) or 0.1
-        ax.set_ylim(low - pad, top + pad)
-    ax.set_title("\n".join([title, *notes]), **({"fontsize": 10} if notes else {}))
+        ax.set_ylim(max(0.0, low - pad), top + pad)
+    set_title(ax, "\n".join([title, *notes]), fontsize=10.0 if notes else 12.0)
     ax.set_xlabel("step in round")
     ax.set_ylabel("training loss (legend: predicted final)")
     ax.grid(True, alpha=0.3)

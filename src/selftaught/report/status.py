@@ -283,4 +283,5 @@ def report_data(store: Reader) -> ReportData:
         control=store.control(),
         refine_turns=store.refine_turns(),
         hindsight=store.hindsight_counts(),
+        teacher=(store.config().get("teacher") or {}).get("kind"),
     )

@@ -23,6 +23,7 @@ from selftaught.report.figure import (
     round_lengths,
     round_starts,
     save,
+    set_title,
     usable,
 )
 
@@ -64,35 +65,31 @@ def global_steps(train_metrics: Iterable[dict]) -> tuple[list[dict], np.ndarray,
 
 
 def plot_training_loss(train_metrics: list[dict], path: Path) -> Drawn:
-    """Training loss over the global step axis, one colour per round, with the learning rate in a panel below."""
+    """Training loss over the global step axis, one colour per round (the learning rate has its own plot, ``LR``)."""
     title = "Training loss (rounds concatenated)"
     rows, x, segments = global_steps(train_metrics)
     losses = np.array([finite_number(row.get("loss")) for row in rows], dtype=float)
-    rates = np.array([finite_number(row.get("lr")) for row in rows], dtype=float)
     if not rows or not np.isfinite(losses).any():
         return no_data(path, title)
 
-    fig = new_figure(10.0, 6.0)
-    ax_loss, ax_lr = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
-    colours = matplotlib.colormaps["tab10"].colors
+    fig = new_figure(10.0, 4.5)
+    ax = fig.add_subplot()
+    palette = matplotlib.colormaps["tab10"].colors
     start = 0
     for k, (round_, first_x, last_x) in enumerate(segments):
         stop = start + int(np.count_nonzero((x >= first_x) & (x <= last_x)))
-        colour = colours[k % len(colours)]
-        seg_x, seg_loss, seg_lr = x[start:stop], losses[start:stop], rates[start:stop]
+        colour = palette[k % len(palette)]
         marker = "." if stop - start <= 2 else None
-        ax_loss.plot(seg_x, seg_loss, color=colour, linewidth=1.2, marker=marker, label=f"round {round_}")
-        ax_lr.plot(seg_x, seg_lr, color=colour, linewidth=1.2, marker=marker)
+        ax.plot(x[start:stop], losses[start:stop], color=colour, linewidth=1.2, marker=marker, label=f"round {round_}")
         if k > 0:
-            for ax in (ax_loss, ax_lr):
-                ax.axvline(first_x - 0.5, color="0.6", linestyle="--", linewidth=0.8)
+            ax.axvline(first_x - 0.5, color="0.6", linestyle="--", linewidth=0.8)
         if len(segments) <= MAX_ROUND_LABELS:
             # Data x, axes y: the label stays at the top whatever the loss range.
-            ax_loss.text(
+            ax.text(
                 (first_x + last_x) / 2,
                 1.01,
                 f"r{round_}",
-                transform=blended_transform_factory(ax_loss.transData, ax_loss.transAxes),
+                transform=blended_transform_factory(ax.transData, ax.transAxes),
                 ha="center",
                 va="bottom",
                 fontsize=8,
@@ -102,19 +99,12 @@ def plot_training_loss(train_metrics: list[dict], path: Path) -> Drawn:
 
     finite_losses = losses[np.isfinite(losses)]
     if finite_losses.size and (finite_losses > 0).all():
-        ax_loss.set_yscale("log")
-    ax_loss.set_ylabel("loss")
-    ax_loss.set_title(title, pad=16)
-    ax_loss.grid(True, which="major", alpha=0.3)
-    ax_lr.set_ylabel("learning rate")
-    ax_lr.set_xlabel("global step")
-    ax_lr.grid(True, alpha=0.3)
-    ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    if not np.isfinite(rates).any():
-        ax_lr.text(
-            0.5, 0.5, "no learning rate logged", ha="center", va="center", color="0.4", transform=ax_lr.transAxes
-        )
-    return Drawn(save(fig, path), title, {"x": x, "loss": losses, "lr": rates, "rounds": segments}, figure=fig)
+        ax.set_yscale("log")
+    ax.set_ylabel("loss")
+    ax.set_xlabel("global step")
+    set_title(ax, title, pad=16)
+    ax.grid(True, which="major", alpha=0.3)
+    return Drawn(save(fig, path), title, {"x": x, "loss": losses, "rounds": segments}, figure=fig)
 
 
 # --- learning rate and gradient norm ----------------------------------------------------------------
@@ -161,7 +151,7 @@ def plot_lr_schedule(train_metrics: list[dict], round_steps: dict[int, int], pat
     if high > low:
         ax_lr.set_xlim(low, high)
     ax_lr.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_lr.set_title(f"{title} (dotted: round boundaries)")
+    set_title(ax_lr, f"{title} (dotted: round boundaries)")
     ax_lr.set_ylabel("learning rate")
     ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     ax_norm.set_ylabel("gradient l2 norm")
@@ -181,7 +171,7 @@ LOSS = Plot(
     file="training_loss.png",
     draw=lambda data, path: plot_training_loss(data.train_metrics, path),
     heading="Training loss",
-    alt="training loss and learning rate over the global step",
+    alt="training loss over the global step, one colour per round",
 )
 LR = Plot(
     key="lr",
