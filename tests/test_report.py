@@ -19,8 +19,11 @@ from selftaught.report.curriculum_plots import (
     skill_success_grid,
     teacher_score_lines,
 )
+from selftaught.report.status import report_data
 from selftaught.report.sweep_plots import plot_spread
 from selftaught.report.training_plots import global_steps, plot_training_loss
+from selftaught.store import Reader, Store
+from selftaught.types import Problem, Verdict
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HEATMAP_PNG, LOSS_PNG, ACCEPTED_PNG = (PLOTS[key].file for key in ("heatmap", "loss", "accepted"))
@@ -457,9 +460,6 @@ def test_write_report_shows_the_curriculum_plots(tmp_path: Path) -> None:
 
 
 def test_report_data_reads_the_curriculum_records(tmp_path: Path) -> None:
-    from selftaught.report.status import report_data
-    from selftaught.store import Store
-
     store = Store.create(tmp_path / "run.db", "run-1", {}, "")
     try:
         with store.transaction():
@@ -626,3 +626,67 @@ def test_the_sweeps_reach_is_drawn_on_a_whole_number_axis(tmp_path: Path, reach:
     ticks = [t for t in ax.get_yticks() if expected[0] <= t <= expected[1]]
     assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
     assert _texts_outside(drawn) == [] and drawn.series["values"] == {r["name"]: reach[:2] for r in rows}
+
+
+def _store_with_attempts(path: Path) -> None:
+    """Rounds 0 (labelled) to 4; rounds 1-4 propose four problems each, four attempts apiece, the code task's
+    programs and feedback included; problem 0 of a round is accepted, 1 is not, 2 is accepted with a wrong attempt."""
+    store = Store.create(path, "run-examples", {"teacher": {"kind": "ladder"}}, "")
+    try:
+        for round_ in range(5):
+            store.start_round(round_, None if round_ == 0 else round_ + 1)
+            with store.transaction():
+                problems = [
+                    Problem("code", round_ + 1, f"def f{k}(xs): <round {round_}>", None if k else f"t{k}", k)
+                    for k in range(4)
+                ]
+                store.add_problems(round_, "train", problems)
+                if round_ == 0:
+                    continue
+                ids = [stored.id for stored in store.problems(round_, "train")]
+                attempts = [(pid, 0, s, f"return xs[{s}] < 1 & '<b>'") for pid in ids for s in range(5)]
+                store.add_attempts(attempts)
+                store.score_attempts(
+                    (pid, 0, s, 0.5 * (s % 3), f"assert failed: {s} <script>", int(k == 0 or (k == 2 and s > 0)))
+                    for k, pid in enumerate(ids)
+                    for s in range(5)
+                )
+                verdicts = [Verdict(f"answer <{k}>" if k in (0, 2) else None, 0.8) for k in range(4)]
+                store.add_verdicts(round_, [(pid, v, None) for pid, v in zip(ids, verdicts, strict=True)])
+    finally:
+        store.close()
+
+
+def test_the_report_shows_example_problems_attempts_and_verdicts(tmp_path: Path) -> None:
+    _store_with_attempts(tmp_path / "run.db")
+    reader = Reader.open(tmp_path / "run.db")
+    try:
+        data = report_data(reader)
+    finally:
+        reader.close()
+    shown = data.sample_problems
+    assert sorted({case["round"] for case in shown}) == [1, 3, 4]  # the first, a middle and the last round
+    assert [case["prompt"] for case in shown if case["round"] == 1] == [f"def f{k}(xs): <round 1>" for k in range(3)]
+    first, second, third = shown[:3]
+    assert (first["accepted"], first["answer"], first["target"]) == (True, "answer <0>", "t0")
+    assert (second["accepted"], second["answer"], second["target"]) == (False, None, None)
+    assert third["accepted"] and [a["correct"] for a in third["attempts"]] == [0, 1, 1, 1]
+    assert len(first["attempts"]) == 4 and first["attempts_total"] == 5
+    assert first["attempts"][2] == {
+        "model": 0,
+        "sample": 2,
+        "text": "return xs[2] < 1 & '<b>'",
+        "reward": 1.0,
+        "feedback": "assert failed: 2 <script>",
+        "correct": 1,
+    }
+    page = write_report(data, tmp_path / "report").read_text(encoding="utf-8")
+    section = page[page.index("<h2>Example problems</h2>") : page.index("<h2>Config</h2>")]
+    assert section.count("<h3>Round ") == len(shown) == 9
+    assert "<pre>def f0(xs): &lt;round 1&gt;</pre>" in section
+    assert "<pre>return xs[2] &lt; 1 &amp; &#x27;&lt;b&gt;&#x27;</pre>" in section
+    assert "<pre>assert failed: 2 &lt;script&gt;</pre>" in section and "<script>" not in page
+    assert "Verdict: accepted, this answer as the label:</p>\n<pre>answer &lt;0&gt;</pre>" in section
+    assert "Verdict: no answer accepted." in section and "and 1 more attempts" in section
+    empty = ReportData(run_id="empty", config_text="", complete=False, stop_reason=None)
+    assert "No self-labelled attempts recorded yet." in write_report(empty, tmp_path / "empty").read_text()

@@ -62,6 +62,9 @@ class ReportData:
     ``trained`` (``Store.hindsight_counts``).
 
     ``teacher``: the teacher's name in the run's config (``teacher.kind``), which says what its scores are.
+
+    ``sample_problems``: a few training problems of some self-labelled rounds, each with its attempts, their rewards
+    and feedback, and the verdict (``examples.sample_problems`` says which and how).
     """
 
     run_id: str
@@ -82,3 +85,4 @@ class ReportData:
     refine_turns: list[dict] = field(default_factory=list)
     hindsight: list[dict] = field(default_factory=list)
     teacher: str | None = None
+    sample_problems: list[dict] = field(default_factory=list)

@@ -32,6 +32,7 @@ td.text, th.text { text-align: left; }
 tbody tr:nth-child(even) { background: #fafafa; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; margin: 0.5em 0; }
 pre { background: #f6f8fa; border: 1px solid #ddd; padding: 0.8em; overflow-x: auto; font-size: 0.88em; }
+td pre { margin: 0; padding: 0.3em; max-height: 18em; overflow: auto; white-space: pre-wrap; }
 .empty { color: #777; font-style: italic; }
 """
 

@@ -13,6 +13,7 @@ from selftaught.report import (
     accuracy_plots,
     curriculum_plots,
     curve_plots,
+    examples,
     refine_plot,
     rewards_plots,
     schedule_plot,
@@ -57,7 +58,7 @@ PAGE = (
         ),
     ),
     Section("Learning from rewards", (rewards_plots.REWARDS, rewards_plots.CONTROL, refine_plot.REFINE)),
-    Section(None, (tables.HINDSIGHT, tables.CONFIG)),
+    Section(None, (tables.HINDSIGHT, examples.EXAMPLES, tables.CONFIG)),
 )
 # Every plot by its key, in the page's order.
 PLOTS: dict[str, Plot] = {part.key: part for section in PAGE for part in section.parts if isinstance(part, Plot)}

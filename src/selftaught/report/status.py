@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from selftaught.report import ReportData
+from selftaught.report.examples import sample_problems
 from selftaught.report.refine_plot import refine_rates
 from selftaught.store import Reader
 
@@ -284,4 +285,5 @@ def report_data(store: Reader) -> ReportData:
         refine_turns=store.refine_turns(),
         hindsight=store.hindsight_counts(),
         teacher=(store.config().get("teacher") or {}).get("kind"),
+        sample_problems=sample_problems(store),
     )
