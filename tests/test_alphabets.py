@@ -13,8 +13,6 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from test_cli import one_error_line, run_cli  # noqa: E402
-
 from selftaught.students.builtin import GPTStudent  # noqa: E402
 from selftaught.students.hf import META, HFStudent  # noqa: E402
 from selftaught.students.hf_tokenizer import char_tokenizer  # noqa: E402
@@ -22,6 +20,8 @@ from selftaught.students.tokenizer import CharTokenizer  # noqa: E402
 from selftaught.tasks import BUILTIN_TASKS  # noqa: E402
 from selftaught.tasks.jsonl import JsonlProblems  # noqa: E402
 from selftaught.tasks.list_functions import ListFunctions  # noqa: E402
+
+from support import one_error_line, run_cli  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TINY = {"layers": 1, "heads": 2, "hidden": 32, "intermediate": 64}

@@ -4,8 +4,6 @@ setting per self-labelled round, samples with it, and redoes it identically afte
 from __future__ import annotations
 
 import signal
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,8 @@ from selftaught.run.control import BStarController, balance_score, query_balance
 from selftaught.types import Problem
 from selftaught.verifiers.base import Score, Verifier
 from selftaught.verifiers.vote import VoteVerifier
+
+from support import rows
 
 
 # ------------------------------------------------------------------------------------------ the balance score
@@ -139,11 +139,6 @@ OVERRIDES = [
     "control.slice=4",
 ]
 ARGS = ["--preset", "smoke", *(a for o in OVERRIDES for a in ("--set", o))]
-
-
-def rows(run_dir: Path, sql: str) -> list[tuple]:
-    with closing(sqlite3.connect(f"{(run_dir / 'run.db').resolve().as_uri()}?mode=ro", uri=True)) as db:
-        return db.execute(sql).fetchall()
 
 
 def records(run_dir: Path) -> dict:

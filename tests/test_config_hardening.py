@@ -5,7 +5,6 @@ a stable name in other processes; parts named in the config are really swappable
 from __future__ import annotations
 
 import pickle
-import sqlite3
 import subprocess
 import sys
 import tomllib
@@ -13,18 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_cli import one_error_line, run_cli
 
 from selftaught.config import load_experiment
 from selftaught.registry import load_object
 from selftaught.run.build import build_parts, build_stop_rule, build_student
 
+from support import one_error_line, rows, run_cli
+
 SMALL = ["--set", "train.labelled_steps=20", "--set", "train.round_steps=5", "--set", "loop.max_rounds=1"]
-
-
-def rows(run_dir: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(run_dir / "run.db") as conn:
-        return conn.execute(sql).fetchall()
 
 
 # ------------------------------------------------------------------------------------------- bad values, exit 2

@@ -6,7 +6,6 @@ import json
 import random
 import re
 import signal
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,8 @@ from selftaught.cli import main
 from selftaught.run.picking import TeacherBatches
 from selftaught.teachers import Outcome, Teacher
 from selftaught.types import Ask, Example
+
+from support import rows
 
 MIX = """
 name = "mix"
@@ -74,11 +75,6 @@ def write_mix(tmp_path: Path, kind: str = "progress", params: str = "{}") -> Pat
     cfg = tmp_path / f"mix-{re.sub(r'[^a-z]', '_', kind)}.toml"
     cfg.write_text(MIX.format(kind=kind, params=params))
     return cfg
-
-
-def rows(run_dir: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(run_dir / "run.db") as db:
-        return db.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import signal
-import sqlite3
 import statistics
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from selftaught.training.schedules import SCHEDULES
 from selftaught.training.trainer import OptimConfig
 from selftaught.types import Problem
 from selftaught.verifiers.reward_function import RewardFunctionVerifier
+
+from support import rows
 
 HERE = Path(__file__).resolve()
 SERIES = {"reward_mean", "reward_std", "zero_var_share", "kl", "clip_frac", "ratio", "groups", "adv_abs_mean"}
@@ -49,11 +50,6 @@ def args(run_dir: Path, *sets: str) -> list[str]:
     for s in (*FAST, 'train.method="grpo"', *sets):
         out += ["--set", s]
     return out
-
-
-def rows(run_dir: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(f"{(run_dir / 'run.db').resolve().as_uri()}?mode=ro", uri=True) as conn:
-        return conn.execute(sql).fetchall()
 
 
 # ------------------------------------------------------------------------------------------------- advantages

@@ -4,7 +4,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ from selftaught.students.hf_tokenizer import char_tokenizer  # noqa: E402
 from selftaught.training.schedules import SCHEDULES  # noqa: E402
 from selftaught.training.trainer import OptimConfig  # noqa: E402
 from selftaught.types import Example  # noqa: E402
+
+from support import rows as _rows
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TINY = {"layers": 2, "heads": 2, "hidden": 32, "intermediate": 64}
@@ -260,11 +261,6 @@ def test_bad_inputs_are_one_line_and_create_nothing(model_dirs, tmp_path, capsys
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and words in err, (name, err)
         assert not out.exists(), name
-
-
-def _rows(run_dir: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(run_dir / "run.db") as conn:
-        return conn.execute(sql).fetchall()
 
 
 TABLES = ("problems", "attempts", "verdicts", "examples", "train_metrics", "eval_results", "evaluations")

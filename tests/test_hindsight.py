@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,8 @@ from selftaught.tasks import ListFunctions
 from selftaught.tasks.list_functions import apply, ops_of
 from selftaught.training.curation import ReplayCurator, hindsight_mix
 from selftaught.types import NO_VALUE, Example
+
+from support import rows
 
 # Programs a model at the frontier writes: right, wrong but running, degenerate, broken.
 PROGRAMS = (
@@ -158,11 +158,6 @@ def test_prioritised_replay_favours_rare_solves_and_uniform_replay_is_unchanged(
 
 
 # ----------------------------------------------------------------------------------------------- the loop
-def rows(db: Path, sql: str) -> list[tuple]:
-    with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-        return conn.execute(sql).fetchall()
-
-
 STUDENT = f"{Path(__file__).resolve()}:CannedStudent"
 LOOP = [
     f"student.kind={STUDENT}",

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 from pathlib import Path
 
 import pytest
-from test_cli import one_error_line, run_cli
 
 from selftaught.config import load_experiment
 from selftaught.errors import SelftaughtError
@@ -18,6 +16,8 @@ from selftaught.run.build import build_skills
 from selftaught.sandbox import Limits, Sandbox
 from selftaught.tasks.jsonl import JsonlProblems
 from selftaught.types import NO_VALUE, Problem
+
+from support import one_error_line, rows, run_cli
 
 
 def add_rows(n: int, difficulty: int = 1, start: int = 0) -> list[dict]:
@@ -97,11 +97,6 @@ def config(tmp_path: Path, path: Path, held_out: object = 0.25, labelled: int = 
                       student=student)  # fmt: skip
     cfg.write_text(text)
     return cfg
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
 
 
 # ------------------------------------------------------------------------------------------------ the split

@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,8 @@ from selftaught.config import load_experiment
 from selftaught.errors import SelftaughtError
 from selftaught.run.loop import Loop
 from selftaught.store import Store
+
+from support import rows as query
 
 # A run of a few seconds: 50 labelled problems, 4 + 2 training steps, one self-labelled round.
 OVERRIDES = [
@@ -31,11 +32,6 @@ OVERRIDES = [
 ]
 TINY = ["--preset", "smoke", *(arg for o in OVERRIDES for arg in ("--set", o))]
 TABLES = ("problems", "attempts", "verdicts", "examples", "train_metrics", "eval_results", "evaluations")
-
-
-def query(db: Path, sql: str) -> list[tuple]:
-    with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def counts(db: Path) -> dict[str, int]:

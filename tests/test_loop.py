@@ -2,13 +2,14 @@
 
 import json
 import signal
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from selftaught.cli import main
 from selftaught.store import PHASES
+
+from support import rows as db_rows
 
 SMOKE_SET = ["--set", "train.labelled_steps=150", "--set", "train.round_steps=40"]
 
@@ -17,11 +18,6 @@ def status_json(run_dir: Path, capsys) -> dict:
     capsys.readouterr()
     assert main(["status", str(run_dir), "--json"]) == 0
     return json.loads(capsys.readouterr().out)
-
-
-def db_rows(run_dir: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(run_dir / "run.db") as conn:
-        return conn.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +20,8 @@ from selftaught.tasks import Copy, ListFunctions
 from selftaught.tasks.base import Fix
 from selftaught.types import Problem
 from selftaught.verifiers.base import Score, Verifier
+
+from support import rows
 
 
 class EvenLength(Verifier):
@@ -241,11 +241,6 @@ CODE = [
     "loop.attempts=refine",
     "refine.turns=2",
 ]
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def test_a_refine_run_on_code_records_turns_attempts_and_scores_consistently(tmp_path, one_thread):

@@ -10,6 +10,8 @@ from selftaught.errors import SelftaughtError
 from selftaught.report.schedule_plot import MAX_POINTS, plot_schedules
 from selftaught.training.schedules import SCHEDULES, Cosine, LinearDecay, StepDecay
 
+from support import one_error_line
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 runner = CliRunner()
@@ -17,13 +19,6 @@ runner = CliRunner()
 
 def is_png(path) -> bool:
     return path.is_file() and path.stat().st_size > len(PNG_SIGNATURE) and path.read_bytes()[:8] == PNG_SIGNATURE
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def test_listing_shows_every_schedule() -> None:

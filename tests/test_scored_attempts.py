@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -15,12 +14,9 @@ from selftaught.cli import main
 from selftaught.tasks import ReversedAddition
 from selftaught.verifiers import AllOf, LengthFilter, VoteVerifier
 
+from support import rows
+
 SMALL = ["--set", "train.labelled_steps=30", "--set", "train.round_steps=5", "--set", "loop.max_rounds=1"]
-
-
-def rows(run_dir: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(run_dir / "run.db") as conn:
-        return conn.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,10 @@ from selftaught.students.builtin import GPTStudent
 from selftaught.students.gpt import GPTConfig
 from selftaught.training.schedules import WSD, Refined
 
+from support import rows
+
 # The smoke preset, with a verifier that accepts any answer of the right length, so every round has examples.
 SMOKE = ["--preset", "smoke", "--set", 'verifier.filters=["length"]']
-
-
-def rows(run_dir: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(run_dir / "run.db") as db:
-        return db.execute(sql).fetchall()
 
 
 def run(tmp_path: Path, name: str, *sets: str) -> Path:

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,9 @@ from selftaught.config import load_experiment
 from selftaught.errors import SelftaughtError
 from selftaught.experiments.sweep import load_sweep, run_sweep
 from selftaught.run.loop import LoopCallback
+
+from support import rows as db_rows
+from support import run_cli
 
 # The set is an inline table, so the keys each test appends stay at the top level.
 TINY = """
@@ -38,18 +40,6 @@ def write_sweep(folder: Path, body: str, name: str = "s.toml") -> Path:
     path = folder / name
     path.write_text(TINY + body)
     return path
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def db_rows(run_dir: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(f"{(run_dir / 'run.db').resolve().as_uri()}?mode=ro", uri=True) as conn:
-        return conn.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="module")

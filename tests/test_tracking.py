@@ -2,7 +2,6 @@
 names, steps and values), read back from an MLflow file store and TensorBoard event files; bad input."""
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,8 @@ from selftaught.experiments.tracking import (  # noqa: E402
     open_run_store,
 )
 from selftaught.run.loop import Loop, LoopCallback  # noqa: E402
+
+from support import rows as db_rows
 
 TINY = [
     "train.labelled_steps=8",
@@ -147,11 +148,6 @@ def finished_run(tmp_path_factory):
         loop.run()
         run_id = loop.store.run_id
     return folder, folder / "run", run_id
-
-
-def db_rows(run_dir: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(f"{(run_dir / 'run.db').resolve().as_uri()}?mode=ro", uri=True) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def test_export_writes_the_store_s_records(finished_run, capsys):
