@@ -11,7 +11,8 @@ import tomli_w
 from pydantic import ValidationError
 
 from selftaught.config.experiment import Experiment
-from selftaught.config.paths import anchor_plugins
+from selftaught.config.parts import BUILTIN_MODEL_KEYS
+from selftaught.config.paths import anchor_paths
 from selftaught.config.presets import DEFAULT_PRESET, preset_text
 from selftaught.errors import SelftaughtError
 
@@ -88,10 +89,15 @@ def _drop_none(value: Any) -> Any:
 
 
 def experiment_toml(exp: Experiment) -> str:
-    """The resolved experiment as TOML: every key with its value, so loading it alone reproduces the run."""
+    """The resolved experiment as TOML: every key with its value, so loading it alone reproduces the run. Paths are
+    absolute (see ``selftaught.config.paths``); the built-in model's settings are left out for another student, which
+    takes its model's settings in ``student.params``."""
     data = _drop_none(exp.model_dump(mode="json"))
     if exp.skills:  # a mix names its tasks in [[skills]]; the unused [task] would be a second way of naming
         data.pop("task", None)
+    if exp.student.kind != "gpt":
+        for key in BUILTIN_MODEL_KEYS:
+            data["student"].pop(key, None)
     return tomli_w.dumps(data)
 
 
@@ -100,26 +106,34 @@ def load_experiment(
 ) -> tuple[Experiment, str]:
     """The validated experiment and the text it came from (preset, file, then overrides, noted as comments).
 
-    ``file.py:Class`` paths in the config file are taken relative to the file's folder. Without a ``name``, the
-    run is named after the preset or, with a config file and no preset, after the file.
+    Paths in the config file (``file.py:Class``, a jsonl task's file, a Hugging Face model's directory, ...: see
+    ``selftaught.config.paths``) are taken relative to the file's folder, those in ``--set`` overrides relative to
+    the working directory, and kept absolute. Without a ``name``, the run is named after the preset or, with a
+    config file and no preset, after the file.
     """
-    data: dict[str, Any] = {}
+    layers: list[tuple[dict[str, Any], Path | None]] = []  # each with the folder its paths are relative to
     texts = []
     default_name = ""
     if preset is not None or path is None:
         name = preset or DEFAULT_PRESET
         text = preset_text(name)
-        data = _merge(data, _parse_toml(text, f"preset {name!r}"))
+        layers.append((_parse_toml(text, f"preset {name!r}"), None))
         texts.append(f"# preset: {name}\n{text}")
         default_name = name
     if path is not None:
         text = _read_config_file(path)
-        data = _layer(data, anchor_plugins(_parse_toml(text, str(path)), path.resolve().parent))
+        layers.append((_parse_toml(text, str(path)), path.resolve().parent))
         texts.append(f"# file: {path}\n{text}")
         default_name = default_name if preset is not None else path.stem
     for item in overrides or []:
-        data = _layer(data, anchor_plugins(parse_override(item), Path.cwd()))
+        layers.append((parse_override(item), Path.cwd()))
         texts.append(f"# --set {item}")
+    whole: dict[str, Any] = {}  # what each setting is (the student's kind, a task's name) is read from all layers
+    for layer, _ in layers:
+        whole = _layer(whole, layer)
+    data: dict[str, Any] = {}
+    for layer, folder in layers:
+        data = _layer(data, layer if folder is None else anchor_paths(layer, folder, whole))
     data.setdefault("name", default_name or DEFAULT_PRESET)
     try:
         exp = Experiment.model_validate(data)

@@ -9,6 +9,9 @@ from pydantic import Field, model_validator
 
 from selftaught.config.base import DEVICE, MAX_COUNT, Strict
 
+# The built-in model's settings in [student]; another kind of student takes its model's settings in params.
+BUILTIN_MODEL_KEYS = ("n_layer", "n_head", "n_embd", "pos", "rope_scale", "dropout", "block_size")
+
 
 class TaskConfig(Strict):
     name: str = Field("reversed-addition", description="a built-in task, 'module:Class' or 'path/file.py:Class'")
@@ -34,10 +37,14 @@ class SkillConfig(Strict):
 
 
 class StudentConfig(Strict):
+    """Which student, and the built-in model's settings: ``n_layer`` to ``block_size`` apply to ``kind = "gpt"`` only;
+    another student takes its model's settings in ``params``."""
+
     kind: str = Field("gpt", description="'gpt' (built in), 'hf' (a Hugging Face causal LM) or 'module:Class'")
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="keyword arguments for the student's constructor (for 'hf': model, lora, ...)",
+        description="keyword arguments for the student's constructor (for 'hf': model or architecture, positions, "
+        "lora, ...)",
     )
     n_layer: int = Field(2, ge=1, le=256)
     n_head: int = Field(4, ge=1, le=256)
