@@ -36,11 +36,13 @@ An experiment is a TOML file. Every key has a default, and the defaults are the 
 lowest first: the defaults, the preset (`quickstart` unless a config file or `--preset` says otherwise), the config
 file, then each `--set key=value` (a dotted key, the value read as TOML). An unknown key, a wrong type or a value
 outside its constraints is one line naming the dotted key, exit code 2, and no run directory. `RUN_DIR/config.toml`
-is the resolved experiment, every key with its value, so `selftaught run RUN_DIR/config.toml` repeats a run.
+is the resolved experiment, every key with its value, so `selftaught run RUN_DIR/config.toml` repeats a run: the
+paths in it are absolute. A relative path in a config file (a `file.py:Class`, a jsonl task's `params.path`, a
+Hugging Face student's `params.model`, `train.refined_from`, `track.tensorboard`, `track.mlflow` as a directory) is
+taken relative to that file's folder, and in `--set` relative to the working directory.
 
 Where a key names a part (a task, student, teacher, verifier filter, curator, schedule, curve model or reward), it
-takes a built-in name, `module:Class` or `path/to/file.py:Class`; a relative file path in a config file is taken
-relative to that file's folder. Some sections also check their keys against each other (a width divisible by the
+takes a built-in name, `module:Class` or `path/to/file.py:Class`. Some sections also check their keys against each other (a width divisible by the
 heads, a warmup that ends before the decay, each pass@k's k within the samples); the error names the keys.
 """
 
