@@ -110,10 +110,12 @@ def test_a_second_writer_is_refused_naming_the_holder_and_changes_nothing(tmp_pa
         assert {n: (run_dir / n).read_bytes() for n in before} == before
     assert phases_done(run_dir)[-1] == (0, "VERIFY")
     assert first.stop(signal.SIGKILL)[0] == -signal.SIGKILL
-    # kill -9 leaves rows in run.db-wal; status (like every command that opens the store) folds them in as it ends.
+    # kill -9 leaves rows in run.db-wal; status reads them and leaves the files as they are; resume folds them in.
+    left = {n: (run_dir / n).read_bytes() for n in ("run.db", "run.db-wal")}
     assert main(["status", str(run_dir)]) == 0
-    assert counts_in_the_file_alone(run_dir, tmp_path) == counts(run_dir / "run.db")
+    assert {n: (run_dir / n).read_bytes() for n in left} == left
     assert main(["resume", str(run_dir)]) == 0  # the kernel dropped the dead holder's lock
+    assert counts_in_the_file_alone(run_dir, tmp_path) == counts(run_dir / "run.db")
     assert query(run_dir / "run.db", "SELECT COUNT(*) FROM examples WHERE round = 0") == [(50,)]
 
 
@@ -195,7 +197,7 @@ def test_a_directory_left_by_a_failed_start_is_taken_over(tmp_path, leave, comma
     elif leave is _empty_store:  # nothing to start from: said in one line, the directory left as it was
         with pytest.raises(SelftaughtError, match="holds no run: no store and no config.toml"):
             Loop.resume(run_dir)
-        assert sorted(os.listdir(run_dir)) == [".lock", "run.db"]
+        assert sorted(os.listdir(run_dir)) == ["run.db"]
         return
     else:
         loop = Loop.resume(run_dir)

@@ -17,24 +17,14 @@ from selftaught.experiments.tracking import export_run
 from selftaught.report import write_report
 from selftaught.report.status import accuracy_ranges, learning_lines, reached_together, report_data, run_status
 from selftaught.run.loop import DB_NAME, check_run_dir
-from selftaught.store import Store
-from selftaught.store.lock import no_writer
+from selftaught.store import Reader
 
 
-def _open(run_dir: Path) -> Store:
-    """The run's store, to read; checkpointed at the command's end unless a writer is running (it will be)."""
+def _open(run_dir: Path) -> Reader:
+    """The run's store, read-only (while a writer runs too, and on read-only media); closed at the command's end."""
     check_run_dir(run_dir)
-    store = Store.open(run_dir / DB_NAME)
-
-    def close() -> None:
-        shared = no_writer(run_dir)
-        try:
-            store.close(checkpoint=shared is not None)
-        finally:
-            if shared is not None:
-                shared.release()
-
-    session.closers.append(close)
+    store = Reader.open(run_dir / DB_NAME)
+    session.closers.append(store.close)
     return store
 
 

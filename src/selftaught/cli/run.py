@@ -41,6 +41,7 @@ def _run_loop(loop: Loop, trackers: list | None = None) -> None:
     loop.callbacks.extend(build_trackers(loop.exp) if trackers is None else trackers)
     reason = loop.run()
     report = _write_report(loop)
+    loop.close()  # the log folded into run.db before the run is called complete (a full disk says so instead)
     out.print(f"run complete ({reason}); store {loop.run_dir / DB_NAME}; report {report}")
 
 

@@ -254,7 +254,7 @@ class Loop:
                 store.close()
                 raise
         except BaseException:
-            lock.release()
+            lock.release(discard=True)  # a lock file made for a directory that holds no run goes again
             raise
         return loop
 

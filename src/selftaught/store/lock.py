@@ -2,8 +2,9 @@
 
 The lock belongs to the open file, so the kernel drops it when its holder exits, however it exits (``kill -9``
 included): a lock is never stale. The holder writes its pid, host, command and start time into the file, so the
-process that is refused can say who holds the run. Readers (``status``, ``report``) take no lock while they read;
-they only try a shared lock, without waiting, to learn that no writer is running before they checkpoint the store.
+process that is refused can say who holds the run. Readers (``status``, ``report``, ``export``, ``compare``) take
+no lock: they open the store read-only (``Reader``), which needs none. A failed ``resume`` lets go of a lock file it
+made (``release(discard=True)``), so a directory that holds no run is left as it was found.
 """
 
 from __future__ import annotations
@@ -34,11 +35,29 @@ def _command() -> str:
     return " ".join([prog, *sys.argv[1:2]])
 
 
-def _open(path: Path, flags: int) -> int:
+def _open_lock_file(path: Path) -> tuple[int, bool]:
+    """The lock file, opened to read and write, and whether this call made it."""
     try:
-        return os.open(path, flags | os.O_CLOEXEC, 0o644)
+        while True:
+            try:
+                return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644), True
+            except FileExistsError:
+                pass
+            try:
+                return os.open(path, os.O_RDWR | os.O_CLOEXEC), False
+            except FileNotFoundError:
+                pass  # removed in between: make it
     except OSError as e:
         raise SelftaughtError(f"cannot open the run directory's lock file {path}: {e.strerror or e}") from None
+
+
+def _still_there(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open on ``fd``."""
+    try:
+        here, held = os.stat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
 
 
 class RunLock:
@@ -46,21 +65,26 @@ class RunLock:
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path, self._fd = path, fd
+        self.created = False  # whether acquiring it made the lock file
 
     @classmethod
     def acquire(cls, run_dir: Path, command: str | None = None) -> RunLock:
         """Take the lock without waiting; a held lock raises ``SelftaughtError`` naming its holder."""
         path = run_dir / LOCK_NAME
-        fd = _open(path, os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+        while True:
+            fd, created = _open_lock_file(path)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise SelftaughtError(f"cannot lock the run directory {run_dir}: {e.strerror or e}") from None
+                holder = _wait_for_details(fd)
                 os.close(fd)
-                raise SelftaughtError(f"cannot lock the run directory {run_dir}: {e.strerror or e}") from None
-            holder = _wait_for_details(fd)
-            os.close(fd)
-            raise SelftaughtError(f"run directory {run_dir} is in use by {_describe(holder)}") from None
+                raise SelftaughtError(f"run directory {run_dir} is in use by {_describe(holder)}") from None
+            if _still_there(fd, path):
+                break
+            os.close(fd)  # its maker removed it (``release(discard=True)``) before we locked it: take the new one
         details = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -71,14 +95,24 @@ class RunLock:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(details).encode(), 0)
         except OSError as e:
+            if created:
+                path.unlink(missing_ok=True)
             os.close(fd)
             raise SelftaughtError(f"cannot write the lock file {path}: {e.strerror or e}") from None
-        return cls(path, fd)
+        lock = cls(path, fd)
+        lock.created = created
+        return lock
 
-    def release(self) -> None:
-        """Clear the holder's details, then unlock (closing the file drops the lock)."""
+    def release(self, discard: bool = False) -> None:
+        """Clear the holder's details, then unlock (closing the file drops the lock). With ``discard``, a lock file
+        this lock made is removed, so a directory that turned out to hold no run is left as it was found."""
         if self._fd < 0:
             return
+        if discard and self.created:
+            try:
+                self.path.unlink()
+            except OSError:
+                pass  # a read-only directory: the empty file stays
         try:
             os.ftruncate(self._fd, 0)
         except OSError:
@@ -98,24 +132,6 @@ class RunLock:
 
     def __del__(self) -> None:
         self.release()
-
-
-def no_writer(run_dir: Path) -> RunLock | None:
-    """A shared lock on ``run_dir`` if no writer holds it (taken without waiting), else None.
-
-    A reader holds it only while it checkpoints the store. The lock file is made if missing (a run directory from
-    before the lock); where it cannot be (a read-only disk), None, to stay hands-off.
-    """
-    try:
-        fd = os.open(run_dir / LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return RunLock(run_dir / LOCK_NAME, fd)
 
 
 def _read_details(fd: int) -> dict[str, Any] | None:
