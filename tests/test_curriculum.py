@@ -148,7 +148,8 @@ def test_status_json_reports_progress_per_skill(mix_run, capsys):
     for name, s in skills.items():
         samples = rows(mix_run, f"SELECT SUM(count) FROM curriculum WHERE task = '{name}'")[0][0]
         assert s["samples"] == samples and s["share"] == pytest.approx(samples / total)
-        assert s["frontier"] == rows(mix_run, f"SELECT MAX(difficulty) FROM examples WHERE task = '{name}'")[0][0]
+        assert s["trained_up_to"] == rows(mix_run, f"SELECT MAX(difficulty) FROM examples WHERE task = '{name}'")[0][0]
+        assert s["mastered"] is None or s["frontier"] == s["mastered"] + 1
         assert all(0.0 <= a <= 1.0 for a in s["accuracy"].values())
     assert sum(s["share"] for s in skills.values()) == pytest.approx(1.0)
 

@@ -19,11 +19,11 @@ from selftaught.report.curriculum_plots import (
     skill_success_grid,
     teacher_score_lines,
 )
-from selftaught.report.status import report_data
+from selftaught.report.status import mastery, report_data, run_status
 from selftaught.report.sweep_plots import plot_spread
 from selftaught.report.training_plots import global_steps, plot_training_loss
 from selftaught.store import Reader, Store
-from selftaught.types import Problem, Verdict
+from selftaught.types import Example, Problem, Verdict
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HEATMAP_PNG, LOSS_PNG, ACCEPTED_PNG = (PLOTS[key].file for key in ("heatmap", "loss", "accepted"))
@@ -690,3 +690,39 @@ def test_the_report_shows_example_problems_attempts_and_verdicts(tmp_path: Path)
     assert "Verdict: no answer accepted." in section and "and 1 more attempts" in section
     empty = ReportData(run_id="empty", config_text="", complete=False, stop_reason=None)
     assert "No self-labelled attempts recorded yet." in write_report(empty, tmp_path / "empty").read_text()
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "expected"),
+    [
+        ({1: 1.0, 2: 0.96, 3: 0.5, 4: 1.0}, (2, 3)),
+        ({1: 1.0, 2: 1.0, 4: 1.0}, (2, 3)),  # a gap ends mastery: 3 was never measured
+        ({2: 0.9, 3: 1.0}, (None, 2)),  # the lowest measured is not mastered: it is the frontier
+        ({5: 1.0, 6: 1.0, 7: 1.0, 8: 1.0}, (8, 9)),
+        ({}, (None, None)),
+    ],
+)
+def test_mastered_and_frontier_cannot_disagree(accuracy: dict[int, float], expected: tuple) -> None:
+    mastered, frontier = mastery(accuracy)
+    assert (mastered, frontier) == expected
+    assert mastered is None or frontier == mastered + 1
+
+
+def test_status_json_says_what_each_skill_number_means(tmp_path: Path) -> None:
+    """A skill evaluated beyond what it trained on: mastered up to 8, trained up to 7. Status used to call 7 the
+    frontier beside mastered 8; now the frontier is 9, and the trained difficulty has a name of its own."""
+    store = Store.create(tmp_path / "run.db", "run-1", {}, "")
+    try:
+        store.start_round(0, None)
+        with store.transaction():
+            examples = [Example(f"{d}+{d}=", str(2 * d), d, "labelled", 0, task="add") for d in range(5, 8)]
+            store.add_examples(0, examples)
+            store.add_skill_results(0, 10, "evaluation", [("add", d, 10, 10) for d in range(5, 9)])
+            store.add_skill_results(0, 10, "evaluation", [("add", 9, 3, 10)])
+        status = run_status(store)
+    finally:
+        store.close()
+    skill = status["skills"]["add"]
+    assert (skill["mastered"], skill["frontier"], skill["trained_up_to"]) == (8, 9, 7)
+    assert set(status["skill_fields"]) >= {"mastered", "frontier", "trained_up_to"}
+    assert "mastered + 1" in status["skill_fields"]["frontier"]

@@ -11,6 +11,15 @@ from selftaught.report.refine_plot import refine_rates
 from selftaught.store import Reader
 
 MASTERED = 0.95  # held-out accuracy at which status calls a difficulty mastered
+# What each skill's numbers in ``status --json`` mean; the document carries this under "skill_fields".
+SKILL_FIELDS = {
+    "mastered": f"the deepest difficulty such that it and every measured difficulty below it (from the skill's "
+    f"lowest measured, no gap) reach {MASTERED:.0%} held-out accuracy; null when the lowest does not",
+    "frontier": "the easiest difficulty not mastered: mastered + 1, or the lowest measured one when none is mastered",
+    "trained_up_to": "the highest difficulty trained on so far (labelled or self-labelled and accepted)",
+    "accuracy": "the newest held-out accuracy per difficulty (the latest evaluation or teacher slice)",
+    "share": "the skill's share of the training samples so far",
+}
 # The per-step series of reward learning that status summarises per round (the report draws reward_std too).
 REWARD_SUMMARY = ("reward_mean", "zero_var_share", "kl", "clip_frac")
 WIDTH = 80  # the text view's lines fit this many columns
@@ -68,6 +77,7 @@ def run_status(store: Reader) -> dict[str, Any]:
         "elapsed_cpu_seconds": round(cpu, 3),
         "rounds": rounds,
         "skills": skill_progress(store),
+        "skill_fields": SKILL_FIELDS,
         "time_to_result": [
             {**row, "seconds": round(row["seconds"], 3), "cpu_seconds": round(row["cpu_seconds"], 3)}
             for row in store.results_reached()
@@ -229,10 +239,23 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def mastery(accuracy: dict[int, float]) -> tuple[int | None, int | None]:
+    """``(mastered, frontier)`` of a skill from its newest accuracy per difficulty (``SKILL_FIELDS`` says what they
+    are): ``frontier`` is always ``mastered + 1`` when something is mastered, so the two never disagree."""
+    mastered = None
+    for d, acc in sorted(accuracy.items()):  # in increasing difficulty; stops at the first gap or miss
+        if acc < MASTERED or (mastered is not None and d != mastered + 1):
+            break
+        mastered = d
+    if mastered is not None:
+        return mastered, mastered + 1
+    return None, min(accuracy, default=None)
+
+
 def skill_progress(store: Reader) -> dict[str, dict[str, Any]]:
     """Per skill: the newest held-out accuracy at each difficulty (the latest evaluation or teacher slice that
-    measured it), the highest difficulty practised, the highest ``mastered`` one (every difficulty from the skill's
-    lowest measured up to it at >= MASTERED), and its share of the training samples so far."""
+    measured it), ``mastered`` and ``frontier`` from it (``mastery``), the highest difficulty trained on
+    (``trained_up_to``) and its share of the training samples so far."""
     latest: dict[str, dict[int, tuple[tuple[int, int], float]]] = {}
     for row in store.skill_results():
         if row["kind"] == "attempts" or not row["trials"]:
@@ -246,18 +269,15 @@ def skill_progress(store: Reader) -> dict[str, dict[str, Any]]:
         samples[row["skill"]] = samples.get(row["skill"], 0) + row["count"]
     total = sum(samples.values())
     rounds = store.rounds()
-    frontiers = store.frontiers(rounds[-1]["round"]) if rounds else {}
+    trained = store.frontiers(rounds[-1]["round"]) if rounds else {}
     out = {}
-    for skill in sorted(set(latest) | set(samples) | set(frontiers)):
+    for skill in sorted(set(latest) | set(samples) | set(trained)):
         accuracy = {d: acc for d, (_, acc) in sorted(latest.get(skill, {}).items())}
-        mastered = None
-        for d, acc in accuracy.items():  # in increasing difficulty; stops at the first gap or miss
-            if acc < MASTERED or (mastered is not None and d != mastered + 1):
-                break
-            mastered = d
+        mastered, frontier = mastery(accuracy)
         out[skill] = {
-            "frontier": frontiers.get(skill),
             "mastered": mastered,
+            "frontier": frontier,
+            "trained_up_to": trained.get(skill),
             "accuracy": {str(d): acc for d, acc in accuracy.items()},
             "samples": samples.get(skill, 0),
             "share": samples.get(skill, 0) / total if total else 0.0,
