@@ -46,8 +46,12 @@ def check_settings(s: dict[str, Any], batch_size: int, gen_batch: int) -> None:
         raise ValueError(f"alphabet={s['alphabet']!r}: expected one of {', '.join(ALPHABETS)}")
     if s["positions"] not in POSITIONS:
         raise ValueError(f"positions={s['positions']!r}: expected one of {', '.join(POSITIONS)}")
-    if rope_scale <= 0 or (model is not None and rope_scale != 1.0):
-        raise ValueError(f"rope_scale={rope_scale}: must be positive, and applies to a built llama only")
+    if rope_scale <= 0:
+        raise ValueError(f"rope_scale={rope_scale}: must be positive")
+    if rope_scale != 1.0 and architecture != "llama":  # the one model whose rotary frequencies the config sets
+        whose = "a model loaded by path keeps its own" if model is not None else "a GPT-2 has learned positions"
+        raise ValueError(f"rope_scale={rope_scale}: scales a Llama built from a config (architecture = 'llama'); "
+                         f"{whose}, so leave it at 1.0")  # fmt: skip
     if batch_size < 1 or gen_batch < 1 or grad_accum < 1:
         raise ValueError(f"batch_size={batch_size}, gen_batch={gen_batch}, grad_accum={grad_accum} must be >= 1")
     if grad_accum > batch_size:
