@@ -7,6 +7,7 @@ import math
 import signal
 import statistics
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ import torch
 from selftaught.cli import main
 from selftaught.config import load_experiment
 from selftaught.errors import SelftaughtError
-from selftaught.run.build import _check_grpo
+from selftaught.run.updates import Grpo
 from selftaught.students.base import Student
 from selftaught.students.builtin import GPTStudent
 from selftaught.students.gpt import GPTConfig
@@ -178,7 +179,7 @@ def test_a_student_without_log_probabilities_is_refused_in_one_line():
 
     exp, _ = load_experiment(None, "smoke", ['train.method="grpo"'])
     with pytest.raises(SelftaughtError, match="Plain has no answer_logprobs") as e:
-        _check_grpo(exp, [Plain()])
+        Grpo.check(exp, SimpleNamespace(students=[Plain()]))
     assert "\n" not in str(e.value)
 
 

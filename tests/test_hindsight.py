@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from selftaught.cli import main
+from selftaught.run.attempts.direct import composed
 from selftaught.students.builtin import GPTStudent
 from selftaught.students.gpt import GPTConfig
 from selftaught.tasks import ListFunctions
@@ -266,8 +267,6 @@ def test_frontier_search_samples_more_where_greedy_fails_and_measures_pass_at_k(
 
 
 def test_two_programs_compose_into_the_deeper_one():
-    from selftaught.run.phases.attempt import composed
-
     task = ListFunctions()
     assert task.compose("sorted(x)[:2]", "x[::-1]") == "sorted(x)[:2][::-1]"
     assert task.compose("sorted(x)", "sorted(x)") is None  # a kind twice

@@ -12,10 +12,9 @@ import pytest
 
 from selftaught.cli import main
 from selftaught.config import load_experiment
+from selftaught.run.attempts import refine
+from selftaught.run.attempts.memory import Entry, grams, retrieve, similarity, updated_value
 from selftaught.run.loop import Loop
-from selftaught.run.phases import attempt as attempt_phase
-from selftaught.run.phases import refine
-from selftaught.run.phases.refine import Entry, grams, retrieve, similarity, updated_value
 from selftaught.tasks import Copy, ListFunctions
 from selftaught.tasks.base import Fix
 from selftaught.types import Problem
@@ -120,11 +119,11 @@ def fake_context(monkeypatch, memory_rows, *settings):
             return p.target
         return "wrongCC"
 
-    def first(ctx, r, probs, *tag, **kw):
+    def first(r, probs, n, temperature, seed, members=None):
         assert [p.prompt for _, p in probs] == [refine_prompt(pid) for pid, _ in problems]
         return [{pid: ["wrongA", "wrongBB"] for pid, _ in probs}]
 
-    def generate(ctx, r, turn, pending, asked, by_id):
+    def generate(ctx, r, turn, pending, asked, by_id, temperature):
         return {key: answer(asked[key]) for key in pending}
 
     def score(ctx, pending, text, by_id):
@@ -138,9 +137,8 @@ def fake_context(monkeypatch, memory_rows, *settings):
     ctx = SimpleNamespace(
         exp=exp,
         store=FakeStore(memory_rows),
-        parts=SimpleNamespace(
-            skills=SimpleNamespace(tasks={"copy": task}, skills=[None]), students=[None], attempts="refine"
-        ),
+        parts=SimpleNamespace(skills=SimpleNamespace(tasks={"copy": task}, skills=[None]), students=[None]),
+        sampler=SimpleNamespace(answers=first),
     )
 
     def refine_prompt(pid):
@@ -149,7 +147,6 @@ def fake_context(monkeypatch, memory_rows, *settings):
         shown = retrieve(entries, p.prompt, exp.refine.memory_k, exp.refine.retrieval)
         return task.refine_prompt(p, None, "", [e.fix() for e in shown]) if exp.refine.memory else p.prompt
 
-    monkeypatch.setattr(attempt_phase, "sampled_answers", first)
     monkeypatch.setattr(refine, "_generate", generate)
     monkeypatch.setattr(refine, "_score", score)
     return ctx, problems
@@ -157,7 +154,9 @@ def fake_context(monkeypatch, memory_rows, *settings):
 
 def test_a_refine_turn_is_asked_with_the_previous_attempt_and_its_feedback(monkeypatch):
     ctx, problems = fake_context(monkeypatch, [], "refine.memory=false")
-    answers, out = refine.refined_answers(ctx, 1, problems)
+    strategy = refine.Refine()
+    attempted = strategy.attempt(ctx, 1, problems, 2, 1.0)
+    answers, out = attempted.answers, attempted.write.__self__  # the records it writes: a Refined
     by_key: dict = {}
     for pid, m, s, turn, prompt, text, reward, feedback in out.steps:
         by_key.setdefault((m, pid, s), []).append((turn, prompt, text, reward, feedback))
@@ -180,9 +179,9 @@ def test_a_refine_turn_is_asked_with_the_previous_attempt_and_its_feedback(monke
     assert out.values == []
     # VERIFY reuses the last turn's scores when the attempts are the ones scored.
     texts = {pid: [answers[0][pid][0], answers[0][pid][1]] for pid, _ in problems}
-    reused = refine.reused_scores(ctx, 1, texts)
+    reused = strategy.scores(ctx, 1, texts)
     assert set(reused) == {pid for pid, _ in problems} and all(s.accepted for v in reused.values() for s in v)
-    assert refine.reused_scores(ctx, 1, texts) == {}  # taken once
+    assert strategy.scores(ctx, 1, texts) == {}  # taken once
 
 
 def test_memory_is_shown_in_the_prompts_and_its_values_follow_the_rewards(monkeypatch):
@@ -193,7 +192,7 @@ def test_memory_is_shown_in_the_prompts_and_its_values_follow_the_rewards(monkey
         dict(id=11, round=1, problem_id=3, features=p0.prompt, failed="c", feedback="f", fixed="d", value=1.0, uses=0),
     ]
     ctx, problems = fake_context(monkeypatch, rows, "refine.memory_k=2", "refine.alpha=0.5")
-    runs = [refine.refined_answers(ctx, 1, problems)[1] for _ in range(2)]
+    runs = [refine.refined_answers(ctx, 1, problems, 2, 1.0)[1] for _ in range(2)]
     assert runs[0].steps == runs[1].steps and runs[0].values == runs[1].values  # deterministic
     out = runs[0]
     first_prompt = next(prompt for pid, m, s, turn, prompt, *_ in out.steps if pid == 10 and turn == 1)
@@ -220,12 +219,12 @@ def test_the_round_fixes_become_training_examples():
     ctx = SimpleNamespace(
         store=store,
         exp=load_experiment(preset="smoke")[0],
-        parts=SimpleNamespace(attempts="refine", skills=SimpleNamespace(tasks={p.task: task})),
+        parts=SimpleNamespace(skills=SimpleNamespace(tasks={p.task: task})),
     )
-    (example,) = refine.trajectories(ctx, 1)
+    (example,) = refine.Refine().examples(ctx, 1)
     assert example.prompt == task.refine_prompt(p, "ab", "odd", ()) and example.answer == "abc"
     assert (example.source, example.origin_round, example.difficulty) == ("self", 1, p.difficulty)
-    assert refine.trajectories(ctx, 0) == []
+    assert refine.Refine().examples(ctx, 0) == []
 
 
 # -------------------------------------------------------------------------------------------- through the loop

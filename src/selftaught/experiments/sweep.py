@@ -51,6 +51,7 @@ from selftaught.errors import SelftaughtError
 from selftaught.experiments.tracking import build_trackers, open_run_store
 from selftaught.run.build import build_parts
 from selftaught.run.loop import DB_NAME, Loop
+from selftaught.run.strategies import choose
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +279,7 @@ def load_sweep(path: Path, out: Path | None = None) -> Sweep:
             runs.append(SweepRun(i, settings, seed, d, exp, f"# sweep: {path} ({name}), run {d}\n{text}"))
         first = runs[-len(seeds)]
         try:  # parts do not depend on the seed: built once per point, so a bad task or plug-in fails now
-            build_parts(first.exp)
+            choose(first.exp, build_parts(first.exp))
             build_trackers(first.exp)
         except SelftaughtError as e:
             raise SelftaughtError(f"sweep run {first.dir}: {e}") from None

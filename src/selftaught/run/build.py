@@ -263,37 +263,16 @@ class Parts:
     oracles: dict[str, OracleVerifier]
     teacher: Teacher
     curator: Curator
-    attempts: str = "direct"  # loop.attempts resolved: "direct" or "split"
 
 
 def build_parts(exp: Experiment) -> Parts:
     skills = build_skills(exp)
-    attempts = exp.loop.attempts
-    if attempts == "auto":
-        attempts = "split" if all(provides(task, "split") for task in skills.tasks.values()) else "direct"
-    if attempts == "split":
-        for name, task in skills.tasks.items():
-            if not provides(task, "split"):
-                raise SelftaughtError(
-                    f"loop.attempts = 'split': skill {name!r} (task {task.name!r}) does not split its problems"
-                )
     if exp.loop.hindsight:
         for name, task in skills.tasks.items():
             if not (provides(task, "relabel") and provides(task, "probe")):
                 raise SelftaughtError(
                     f"loop.hindsight: skill {name!r} (task {task.name!r}) cannot relabel attempts (it has no "
                     "'relabel' and 'probe'); set loop.hindsight = false"
-                )
-    if (exp.search.samples or exp.search.compose) and attempts != "direct":
-        raise SelftaughtError(
-            f"search.samples / search.compose search with direct attempts only; loop.attempts is {attempts!r}"
-        )
-    if exp.search.compose:
-        for name, task in skills.tasks.items():
-            if not provides(task, "compose"):
-                raise SelftaughtError(
-                    f"search.compose: skill {name!r} (task {task.name!r}) cannot join two answers into one (it has "
-                    "no 'compose'); set search.compose = 0"
                 )
     students = [build_student(exp, m) for m in range(exp.student.ensemble)]
     _check_alphabet(exp, skills, students)
@@ -320,8 +299,6 @@ def build_parts(exp: Experiment) -> Parts:
             raise SelftaughtError(
                 f"train.warm_start = {exp.train.warm_start!r}: student {type(s).__name__} has no 'restart' for it"
             )
-    if exp.train.method == "grpo":
-        _check_grpo(exp, students)
     build_schedule(exp)  # each round builds its own; this checks the settings before the run begins
     build_stop_rule(exp, seed=0)  # likewise the curve models named in [stop]
     return Parts(
@@ -331,7 +308,6 @@ def build_parts(exp: Experiment) -> Parts:
         oracles={name: OracleVerifier(task) for name, task in skills.tasks.items()},
         teacher=build_teacher(exp, skills),
         curator=build_curator(exp),
-        attempts=attempts,
     )
 
 
@@ -369,28 +345,6 @@ def _check_alphabet(exp: Experiment, skills: SkillSet, students: list[Student]) 
                     f"{type(student).__name__} cannot encode; use a student whose tokenizer has them (the character "
                     "GPT knows printable ASCII only; kind = 'hf' adds newline and tab)"
                 )
-
-
-def _check_grpo(exp: Experiment, students: list[Student]) -> None:
-    """What GRPO rounds cannot do, refused in one line before any training (before the run begins)."""
-    if exp.student.ensemble > 1:
-        raise SelftaughtError(
-            f"train.method = 'grpo' trains one model; student.ensemble is {exp.student.ensemble} (set it to 1)"
-        )
-    if exp.train.warm_start not in ("continue", "re-warm"):
-        raise SelftaughtError(
-            f"train.method = 'grpo' learns from the weights that sampled the attempts; train.warm_start = "
-            f"{exp.train.warm_start!r} would replace them (use 'continue' or 're-warm')"
-        )
-    if exp.stop.every or exp.teacher.every:
-        raise SelftaughtError(
-            "train.method = 'grpo' does not support stop.every or teacher.every (decisions inside a round) yet"
-        )
-    for s in students:
-        if type(s).answer_logprobs is Student.answer_logprobs or type(s).trainable is Student.trainable:
-            s.answer_logprobs([], [])  # raises the student's one-line refusal
-    if exp.train.grpo.reward:
-        load_reward_function(exp.train.grpo.reward)
 
 
 def build_curator(exp: Experiment) -> Curator:

@@ -22,14 +22,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from selftaught.config import Experiment
 from selftaught.errors import SelftaughtError
 from selftaught.registry import PLUGIN_ENV
-
-if TYPE_CHECKING:
-    from selftaught.config import Experiment
-    from selftaught.run.build import Parts
+from selftaught.run.build import Parts, build_parts
 
 log = logging.getLogger(__name__)
 U = TypeVar("U")
@@ -103,7 +101,7 @@ class ProcessExecutor(Executor):
             # a clean single-threaded process that has imported selftaught and torch once; workers fork from it.
             if "forkserver" in multiprocessing.get_all_start_methods():
                 ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(["selftaught.run.phases.units"])
+                ctx.set_forkserver_preload(["selftaught.run.units"])
             else:
                 ctx = multiprocessing.get_context("spawn")
             self._pool = ctx.Pool(self.workers)
@@ -234,9 +232,6 @@ def register_parts(key: str, exp: Experiment, parts: Parts) -> None:
 
 def worker_parts(key: str, exp_json: dict[str, Any]) -> tuple[Experiment, Parts]:
     if key not in _PARTS:
-        from selftaught.config import Experiment
-        from selftaught.run.build import build_parts
-
         exp = Experiment.model_validate(exp_json)
         _PARTS[key] = (exp, build_parts(exp))
     return _PARTS[key]

@@ -34,12 +34,14 @@ from pydantic import ValidationError
 from selftaught.config import Experiment, experiment_toml, load_experiment, one_line
 from selftaught.errors import SelftaughtError
 from selftaught.run.build import Parts, build_parts
+from selftaught.run.context import DB_NAME, writing
 from selftaught.run.executors import Executor, LocalExecutor, Replica, make_executor, register_parts
 from selftaught.run.phases import PHASE_STEPS
-from selftaught.run.phases.common import DB_NAME, writing
 from selftaught.run.phases.decide import CONTINUE
 from selftaught.run.phases.heldout import draw_held_out
-from selftaught.run.phases.units import Where
+from selftaught.run.services import Sampler, Scorer
+from selftaught.run.strategies import Strategies, choose
+from selftaught.run.units import Where
 from selftaught.store import PHASES, Store
 from selftaught.store.lock import LOCK_NAME, RunLock
 from selftaught.types import Problem
@@ -121,10 +123,13 @@ class Loop:
         exp: Experiment,
         store: Store,
         parts: Parts,
+        strategies: Strategies,
         callbacks: Sequence[LoopCallback] = (),
         executor: Executor | None = None,
     ) -> None:
         self.run_dir, self.exp, self.store, self.parts = run_dir, exp, store, parts
+        self.attempts, self.update, self.control = strategies.attempts, strategies.update, strategies.control
+        self.sampler, self.scorer = Sampler(self), Scorer(self)  # the two services every phase and strategy uses
         self.callbacks = list(callbacks)
         self.executor = executor or LocalExecutor()
         # Units name the driver's parts by this key: in this process (and forked workers) they use them as they are.
@@ -158,6 +163,7 @@ class Loop:
         whose set-up never finished) is taken over. ``command`` is what the lock file names as the holder.
         """
         parts = build_parts(exp)
+        strategies = choose(exp, parts)  # each strategy refuses what it cannot do, before any file
         executor = make_executor(exp.exec.backend, exp.exec.workers)  # joins or starts Ray: before any file
         started = time.time()  # one timestamp for the run id, the default directory and the store's ``created``
         run_id = run_id or new_run_id(exp.name, started)
@@ -181,7 +187,9 @@ class Loop:
                 raise SelftaughtError(refusal)
             for name in leftovers:
                 (run_dir / name).unlink()
-            loop = cls._create_in(run_dir, exp, parts, config_text, run_id, started, callbacks, lock, executor)
+            loop = cls._create_in(
+                run_dir, exp, parts, strategies, config_text, run_id, started, callbacks, lock, executor
+            )
         except BaseException:
             executor.close()
             lock.release()
@@ -194,6 +202,7 @@ class Loop:
         run_dir: Path,
         exp: Experiment,
         parts: Parts,
+        strategies: Strategies,
         config_text: str,
         run_id: str,
         started: float,
@@ -210,7 +219,7 @@ class Loop:
                 (run_dir / "config.toml").write_text(experiment_toml(exp))
                 (run_dir / "config.given.toml").write_text(config_text)
         store = Store.create(run_dir / DB_NAME, run_id, exp.model_dump(mode="json"), config_text, created=started)
-        loop = cls(run_dir, exp, store, parts, callbacks, executor)
+        loop = cls(run_dir, exp, store, parts, strategies, callbacks, executor)
         loop._lock = lock
         try:
             loop._setup()
@@ -239,9 +248,10 @@ class Loop:
                         f"the config stored in {run_dir / DB_NAME} no longer validates: {one_line(e)}"
                     ) from None
                 parts = build_parts(exp)
+                strategies = choose(exp, parts)
                 executor = make_executor(exp.exec.backend, exp.exec.workers)
                 try:
-                    loop = cls(run_dir, exp, store, parts, callbacks, executor)
+                    loop = cls(run_dir, exp, store, parts, strategies, callbacks, executor)
                     loop._lock = lock
                     loop._setup()
                     state = store.last_teacher_state()
@@ -277,6 +287,7 @@ class Loop:
         else:
             raise SelftaughtError(f"run directory {run_dir} holds no run: no store and no config.toml")
         parts = build_parts(exp)
+        strategies = choose(exp, parts)  # each strategy refuses what it cannot do, before any file
         started = time.time()
         run_id = (stored or {}).get("run_id")
         if not run_id:
@@ -287,7 +298,9 @@ class Loop:
         write_config = not (run_dir / "config.toml").is_file()
         executor = make_executor(exp.exec.backend, exp.exec.workers)
         try:
-            return cls._create_in(run_dir, exp, parts, text, run_id, started, callbacks, lock, executor, write_config)
+            return cls._create_in(
+                run_dir, exp, parts, strategies, text, run_id, started, callbacks, lock, executor, write_config
+            )
         except BaseException:
             executor.close()
             raise
@@ -390,7 +403,7 @@ class Loop:
         return self._slice_problems
 
     def where(self) -> Where:
-        """Which parts the executor's units run on (see ``phases/units.py``)."""
+        """Which parts the executor's units run on (see ``run/units.py``)."""
         return Where(self._parts_key, self._exp_json, torch.get_num_threads())
 
     def replica(self, r: int, m: int) -> Replica | None:

@@ -3,8 +3,9 @@ in one transaction. ``PHASES`` (the store's names) and ``PHASE_STEPS`` are in th
 
 from __future__ import annotations
 
+from selftaught.run.context import Context
 from selftaught.run.phases.attempt import Attempt
-from selftaught.run.phases.common import Context, Phase
+from selftaught.run.phases.base import Phase
 from selftaught.run.phases.curate import Curate
 from selftaught.run.phases.decide import Decide
 from selftaught.run.phases.evaluate import Evaluate

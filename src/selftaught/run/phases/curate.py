@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from selftaught.run.phases.common import Context, Phase
-from selftaught.run.phases.refine import trajectories
+from selftaught.run.context import Context
+from selftaught.run.phases.base import Phase
 from selftaught.seeding import rng_for
 from selftaught.training.curation import hindsight_mix
 
@@ -13,7 +13,7 @@ class Curate(Phase):
 
     def run(self, ctx: Context, r: int) -> None:
         fresh = ctx.store.accepted(r, source="labelled" if r == 0 else "self")
-        fresh += trajectories(ctx, r)  # refine: the round's fixes, failed answer and feedback -> fix
+        fresh += ctx.attempts.examples(ctx, r)  # e.g. refine: the round's fixes, failed answer and feedback -> fix
         if r > 0 and ctx.exp.loop.hindsight:  # failed attempts re-posed as the problems they solve
             share = ctx.exp.loop.hindsight_share
             fresh += hindsight_mix(fresh, ctx.store.kept_relabels(r), share, rng_for(ctx.exp.seed, r, "HINDSIGHT"))

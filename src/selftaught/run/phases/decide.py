@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from selftaught.run.phases.common import Context, Phase, tally
+from selftaught.run.context import Context, tally
+from selftaught.run.phases.base import Phase
 from selftaught.teachers import Outcome
 
 CONTINUE = "continue"

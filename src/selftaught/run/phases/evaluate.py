@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from selftaught.run.context import Context, below, by_cell
 from selftaught.run.evaluation import accuracy_table, pass_at_k
-from selftaught.run.phases.common import Context, Phase, below, by_cell, correct, greedy
+from selftaught.run.phases.base import Phase
 from selftaught.seeding import derive_seed
 from selftaught.types import Problem
 
@@ -29,7 +30,7 @@ class Evaluate(Phase):
             for pid, p in store.eval_problems()
             if p.task in ranges and ranges[p.task][0] <= p.difficulty <= ranges[p.task][1]
         ]
-        records = greedy(ctx, ctx.parts.students[0], problems)
+        records = ctx.sampler.greedy(ctx.parts.students[0], problems)
         table = accuracy_table([(p.task, p.difficulty, ok) for _, p, _, ok in records])
         if e.samples:
             pass_k = sampled_pass_at_k(ctx, r, problems, e.samples, e.temperature, e.k)
@@ -79,19 +80,13 @@ def sampled_pass_at_k(
 ) -> list[dict[str, Any]]:
     """``n`` sampled answers per held-out problem at ``temperature``; per cell, the mean over problems of the
     unbiased pass@k for each k of ``ks`` (Chen et al. 2021)."""
-    student = ctx.parts.students[0]
+    seed = ctx.exp.seed
+    got = ctx.sampler.here(
+        ctx.parts.students[0], problems, n, temperature, lambda skill, d: derive_seed(seed, r, "PASS@K", skill, d)
+    )
     out = []
     for (skill, d), group in by_cell(problems).items():
-        task = ctx.parts.skills.tasks[skill]
-        answers = student.generate(
-            [p.prompt for _, p in group],
-            n=n,
-            temperature=temperature,
-            max_new_tokens=task.max_answer_len(d) + 1,
-            seed=derive_seed(ctx.exp.seed, r, "PASS@K", skill, d),
-        )
-        pairs = [(p, task.extract(a)) for (_, p), outs in zip(group, answers) for a in outs]
-        right = correct(ctx, pairs)
+        right = ctx.scorer.correct([(p, a) for pid, p in group for a in got[pid]])
         counts = [sum(bool(x) for x in right[i * n : (i + 1) * n]) for i in range(len(group))]
         for k in ks:
             value = sum(pass_at_k(n, c, k) for c in counts) / len(counts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from selftaught.errors import SelftaughtError
-from selftaught.run.phases.common import Context, sample
+from selftaught.run.context import Context, sample
 from selftaught.seeding import derive_seed, rng_for
 from selftaught.tasks.base import Task
 from selftaught.types import Problem

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from selftaught.run.phases.common import Context
+from selftaught.run.context import Context
 from selftaught.sandbox.shared import shared_sandbox
 from selftaught.types import NO_VALUE, Problem
 from selftaught.verifiers.base import Score

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from selftaught.errors import SelftaughtError
-from selftaught.run.phases.common import Context, Phase, sample
+from selftaught.run.context import Context, sample
+from selftaught.run.phases.base import Phase
 from selftaught.seeding import derive_seed, rng_for
 from selftaught.types import Ask
 

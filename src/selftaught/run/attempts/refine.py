@@ -1,5 +1,5 @@
-"""ATTEMPT with ``loop.attempts = "refine"``: answer, read the verifier's feedback, answer again; and the experience
-memory of earlier fixes.
+"""``loop.attempts = "refine"``: answer, read the verifier's feedback, answer again; with the experience memory of
+earlier fixes (``memory.py``).
 
 Each sample of a problem is a short trajectory. Turn 1 asks the plain prompt (with the memory's retrieved fixes in
 front of it when ``refine.memory`` is on), n samples per problem as a direct ATTEMPT would, with the same seeds.
@@ -22,105 +22,81 @@ the order (model, problem, sample, turn) to the values the round started with. R
 entries with their values as the round began, so a re-run ATTEMPT repeats itself exactly. Every fix is recorded,
 with the memory on or off; ``refine.memory`` decides whether prompts show them.
 
-The scores of the last turn are the attempts' scores: VERIFY takes them (``reused_scores``) instead of running the
+The scores of the last turn are the attempts' scores: VERIFY takes them (``Refine.scores``) instead of running the
 programs again, when it runs in the same process right after; after a resume it scores them again (the verifier is
 deterministic, so the records are the same). The verifier judges the answers of each turn together, which suits a
 verifier that judges each attempt by itself (tests, property, oracle, rules); a vote sees one turn's answers.
 
-CURATE trains on the fixes too (CYCLE): ``trajectories`` gives, for each of the round's fixes, the refine prompt
+CURATE trains on the fixes too (CYCLE): ``Refine.examples`` gives, for each of the round's fixes, the refine prompt
 (problem, failed answer, feedback; without retrieved memory) with the fixed answer.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from selftaught.run.phases.common import Context
-from selftaught.run.phases.units import GenUnit, ScoreUnit, generate_unit, score_unit
-from selftaught.seeding import derive_seed
-from selftaught.tasks.base import Fix, printable
+from selftaught.config import Experiment
+from selftaught.errors import SelftaughtError
+from selftaught.run.attempts.base import Answers, Attempted, AttemptStrategy, attempt_seed
+from selftaught.run.attempts.memory import INITIAL_VALUE, Entry, retrieve, updated_value
+from selftaught.run.context import Context
+from selftaught.run.services import Request
+from selftaught.store import Store
+from selftaught.tasks.base import printable
 from selftaught.types import Example, Problem
 from selftaught.verifiers.base import Score
-
-if TYPE_CHECKING:
-    from selftaught.store import Store
-
-INITIAL_VALUE = 1.0  # Q of a new memory entry
-GRAM = 3  # similarity: Jaccard overlap of character n-grams of this length
 
 Key = tuple[int, int, int]  # (model, problem id, sample)
 
 
-# ------------------------------------------------------------------------------------------------------ memory
-@dataclass
-class Entry:
-    """One memory entry as the store keeps it."""
+class Refine(AttemptStrategy):
+    """Answer, read the feedback, answer again (see the module docstring)."""
 
-    id: int
-    features: str
-    failed: str
-    feedback: str
-    fixed: str
-    value: float
-    uses: int = 0
-    grams: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    name = "refine"
+
+    def __init__(self) -> None:
+        # The last turn's scores, for VERIFY in the same process: round -> problem id -> (texts, scores).
+        self._scored: dict[int, dict[int, tuple[list[str], list[Score]]]] = {}
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> Entry:
-        return cls(
-            row["id"],
-            row["features"],
-            row["failed"],
-            row["feedback"],
-            row["fixed"],
-            float(row["value"]),
-            int(row["uses"]),
-            grams(row["features"]),
-        )
+    def check(cls, exp: Experiment, parts: Any) -> None:
+        if exp.search.samples or exp.search.compose:
+            raise SelftaughtError(
+                "search.samples / search.compose search with direct attempts only; loop.attempts is 'refine'"
+            )
 
-    def fix(self) -> Fix:
-        return Fix(self.failed, self.feedback, self.fixed)
+    def attempt(
+        self, ctx: Context, r: int, problems: list[tuple[int, Problem]], n: int, temperature: float
+    ) -> Attempted:
+        answers, refined, final = refined_answers(ctx, r, problems, n, temperature)
+        self._scored = {r: final}
+        return Attempted(answers, refined.write)
 
+    def scores(self, ctx: Context, r: int, attempts: dict[int, list[str]]) -> dict[int, list[Score]]:
+        """The scores ATTEMPT's last turns gave the round's attempts, for the problems whose attempts are those it
+        scored ({} when ATTEMPT did not run in this process)."""
+        known = self._scored.pop(r, {})
+        return {pid: scores for pid, (texts, scores) in known.items() if attempts.get(pid, []) == texts}
 
-def grams(text: str, n: int = GRAM) -> frozenset[str]:
-    """The set of ``text``'s character n-grams (the text itself when shorter)."""
-    if len(text) <= n:
-        return frozenset([text]) if text else frozenset()
-    return frozenset(text[i : i + n] for i in range(len(text) - n + 1))
-
-
-def similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    """Jaccard overlap |a & b| / |a | b| (0 for two empty sets)."""
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
-
-
-def retrieve(entries: Sequence[Entry], features: str, k: int, how: str = "similarity") -> list[Entry]:
-    """The ``k`` entries ranked first for a problem with ``features``: by similarity, or (``how="value"``) by
-    similarity x value; ties by id; entries of no similarity (or no value) are left out."""
-    if k <= 0 or not entries:
-        return []
-    mine = grams(features)
-    ranked = []
-    for e in entries:
-        score = similarity(mine, e.grams or grams(e.features))
-        if how == "value":
-            score *= e.value
-        if score > 0:
-            ranked.append((-score, e.id, e))
-    ranked.sort(key=lambda t: (t[0], t[1]))
-    return [e for _, _, e in ranked[:k]]
+    def examples(self, ctx: Context, r: int) -> list[Example]:
+        """The round's fixes as training examples (CYCLE): the refine prompt (problem, failed answer, its feedback)
+        with the fixed answer, one per memory entry round ``r`` wrote."""
+        if r == 0:
+            return []
+        problems = dict(ctx.store.problems(r, "train"))
+        out = []
+        for row in ctx.store.memory(r + 1):
+            if row["round"] != r or row["problem_id"] not in problems:
+                continue
+            p = problems[row["problem_id"]]
+            task = ctx.parts.skills.tasks[p.task]
+            prompt = task.refine_prompt(p, row["failed"], row["feedback"], (), ctx.exp.refine.feedback_chars)
+            out.append(Example(prompt, row["fixed"], p.difficulty, "self", r, p.task))
+        return out
 
 
-def updated_value(value: float, reward: float, alpha: float) -> float:
-    """One step of Q <- Q + alpha (r - Q)."""
-    return value + alpha * (reward - value)
-
-
-# ------------------------------------------------------------------------------------------------ the attempts
 @dataclass
 class Refined:
     """What a refine ATTEMPT records besides the attempts (``write`` inside the phase's transaction)."""
@@ -141,15 +117,11 @@ class Refined:
             store.update_memory(self.values)
 
 
-# The last turn's scores, for VERIFY in the same process: (run id, round) -> problem id -> (texts, scores).
-_SCORED: dict[tuple[str, int], dict[int, tuple[list[str], list[Score]]]] = {}
-
-
-def refined_answers(ctx: Context, r: int, problems: list[tuple[int, Problem]]) -> tuple[list[dict], Refined]:
-    """Each model's final answers by problem id (as ``sampled_answers`` gives them) and the records to write."""
-    from selftaught.run.phases.attempt import sampled_answers  # attempt.py calls this module
-
-    cfg, tasks, n = ctx.exp.refine, ctx.parts.skills.tasks, ctx.exp.verifier.samples
+def refined_answers(
+    ctx: Context, r: int, problems: list[tuple[int, Problem]], n: int, temperature: float
+) -> tuple[Answers, Refined, dict[int, tuple[list[str], list[Score]]]]:
+    """Each model's final answers by problem id, the records to write, and each problem's final (texts, scores)."""
+    cfg, tasks = ctx.exp.refine, ctx.parts.skills.tasks
     models = range(len(ctx.parts.students))
     by_id = dict(problems)
     entries = [Entry.of(row) for row in ctx.store.memory(r)] if cfg.memory and cfg.memory_k else []
@@ -163,7 +135,8 @@ def refined_answers(ctx: Context, r: int, problems: list[tuple[int, Problem]]) -
     out = Refined(r)
     # Turn 1: n samples of each problem's first prompt, exactly as a direct ATTEMPT draws them.
     first = {pid: prompt(pid, None, "") for pid, _ in problems}
-    drawn = sampled_answers(ctx, r, [(pid, replace(p, prompt=first[pid])) for pid, p in problems])
+    asks = [(pid, replace(p, prompt=first[pid])) for pid, p in problems]
+    drawn = ctx.sampler.answers(r, asks, n, temperature, attempt_seed(ctx, r))
     keys = [(m, pid, s) for m in models for pid, _ in problems for s in range(n)]
     text = {(m, pid, s): drawn[m][pid][s] for m, pid, s in keys}
     asked = {key: first[key[1]] for key in keys}
@@ -174,7 +147,7 @@ def refined_answers(ctx: Context, r: int, problems: list[tuple[int, Problem]]) -
             for key in pending:
                 _, _, last_text, last = history[key][-1]
                 asked[key] = prompt(key[1], last_text, last.feedback)
-            text.update(_generate(ctx, r, turn, pending, asked, by_id))
+            text.update(_generate(ctx, r, turn, pending, asked, by_id, temperature))
         scores = _score(ctx, pending, text, by_id)
         for key in pending:
             history[key].append((turn, asked[key], text[key], scores[key]))
@@ -193,7 +166,6 @@ def refined_answers(ctx: Context, r: int, problems: list[tuple[int, Problem]]) -
         final[pid][1].append(steps[-1][3])
         for turn, asked_, said, sc in steps:
             out.steps.append((pid, m, s, turn, asked_, said, sc.reward, sc.feedback))
-    _SCORED[(ctx.store.run_id, r)] = final
 
     # The memory: this round's fixes (once per problem, failed answer and fix), and the shown entries' values.
     seen = set()
@@ -223,87 +195,43 @@ def refined_answers(ctx: Context, r: int, problems: list[tuple[int, Problem]]) -
                 values[e.id] = (updated_value(q, 1.0 if sc.accepted else 0.0, cfg.alpha), uses + 1)
     used = sorted({e.id for pid, _ in problems for e in shown[pid]})
     out.values = [(i, *values[i]) for i in used]
-    return answers, out
+    return answers, out, final
 
 
 def _generate(
-    ctx: Context, r: int, turn: int, pending: list[Key], asked: dict[Key, str], by_id: dict[int, Problem]
+    ctx: Context,
+    r: int,
+    turn: int,
+    pending: list[Key],
+    asked: dict[Key, str],
+    by_id: dict[int, Problem],
+    temperature: float,
 ) -> dict[Key, str]:
     """One refine turn's answers: each pending sample answers its own prompt once; one unit per (model, cell)."""
     tasks = ctx.parts.skills.tasks
-    single = len(ctx.parts.skills.skills) == 1
+    seed = attempt_seed(ctx, r, "refine", turn)
     groups: dict[tuple[int, str, int], list[Key]] = defaultdict(list)
     for key in pending:
         p = by_id[key[1]]
         groups[(key[0], p.task, p.difficulty)].append(key)
-    units, where = [], []
+    requests, where = [], []
     for (m, skill, d), group in sorted(groups.items()):
-        units.append(
-            GenUnit(
-                ctx.where(),
-                m,
-                ctx.replica(r - 1, m),
-                [asked[key] for key in group],
-                n=1,
-                temperature=ctx.exp.verifier.temperature,
-                max_new_tokens=tasks[skill].max_answer_len(d) + 1,
-                seed=derive_seed(ctx.exp.seed, r, "ATTEMPT", m, *(() if single else (skill,)), d, "refine", turn),
-            )
-        )
+        prompts = [asked[key] for key in group]
+        requests.append(Request(m, prompts, 1, temperature, ctx.sampler.budget(skill, d), seed(m, skill, d)))
         where.append((skill, group))
     out = {}
-    for (skill, group), answers in zip(where, ctx.executor.map(generate_unit, units), strict=True):
+    for (skill, group), answers in zip(where, ctx.sampler.complete(r, requests), strict=True):
         out.update((key, tasks[skill].extract(outs[0])) for key, outs in zip(group, answers, strict=True))
     return out
 
 
 def _score(ctx: Context, pending: list[Key], text: dict[Key, str], by_id: dict[int, Problem]) -> dict[Key, Score]:
-    """The verifier's score of every pending sample's answer: one batch per skill (spread over the workers when
-    the executor has them), each problem's answers together."""
+    """The verifier's score of every pending sample's answer, each problem's answers together."""
     per_problem: dict[int, list[Key]] = defaultdict(list)
     for key in pending:
         per_problem[key[1]].append(key)
-    by_skill: dict[str, list[int]] = defaultdict(list)
-    for pid in sorted(per_problem):
-        by_skill[by_id[pid].task].append(pid)
-    chunks = 1 if ctx.executor.local else ctx.executor.workers
-    units, groups = [], []
-    for skill, pids in sorted(by_skill.items()):
-        size = -(-len(pids) // chunks)
-        for c in range(0, len(pids), size):
-            part = pids[c : c + size]
-            batch = [(by_id[pid], [text[key] for key in per_problem[pid]]) for pid in part]
-            units.append(ScoreUnit(ctx.where(), ctx.executor.local, skill, batch))
-            groups.append(part)
+    batch = [(pid, by_id[pid], [text[key] for key in per_problem[pid]]) for pid in sorted(per_problem)]
     out = {}
-    for part, got in zip(groups, ctx.executor.map(score_unit, units, stateful=False), strict=True):
-        for pid, scores in zip(part, got, strict=True):
-            out.update(zip(per_problem[pid], scores, strict=True))
-    return out
-
-
-# ------------------------------------------------------------------------------------------- VERIFY and CURATE
-def reused_scores(ctx: Context, r: int, attempts: dict[int, list[str]]) -> dict[int, list[Score]]:
-    """The scores ATTEMPT's last turns gave the round's attempts, for the problems whose attempts are those it
-    scored ({} when ATTEMPT did not run in this process, or not in refine mode)."""
-    if ctx.parts.attempts != "refine":
-        return {}
-    known = _SCORED.pop((ctx.store.run_id, r), {})
-    return {pid: scores for pid, (texts, scores) in known.items() if attempts.get(pid, []) == texts}
-
-
-def trajectories(ctx: Context, r: int) -> list[Example]:
-    """The round's fixes as training examples (CYCLE): the refine prompt (problem, failed answer, its feedback)
-    with the fixed answer, one per memory entry round ``r`` wrote."""
-    if ctx.parts.attempts != "refine" or r == 0:
-        return []
-    problems = dict(ctx.store.problems(r, "train"))
-    out = []
-    for row in ctx.store.memory(r + 1):
-        if row["round"] != r or row["problem_id"] not in problems:
-            continue
-        p = problems[row["problem_id"]]
-        task = ctx.parts.skills.tasks[p.task]
-        prompt = task.refine_prompt(p, row["failed"], row["feedback"], (), ctx.exp.refine.feedback_chars)
-        out.append(Example(prompt, row["fixed"], p.difficulty, "self", r, p.task))
+    for pid, scores in ctx.scorer.score(batch).items():
+        out.update(zip(per_problem[pid], scores, strict=True))
     return out

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from selftaught.run.build import build_student
 from selftaught.run.executors import Replica, forget_replica, load_replica, worker_parts
 from selftaught.training.schedules import Schedule
 from selftaught.types import Example, Problem, TrainStats
@@ -99,8 +100,6 @@ def fit_unit(u: FitUnit) -> tuple[TrainStats, dict[str, bytes] | None]:
         stats = parts.students[u.member].fit(u.examples, u.schedule, u.steps, seed=u.seed, **extra)
         return stats, None
     if u.start is None:
-        from selftaught.run.build import build_student
-
         parts.students[u.member] = build_student(exp, u.member)
     else:
         load_replica(u.where.key, u.member, u.start)

@@ -1,39 +1,22 @@
-"""TRAIN with ``train.method = "grpo"`` (rounds >= 1): model 0 learns from rewards instead of accepted answers.
-
-Two sources of rollouts (``train.grpo.on_policy``):
-
-- 0, offline: the round's own attempts (model 0's, from ATTEMPT) with the rewards VERIFY gave them, grouped by
-  problem. The sampling policy is the round-start weights, which are also the KL reference;
-- K > 0, on-policy: every K steps the current weights sample ``verifier.samples`` answers to each of the next
-  ``groups`` problems of the round (more problems, up to three draws, while groups without signal are dropped), the
-  skill's verifier scores them (code runs in its sandbox), and the K steps learn from them. Every rollout is recorded
-  with its reward and the oracle's correctness.
-
-Rewards come from the verifiers, or from ``train.grpo.reward`` (a TRL-style function) when set. The answers trained
-on are the extracted answers the verifier scored (as supervised rounds train on them). Everything is seeded from
-(run seed, round), and all records are written in TRAIN's transaction, so a killed round repeats itself exactly.
-"""
+"""Where a GRPO round's batches come from (``train.grpo.on_policy``): the round's own records (``Offline``) or fresh
+rollouts of the current weights (``OnPolicy``); both group answers by problem and turn rewards into advantages."""
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from selftaught.run.phases import budget as planning
-from selftaught.run.phases.common import Context, by_cell, correct, writing
+from selftaught.run.context import Context
 from selftaught.seeding import derive_seed
 from selftaught.students.base import Student
 from selftaught.training import grpo
-from selftaught.training.trainer import OptimConfig
 from selftaught.types import Problem
-from selftaught.verifiers.reward_function import call_rewards, load_reward_function
+from selftaught.verifiers.reward_function import call_rewards
 
 MAX_DRAWS = 3  # on-policy: draws of problems per refill while dropped groups leave the batch short
 
@@ -172,31 +155,22 @@ class OnPolicy:
         return self.problems[self.order.pop()]
 
     def _sample(self, step: int, draw: int, chosen: list[tuple[int, Problem]]) -> list[Group]:
-        ctx, tasks, n = self.ctx, self.ctx.parts.skills.tasks, self.ctx.exp.verifier.samples
-        groups: dict[int, Group] = {}
-        for (skill, d), cell in by_cell(chosen).items():
-            task = tasks[skill]
-            outs = self.student.generate(
-                [p.prompt for _, p in cell],
-                n=n,
-                temperature=self.temperature,
-                max_new_tokens=task.max_answer_len(d) + 1,
-                seed=derive_seed(ctx.exp.seed, self.r, "GRPO", step, draw, skill, d),
-            )
-            for (pid, p), texts in zip(cell, outs, strict=True):
-                groups[pid] = Group(pid, p, [task.extract(t) for t in texts], [])
-        ordered = [groups[pid] for pid, _ in chosen]
-        by_skill: dict[str, list[Group]] = defaultdict(list)
-        for g in ordered:
-            by_skill[g.problem.task].append(g)
+        ctx, n, seed, r = self.ctx, self.ctx.exp.verifier.samples, self.ctx.exp.seed, self.r
+        answers = ctx.sampler.here(
+            self.student,
+            chosen,
+            n,
+            self.temperature,
+            lambda skill, d: derive_seed(seed, r, "GRPO", step, draw, skill, d),
+        )
+        ordered = [Group(pid, p, answers[pid], []) for pid, p in chosen]
+        scores = ctx.scorer.score([(g.pid, g.problem, g.answers) for g in ordered])  # a sandbox runs them in parallel
         feedback: dict[int, list[str]] = {}
-        for skill, gs in by_skill.items():  # one batch per skill: a sandboxed verifier runs them in parallel
-            scores = ctx.parts.verifiers[skill].score_many([(g.problem, g.answers) for g in gs])
-            for g, s in zip(gs, scores, strict=True):
-                g.rewards = [x.reward for x in s]
-                feedback[g.pid] = [x.feedback for x in s]
+        for g in ordered:
+            g.rewards = [x.reward for x in scores[g.pid]]
+            feedback[g.pid] = [x.feedback for x in scores[g.pid]]
         rewarded(ctx, ordered, self.reward_fn)
-        right = correct(ctx, [(g.problem, a) for g in ordered for a in g.answers])
+        right = ctx.scorer.correct([(g.problem, a) for g in ordered for a in g.answers])
         k = 0
         for g in ordered:
             for s, (text, reward) in enumerate(zip(g.answers, g.rewards, strict=True)):
@@ -251,58 +225,3 @@ class OnPolicy:
         if self.batch is None or step % self.cfg.on_policy == 0:
             self.batch = self._refill(step)
         return self.batch
-
-
-def run(ctx: Context, r: int) -> None:
-    """TRAIN of a GRPO round (r >= 1): model 0 learns, its checkpoint is written, and every record is stored in
-    the phase's transaction."""
-    from selftaught.run.phases.train import (
-        StepRelay,  # the supervised TRAIN's helper; imported here to keep the import one-way
-    )
-
-    exp, store = ctx.exp, ctx.store
-    student = ctx.parts.students[0]
-    cfg, t = exp.train.grpo, exp.train
-    reward_fn = load_reward_function(cfg.reward) if cfg.reward else None
-    steps = planning.budget(exp, store, r)
-    schedule = planning.schedule(exp, store, r)
-    final = ctx.run_dir / "checkpoints" / f"round-{r:03d}"
-    tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    ctx.load_weights(r - 1)
-    temperature = sampling_temperature(ctx, r)
-    seed = derive_seed(exp.seed, r, "TRAIN", 0)
-    kind = OnPolicy if cfg.on_policy else Offline
-    source = kind(ctx, r, student, temperature, reward_fn, derive_seed(exp.seed, r, "GRPO", "order"))
-    stats, series = None, []
-    if not source.empty():
-        ctx.weights_round = -2  # the student's weights are neither a checkpoint's nor fresh while it trains
-        optim = OptimConfig(lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip)
-        stats, series = grpo.train(
-            student,
-            source,
-            steps,
-            schedule,
-            optim,
-            epsilon=cfg.epsilon,
-            beta=cfg.beta,
-            temperature=temperature,
-            callbacks=[StepRelay(ctx.callbacks, r)],
-            seed=seed,
-        )
-    with writing(tmp / "model-0", cleanup=tmp):
-        student.save(tmp / "model-0")
-    with writing(final, cleanup=tmp):
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    ctx.weights_round = r
-    with ctx.phase(r, "TRAIN"):
-        store.set_round_budget(r, steps)
-        if stats is not None:
-            store.add_train_metrics(r, 0, stats.losses, stats.lrs, stats.grad_norms, stats.grad_l1s)
-        store.add_checkpoint(r, 0, str((final / "model-0").relative_to(ctx.run_dir)))
-        store.add_train_series(r, 0, series)
-        if isinstance(source, OnPolicy):
-            store.add_rollouts(r, source.rows)
-        store.add_curriculum(r, 0, source.trained)

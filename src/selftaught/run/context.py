@@ -1,4 +1,5 @@
-"""What the phases share: the context they run in, problem sampling, the oracle's check, greedy answers, grouping."""
+"""What phases and strategies share: the context they run in (``Context``), problem sampling, grouping by cell,
+the frontier, outcome tallies and writing files with one-line errors."""
 
 from __future__ import annotations
 
@@ -6,44 +7,48 @@ import errno
 import os
 import shutil
 import traceback
-from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from selftaught.errors import SelftaughtError
 from selftaught.seeding import rng_for
-from selftaught.students.base import Student
 from selftaught.teachers import Outcome
 from selftaught.types import Problem
 
 if TYPE_CHECKING:
     from selftaught.config import Experiment
-    from selftaught.run.build import Parts
-    from selftaught.run.executors import Executor
     from selftaught.store import Store
 
 DB_NAME = "run.db"
 
 
 class Context(Protocol):
-    """What a phase sees of the loop (the ``Loop`` is one): the run, its parts, its store and its executor."""
+    """What a phase or a strategy sees of the loop (the ``Loop`` is one): the run, its parts, its store, its
+    executor, the two services and the round's strategies. The attributes typed ``Any`` are defined in modules
+    above this one (``run.build.Parts``, ``run.executors.Executor``, ``run.services``, the strategies' bases); this
+    module stays at the bottom of ``run`` and imports none of them."""
 
     run_dir: Path
     exp: Experiment
     store: Store
-    parts: Parts
+    parts: Any  # run.build.Parts
     callbacks: list[Any]
-    executor: Executor
+    executor: Any  # run.executors.Executor
     weights_round: int
+    sampler: Any  # run.services.Sampler: the one sampling service (answers from the students)
+    scorer: Any  # run.services.Scorer: the one scoring service (verifiers' scores, the oracle's check)
+    attempts: Any  # run.attempts.base.AttemptStrategy: how answers are made (loop.attempts)
+    update: Any  # run.updates.base.UpdateStrategy: how self-labelled rounds learn (train.method)
+    control: Any  # run.control.base.ControlStrategy: how sampling settings are chosen (control.kind)
 
     def phase(self, r: int, phase: str) -> Any:
         """The store transaction that records ``phase`` of round ``r`` as done."""
 
     def where(self) -> Any:
-        """Which parts the executor's units run on (``phases.units.Where``)."""
+        """Which parts the executor's units run on (``run.units.Where``)."""
 
     def replica(self, r: int, m: int) -> Any:
         """Model ``m`` of round ``r``'s checkpoint for the executor's workers (None: in-process)."""
@@ -61,17 +66,6 @@ class Context(Protocol):
         """Wall and CPU seconds the running phase has taken so far."""
 
 
-class Phase(ABC):
-    """One step of a round: reads its inputs from the store, writes its outputs and its done mark in one
-    transaction (``ctx.phase``)."""
-
-    name = ""
-
-    @abstractmethod
-    def run(self, ctx: Context, r: int) -> None:
-        """Do round ``r``'s work of this phase and record it."""
-
-
 def sample(ctx: Context, seed: int, skill: str, difficulty: int, params: tuple[float, ...] | None = None) -> Problem:
     """A problem of ``skill``, at ``difficulty`` or, when given, at the point ``params`` of its box."""
     task = ctx.parts.skills.tasks[skill]
@@ -86,38 +80,6 @@ def sample(ctx: Context, seed: int, skill: str, difficulty: int, params: tuple[f
             f"{difficulty}: {type(e).__name__}: {e}".split("\n")[0]
         ) from None
     return Problem(skill, p.difficulty, p.prompt, p.target, seed, params, p.meta)
-
-
-def correct(ctx: Context, pairs: Sequence[tuple[Problem, str]]) -> list[int | None]:
-    """Whether each answer is right, by the task's oracle (or the target when the task has none): for the record
-    and the evaluation only, never to select labels. Each skill's pairs go to its task in one batch."""
-    out: list[int | None] = [None] * len(pairs)
-    by_skill: dict[str, list[int]] = defaultdict(list)
-    for i, (p, _) in enumerate(pairs):
-        by_skill[p.task].append(i)
-    for skill, where in by_skill.items():
-        scores = ctx.parts.skills.tasks[skill].check_many([pairs[i] for i in where])
-        for i, score in zip(where, scores, strict=True):
-            p, answer = pairs[i]
-            if score is None:
-                out[i] = None if p.target is None else int(answer == p.target)
-            else:
-                out[i] = int(score == 1.0)
-    return out
-
-
-def greedy(ctx: Context, student: Student, problems: list[tuple[int, Problem]]) -> list[tuple[int, Problem, str, bool]]:
-    """``student``'s greedy answer to each problem and whether it is right: (id, problem, answer, right)."""
-    out = []
-    for (skill, d), group in by_cell(problems).items():
-        task = ctx.parts.skills.tasks[skill]
-        answers = student.generate(
-            [p.prompt for _, p in group], n=1, temperature=0.0, max_new_tokens=task.max_answer_len(d) + 1
-        )
-        texts = [task.extract(ans) for (ans,) in answers]
-        right = correct(ctx, [(p, text) for (_, p), text in zip(group, texts)])
-        out.extend((pid, p, text, bool(ok)) for (pid, p), text, ok in zip(group, texts, right))
-    return out
 
 
 def by_cell(problems: list[tuple[Any, Problem]]) -> dict[tuple[str, int], list[tuple[Any, Problem]]]:

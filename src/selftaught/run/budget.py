@@ -7,7 +7,7 @@ from pathlib import Path
 
 from selftaught.config import Experiment
 from selftaught.run.build import build_schedule
-from selftaught.run.phases.common import DB_NAME
+from selftaught.run.context import DB_NAME
 from selftaught.store import Store
 from selftaught.training.schedules import Scaled, Schedule
 from selftaught.training.warmstart import warmup_applies
