@@ -1,8 +1,14 @@
-"""Helpers shared by the benchmark scripts (not a benchmark itself).
+"""What the benchmark scripts share (not a benchmark itself): their options, their start and their last line.
 
 Contract (DESIGN.md, "Benchmarks contract"): ``python benchmarks/NAME.py [--quick]`` compares side by side in one
-run (A B A B ..., medians, ratios) and its last line of standard output is one JSON object.
-Progress goes to standard error so that standard output holds only the final JSON line.
+run (A B A B ..., medians, ratios) and its last line of standard output is one JSON object,
+``{"benchmark": NAME, "metric": ..., "value": ..., "unit": ..., ...details}``. A benchmark builds its options on
+``parser``, starts with ``Bench`` (threads set, the load noted, the clock started) and ends with ``Bench.emit``.
+Progress goes to standard error so that standard output holds only the final JSON line. The runs of the loop that
+several benchmarks make are in ``_runs.py``.
+
+Nothing here imports torch or selftaught at the top: the sandbox benchmark forks a process per candidate in one of its
+arms, and a parent that carries torch makes each fork dearer. torch is imported where threads are set or reported.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ import platform
 import random
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable
-
-import torch
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 DEFAULT_THREADS = 2
 
@@ -30,18 +38,22 @@ def set_threads() -> int:
     except ValueError:
         n = DEFAULT_THREADS
     n = max(1, n)
+    import torch
+
     torch.set_num_threads(n)
     return n
 
 
-def parser(description: str) -> argparse.ArgumentParser:
+def parser(description: str, *, out: bool = False, sets: bool = False) -> argparse.ArgumentParser:
+    """The options benchmarks share: ``--quick`` always; with ``out``, ``--out`` (keep the runs there); with ``sets``,
+    ``--set`` (an extra override for every run). A benchmark adds its own options after these."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--quick", action="store_true", help="a smaller run (under a minute on 2 cores), same metric")
+    if out:
+        ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary directory)")
+    if sets:
+        ap.add_argument("--set", action="append", default=[], help="an extra override (KEY=VALUE) for every run")
     return ap
-
-
-def parse_args(description: str) -> argparse.Namespace:
-    return parser(description).parse_args()
 
 
 def log(msg: str) -> None:
@@ -78,6 +90,8 @@ def check_idle() -> float | None:
 
 
 def environment(threads: int, load_start: float | None) -> dict:
+    import torch
+
     return {
         "threads": threads,
         "torch": torch.__version__,
@@ -104,126 +118,38 @@ def deepest(accuracy: dict[int, float], threshold: float = 0.9) -> int:
     return best
 
 
-def emit(result: dict) -> None:
-    """Print the result as the last line of standard output."""
-    sys.stdout.flush()
-    print(json.dumps(result), flush=True)
+class Bench:
+    """One run of a benchmark: its name and arguments, its threads, the load and the time when it started.
 
+    ``threads``: the count to report when the work runs in worker processes (each sets its own); by default this
+    process takes ``set_threads()``'s count. A load over the cpu count is warned about on standard error.
+    """
 
-class Stopwatch:
-    def __enter__(self) -> Stopwatch:
+    def __init__(self, name: str, args: argparse.Namespace, threads: int | None = None) -> None:
+        self.name, self.args = name, args
+        self.quick: bool = args.quick
+        self.threads = set_threads() if threads is None else threads
+        self.load = check_idle()
         self.t0 = time.perf_counter()
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.seconds = time.perf_counter() - self.t0
+    def seconds(self) -> float:
+        """Wall seconds since the start, to a tenth."""
+        return round(time.perf_counter() - self.t0, 1)
 
+    @contextmanager
+    def workdir(self) -> Iterator[Path]:
+        """``--out`` when given (the runs stay there), else a temporary directory removed afterwards."""
+        out = getattr(self.args, "out", None)
+        if out is not None:
+            yield out
+            return
+        with tempfile.TemporaryDirectory(prefix=f"selftaught-{self.name}-") as d:
+            yield Path(d)
 
-def run_experiment(run_dir, overrides: list[str], preset: str = "quickstart"):
-    """Run the loop on ``preset`` with ``--set`` style ``overrides`` into ``run_dir``; return the open store."""
-    from selftaught.config import load_experiment
-    from selftaught.run.loop import Loop
-
-    exp, text = load_experiment(preset=preset, overrides=overrides)
-    loop = Loop.create(run_dir, exp, text)
-    loop.run()
-    return loop.store
-
-
-def held_out_loss(run_dir, store, difficulties: range) -> float:
-    """Mean cross-entropy per answer token of the run's newest model 0 on its held-out problems at
-    ``difficulties`` (teacher forcing on the true answers)."""
-    from selftaught.students.builtin import GPTStudent
-    from selftaught.types import Example
-
-    last = max(r["round"] for r in store.rounds())
-    student = GPTStudent.load(run_dir / store.checkpoints(last)[0], device="cpu")
-    examples = [
-        Example(p.prompt, p.target, p.difficulty, "labelled", 0, p.task)
-        for _, p in store.eval_problems()
-        if p.difficulty in difficulties and p.target is not None
-    ]
-    total, tokens = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, len(examples), 256):
-            inputs, targets, _ = student.encode_examples(examples[i : i + 256])
-            _, loss = student.model(inputs, targets)
-            n = int((targets != -100).sum())
-            total += float(loss) * n
-            tokens += n
-    return total / tokens
-
-
-def fork_run(src, dst, overrides: list[str]) -> None:
-    """A copy of the run in ``src`` at ``dst`` whose remaining rounds follow ``overrides`` (``--set`` items) on top of
-    its resolved config: arms of a comparison that start from the same recorded rounds (round 0's checkpoint, say).
-
-    The recorded rounds are the source's; only what runs next changes. Take it between rounds, with the source
-    closed (a loop stopped by a callback at the next round's first phase, as ``StopAtRound`` does)."""
-    import json
-    import shutil
-    from pathlib import Path
-
-    from selftaught.config import experiment_toml, load_experiment
-    from selftaught.store import Store
-
-    src, dst = Path(src), Path(dst)
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lock"))
-    exp, _ = load_experiment(dst / "config.toml", overrides=overrides)
-    store = Store.open(dst / "run.db")
-    try:
-        with store.transaction():
-            store.set_meta(config=json.dumps(exp.model_dump(mode="json")), run_id=f"{store.run_id}-{dst.name}")
-    finally:
-        store.close()
-    (dst / "config.toml").write_text(experiment_toml(exp))
-
-
-class StopAtRound(Exception):
-    """Raised by ``stop_at_round(n)``'s callback when round ``n``'s first phase starts."""
-
-
-def stop_at_round(n: int):
-    """A loop callback that ends a run (by raising ``StopAtRound``) as round ``n`` begins: rounds before it are
-    complete, nothing of round ``n`` is recorded."""
-    from selftaught.run.loop import LoopCallback
-
-    class _Stop(LoopCallback):
-        def on_phase_start(self, round_: int, phase: str) -> None:
-            if round_ >= n:
-                raise StopAtRound(n)
-
-    return _Stop()
-
-
-def train_round_zero(run_dir, preset: str, overrides: list[str]) -> float:
-    """Round 0 of ``preset`` with ``overrides``, trained once in ``run_dir`` and stopped as round 1 begins (the
-    start that ``run_fork`` copies for each arm); its wall seconds."""
-    from selftaught.config import load_experiment
-    from selftaught.run.loop import Loop
-
-    exp, text = load_experiment(preset=preset, overrides=overrides)
-    t0 = time.perf_counter()
-    loop = Loop.create(run_dir, exp, text, callbacks=[stop_at_round(1)])
-    try:
-        loop.run()
-    except StopAtRound:
-        pass
-    finally:
-        loop.close()
-    return time.perf_counter() - t0
-
-
-def run_fork(start, run_dir, overrides: list[str]):
-    """The remaining rounds of a copy of ``start`` (``fork_run``) with ``overrides``: (stop reason, wall seconds,
-    the arm's experiment)."""
-    from selftaught.run.loop import Loop
-
-    fork_run(start, run_dir, overrides)
-    t0 = time.perf_counter()
-    loop = Loop.resume(run_dir)
-    try:
-        reason = loop.run()
-    finally:
-        loop.close()
-    return reason, time.perf_counter() - t0, loop.exp
+    def emit(self, metric: str, value: float | None, unit: str, **details: Any) -> None:
+        """Print the last line of standard output: ``{"benchmark", "metric", "value", "unit", ...details, "quick",
+        ...environment}`` as one JSON object."""
+        result = {"benchmark": self.name, "metric": metric, "value": value, "unit": unit, **details}
+        result |= {"quick": self.quick, **environment(self.threads, self.load)}
+        sys.stdout.flush()
+        print(json.dumps(result), flush=True)

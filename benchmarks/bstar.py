@@ -18,14 +18,12 @@ minute.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-from _common import emit, environment, load_average, run_fork, set_threads, train_round_zero
+from _common import Bench, parser
+from _runs import run_fork, train_round_zero
 
 from selftaught.run.control import balance_score
 from selftaught.store import Store
@@ -122,36 +120,22 @@ def run(name: str, start: Path, overrides: list[str], root: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary directory)")
-    args = ap.parse_args()
-    threads = set_threads()
-    load = load_average()
-    tmp = tempfile.TemporaryDirectory() if args.out is None else None
-    root = args.out or Path(tmp.name)
-    base, grid = (QUICK, QUICK_CONTROL) if args.quick else (FULL, FULL_CONTROL)
-    t0 = time.perf_counter()
-    start = root / "round-0"
-    print(f"round 0: {train_round_zero(start, 'length-gen', base):.0f} s", file=sys.stderr)
-    fixed = run("fixed", start, [], root)
-    bstar = run("bstar", start, ['control.kind="bstar"', *grid], root)
-    emit(
-        {
-            "benchmark": "bstar",
-            "metric": "digits_reached_at_90pct_with_bstar",
-            "value": bstar["digits_reached"],
-            "unit": "digits",
-            "fixed_digits_reached": fixed["digits_reached"],
-            "bstar": bstar,
-            "fixed": fixed,
-            "wall_seconds": round(time.perf_counter() - t0, 1),
-            "quick": args.quick,
-            **environment(threads, load),
-        }
-    )
-    if tmp is not None:
-        tmp.cleanup()
+    bench = Bench("bstar", parser(__doc__, out=True).parse_args())
+    base, grid = (QUICK, QUICK_CONTROL) if bench.quick else (FULL, FULL_CONTROL)
+    with bench.workdir() as root:
+        start = root / "round-0"
+        print(f"round 0: {train_round_zero(start, 'length-gen', base):.0f} s", file=sys.stderr)
+        fixed = run("fixed", start, [], root)
+        bstar = run("bstar", start, ['control.kind="bstar"', *grid], root)
+        bench.emit(
+            "digits_reached_at_90pct_with_bstar",
+            bstar["digits_reached"],
+            "digits",
+            fixed_digits_reached=fixed["digits_reached"],
+            bstar=bstar,
+            fixed=fixed,
+            wall_seconds=bench.seconds(),
+        )
 
 
 if __name__ == "__main__":

@@ -17,14 +17,13 @@ more than 1 point under round 0.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from _common import deepest, emit, environment, load_average, run_fork, set_threads, train_round_zero
+from _common import Bench, deepest, parser
+from _runs import run_fork, train_round_zero
 
 PRESET = "code-climb"
 ARMS = {
@@ -109,28 +108,27 @@ def measure(run_dir: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary directory)")
+    ap = parser(__doc__, out=True, sets=True)
     ap.add_argument("--arm-seconds", type=float, default=None, help="each arm's wall time after round 0")
     ap.add_argument("--per-depth", type=int, default=None, help="held-out problems per depth in the final measure")
     ap.add_argument("--arms", default=",".join(ARMS), help="which arms, comma-separated")
-    ap.add_argument("--set", action="append", default=[], help="an extra override for round 0 and every arm")
     ap.add_argument(
         "--ceiling",
         action="store_true",
         help="also train a model on true labels at depths 1-3 for round 0's time plus one arm's (what the model can "
         "learn of depth 3 from labels in that time: a bound on what self-labelling can reach)",
     )
-    args = ap.parse_args()
-    threads = set_threads()
-    load = load_average()
-    tmp = tempfile.TemporaryDirectory() if args.out is None else None
-    root = args.out or Path(tmp.name)
+    bench = Bench("code_climb", ap.parse_args())
+    with bench.workdir() as root:
+        climb(bench, root)
+
+
+def climb(bench: Bench, root: Path) -> None:
+    """Round 0, then each arm (and the ceiling) from a copy of it, then the final line."""
+    args = bench.args
     base = (QUICK if args.quick else []) + args.set
     arm_seconds = args.arm_seconds or (15.0 if args.quick else 330.0)
     per_depth = args.per_depth or (10 if args.quick else 200)
-    t0 = time.perf_counter()
     start = root / "round-0"
     if not (start / "run.db").exists():
         round_0_seconds = train_round_zero(start, PRESET, base)
@@ -168,30 +166,24 @@ def main() -> None:
         print(f"labels 1-3: {ceiling}", file=sys.stderr)
     best = max(arms, key=lambda a: (arms[a]["pass1"].get(3, 0.0), arms[a]["pass1"].get(4, 0.0)))
     b = arms[best]["pass1"]
-    result = {
-        "benchmark": "code_climb",
-        "metric": "best_arm_pass1_at_depth_3",
-        "value": b.get(3, 0.0),
-        "unit": "share of held-out problems",
-        "best_arm": best,
-        "targets": {
+    bench.emit(
+        "best_arm_pass1_at_depth_3",
+        b.get(3, 0.0),
+        "share of held-out problems",
+        best_arm=best,
+        targets={
             "depth_3_at_90": b.get(3, 0.0) >= 0.9,
             "depth_4_at_50": b.get(4, 0.0) >= 0.5,
             "depths_1_2_within_1_point": all(b.get(d, 0.0) >= start_acc.get(d, 0.0) - 0.01 for d in (1, 2)),
         },
-        "round_0": {"pass1": start_acc, "seconds": round(round_0_seconds, 1)},
-        "arm_seconds": arm_seconds,
-        "per_depth": per_depth,
-        "arms": arms,
-        "labels_1_3": ceiling,
-        "wall_seconds": round(time.perf_counter() - t0, 1),
-        "budget_seconds": 1800,
-        "quick": args.quick,
-        **environment(threads, load),
-    }
-    emit(result)
-    if tmp is not None:
-        tmp.cleanup()
+        round_0={"pass1": start_acc, "seconds": round(round_0_seconds, 1)},
+        arm_seconds=arm_seconds,
+        per_depth=per_depth,
+        arms=arms,
+        labels_1_3=ceiling,
+        wall_seconds=bench.seconds(),
+        budget_seconds=1800,
+    )
 
 
 if __name__ == "__main__":

@@ -13,14 +13,12 @@ tests variant's depth reached after self-training.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-from _common import deepest, emit, environment, load_average, run_fork, set_threads, train_round_zero
+from _common import Bench, deepest, parser
+from _runs import run_fork, train_round_zero
 
 QUICK = [
     "loop.labelled_problems=1000",
@@ -71,37 +69,24 @@ def run(name: str, start: Path, overrides: list[str], root: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary directory)")
-    args = ap.parse_args()
-    threads = set_threads()
-    load = load_average()
-    tmp = tempfile.TemporaryDirectory() if args.out is None else None
-    root = args.out or Path(tmp.name)
-    base = QUICK if args.quick else []
-    t0 = time.perf_counter()
-    start = root / "round-0"
-    round_0_seconds = train_round_zero(start, "code-selftrain", base)
-    print(f"round 0: {round_0_seconds:.0f} s", file=sys.stderr)
-    tests = run("tests", start, ['verifier.filters=["tests"]'], root)
-    vote = run("output-vote", start, ['verifier.filters=["output-vote"]'], root)
-    result = {
-        "benchmark": "code_selftrain",
-        "metric": "depth_at_90pct_pass1_after_selftraining",
-        "value": tests["depth_at_end"],
-        "unit": "composition depth",
-        "tests": tests,
-        "output_vote": vote,
-        "round_0_seconds": round(round_0_seconds, 1),
-        "wall_seconds": round(time.perf_counter() - t0, 1),
-        "budget_seconds": 1200,
-        "quick": args.quick,
-        **environment(threads, load),
-    }
-    emit(result)
-    if tmp is not None:
-        tmp.cleanup()
+    bench = Bench("code_selftrain", parser(__doc__, out=True).parse_args())
+    base = QUICK if bench.quick else []
+    with bench.workdir() as root:
+        start = root / "round-0"
+        round_0_seconds = train_round_zero(start, "code-selftrain", base)
+        print(f"round 0: {round_0_seconds:.0f} s", file=sys.stderr)
+        tests = run("tests", start, ['verifier.filters=["tests"]'], root)
+        vote = run("output-vote", start, ['verifier.filters=["output-vote"]'], root)
+        bench.emit(
+            "depth_at_90pct_pass1_after_selftraining",
+            tests["depth_at_end"],
+            "composition depth",
+            tests=tests,
+            output_vote=vote,
+            round_0_seconds=round(round_0_seconds, 1),
+            wall_seconds=bench.seconds(),
+            budget_seconds=1200,
+        )
 
 
 if __name__ == "__main__":

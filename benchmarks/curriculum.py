@@ -20,7 +20,6 @@ at >= 90 %, every lower one too) moves, with the learning-progress teacher vs th
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
-from _common import check_idle, environment, log, parser, set_threads
+from _common import Bench, log, parser
 
 from selftaught.config import Experiment
 from selftaught.run.build import build_parts
@@ -291,10 +290,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="worker processes (1 thread each)")
     ap.add_argument("--budget", type=int, default=12000, help="most training steps per labelled run")
     ap.add_argument("--pool", type=int, default=8000, help="labelled problems per cell (full run)")
-    args = ap.parse_args()
-    threads = set_threads()
-    load = check_idle()
-    q = args.quick
+    bench = Bench("curriculum", ap.parse_args())
+    args, q = bench.args, bench.quick
     teachers = args.teachers.split(",") if args.teachers else (["uniform", "progress"] if q else TEACHERS)
     seeds = args.seeds or (1 if q else 3)
     args.top, args.every, args.per_cell, args.measure_every = (4, 100, 40, 100) if q else (6, 100, 200, 100)
@@ -356,37 +353,30 @@ def main() -> None:
         who, r = ranked({t: v["median_steps_to_cells"][k] for t, v in summary.items()})
         partial[k] = {"best_adaptive": who, "ratio": round(r, 3) if r is not None else None}
     moved = {t: sum(s["moved"] for s in f["skills"].values()) for t, f in frontier.items()}
-    print(
-        json.dumps(
-            {
-                "benchmark": "curriculum",
-                "metric": "best_adaptive_over_uniform_steps",
-                "value": round(ratio, 3) if ratio is not None else None,
-                "unit": "ratio",
-                "target": 0.6,
-                "meets_target": ratio is not None and ratio <= 0.6,
-                "best_adaptive": best,
-                "censored": bool(summary) and not all(v["all_reached"] for v in summary.values()),
-                # Uniform's median run did not master every cell within the budget: its true median is higher, so
-                # the ratio printed is an upper bound.
-                "ratio_is_upper_bound": ratio is not None and summary["uniform"]["median_steps"] >= args.max_steps,
-                "budget_steps": args.max_steps,
-                "ratio_steps_to_90pct_cells": round(ratio_most, 3) if ratio_most is not None else None,
-                "best_adaptive_90pct_cells": best_most,
-                "ratio_steps_to_cells": partial,
-                "threshold": MASTERED,
-                "skills": len(mix(q)),
-                "difficulties": args.top,
-                "seeds": seeds,
-                "every": args.every,
-                "teachers": summary,
-                "frontier_moved_total": moved,
-                "frontier": {t: {s: v["moved"] for s, v in f["skills"].items()} for t, f in frontier.items()},
-                "frontier_detail": frontier,
-                "quick": q,
-                **environment(threads, load),
-            }
-        )
+    bench.emit(
+        "best_adaptive_over_uniform_steps",
+        round(ratio, 3) if ratio is not None else None,
+        "ratio",
+        target=0.6,
+        meets_target=ratio is not None and ratio <= 0.6,
+        best_adaptive=best,
+        censored=bool(summary) and not all(v["all_reached"] for v in summary.values()),
+        # Uniform's median run did not master every cell within the budget: its true median is higher, so
+        # the ratio printed is an upper bound.
+        ratio_is_upper_bound=ratio is not None and summary["uniform"]["median_steps"] >= args.max_steps,
+        budget_steps=args.max_steps,
+        ratio_steps_to_90pct_cells=round(ratio_most, 3) if ratio_most is not None else None,
+        best_adaptive_90pct_cells=best_most,
+        ratio_steps_to_cells=partial,
+        threshold=MASTERED,
+        skills=len(mix(q)),
+        difficulties=args.top,
+        seeds=seeds,
+        every=args.every,
+        teachers=summary,
+        frontier_moved_total=moved,
+        frontier={t: {s: v["moved"] for s, v in f["skills"].items()} for t, f in frontier.items()},
+        frontier_detail=frontier,
     )
 
 

@@ -26,7 +26,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
-from _common import check_idle, emit, environment, log, parser, run_experiment
+from _common import Bench, log, parser
+from _runs import run_experiment
 
 from selftaught.curves import CurveEnsemble
 
@@ -128,9 +129,8 @@ def main() -> None:
     ap.add_argument("--save-runs", type=Path, help="write every run's record to this JSON file")
     ap.add_argument("--fixed-from", type=Path, help="take the fixed-length runs from a file --save-runs wrote")
     args = ap.parse_args()
+    bench = Bench("curve_prediction", args, threads=args.workers)  # one thread per worker process
     seeds = list(range(1 if args.quick else args.seeds))
-    load = check_idle()
-    t0 = time.perf_counter()
     results: dict[tuple[int, bool], dict] = {}
     if args.fixed_from:  # the fixed-length runs do not depend on the stop settings
         for rec in json.loads(args.fixed_from.read_text()):
@@ -170,37 +170,32 @@ def main() -> None:
     stop_steps = sum(sum(results[(s, True)]["steps"].values()) for s in seeds)
     saved = 1 - stop_steps / fixed_steps
     change = [100 * (results[(s, True)]["final_accuracy"] - results[(s, False)]["final_accuracy"]) for s in seeds]
-    emit(
-        {
-            "benchmark": "curve_prediction",
-            "metric": "end_of_round_accuracy_mae_from_first_25pct",
-            "value": round(mae, 4),
-            "unit": "accuracy",
-            "target": 0.03,
-            "meets_target": mae <= 0.03,
-            "curves": len(errors),
-            "max_error": round(max(errors), 4),
-            "median_error": round(statistics.median(errors), 4),
-            "stopping": {
-                "steps_saved_share": round(saved, 4),
-                "final_accuracy_change_points": [round(c, 2) for c in change],
-                "median_change_points": round(statistics.median(change), 2),
-                "mean_change_points": round(statistics.fmean(change), 2),
-                "fixed_final_accuracy": [round(results[(s, False)]["final_accuracy"], 4) for s in seeds],
-                "stopped_final_accuracy": [round(results[(s, True)]["final_accuracy"], 4) for s in seeds],
-                "fixed_steps": fixed_steps,
-                "stopped_steps": stop_steps,
-                "stopped_at": {s: results[(s, True)]["stopped_at"] for s in seeds},
-                "budgets": {s: results[(s, True)]["budgets"] for s in seeds},
-                "stop_settings": args.stop_set,
-                "target": {"saved": 0.3, "lost_points": 1.0},
-                "meets_target": saved >= 0.3 and statistics.median(change) >= -1.0,
-            },
-            "per_curve": details,
-            "seconds": round(time.perf_counter() - t0, 1),
-            "quick": args.quick,
-            **environment(args.workers, load),
-        }
+    bench.emit(
+        "end_of_round_accuracy_mae_from_first_25pct",
+        round(mae, 4),
+        "accuracy",
+        target=0.03,
+        meets_target=mae <= 0.03,
+        curves=len(errors),
+        max_error=round(max(errors), 4),
+        median_error=round(statistics.median(errors), 4),
+        stopping={
+            "steps_saved_share": round(saved, 4),
+            "final_accuracy_change_points": [round(c, 2) for c in change],
+            "median_change_points": round(statistics.median(change), 2),
+            "mean_change_points": round(statistics.fmean(change), 2),
+            "fixed_final_accuracy": [round(results[(s, False)]["final_accuracy"], 4) for s in seeds],
+            "stopped_final_accuracy": [round(results[(s, True)]["final_accuracy"], 4) for s in seeds],
+            "fixed_steps": fixed_steps,
+            "stopped_steps": stop_steps,
+            "stopped_at": {s: results[(s, True)]["stopped_at"] for s in seeds},
+            "budgets": {s: results[(s, True)]["budgets"] for s in seeds},
+            "stop_settings": args.stop_set,
+            "target": {"saved": 0.3, "lost_points": 1.0},
+            "meets_target": saved >= 0.3 and statistics.median(change) >= -1.0,
+        },
+        per_curve=details,
+        seconds=bench.seconds(),
     )
 
 

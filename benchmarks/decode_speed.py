@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from _common import alternate, check_idle, emit, environment, log, median, mixed_problems, parser, set_threads
+from _common import Bench, alternate, log, median, mixed_problems, parser
 
 from selftaught.students.builtin import GPTStudent
 from selftaught.students.gpt import GPTConfig
@@ -191,9 +191,8 @@ def main() -> None:
         action="store_true",
         help="also time a naive decoder that runs one prompt at a time (a detail, not the metric; slow)",
     )
-    args = ap.parse_args()
-    threads = set_threads()
-    load_start = check_idle()
+    bench = Bench(NAME, ap.parse_args())
+    args, threads = bench.args, bench.threads
     repeats = 3 if args.quick else 5
     task = ReversedAddition()
     log(f"{NAME}: {'quick' if args.quick else 'full'} run, {threads} threads, {PROMPTS} prompts, {repeats} repeats")
@@ -216,16 +215,11 @@ def main() -> None:
     med = {k: median(v) for k, v in times.items()}
     speedup = med["naive_batched"] / med["selftaught"]
     tokens = main_info["generated_tokens"]
-    result = {
-        "benchmark": NAME,
-        "metric": "speedup",
-        "value": round(speedup, 3),
-        "unit": "x",
+    details = {
         "target": TARGET,
         "meets_target": speedup >= TARGET,
         "prompts": PROMPTS,
         "repeats": repeats,
-        "quick": args.quick,
         "selftaught_median_s": round(med["selftaught"], 5),
         "naive_median_s": round(med["naive_batched"], 5),
         "selftaught_tokens_per_s": round(tokens / med["selftaught"], 1),
@@ -246,14 +240,13 @@ def main() -> None:
         "Python loop over rows for EOS checks and output collection",
         "selftaught": "GPTStudent.generate(n=1, temperature=0): one left-padded batch, KV cache, finished rows dropped",
         "seconds": {k: [round(x, 5) for x in v] for k, v in times.items()},
-        **environment(threads, load_start),
     }
-    result["per_prompt_timed"] = args.per_prompt
+    details["per_prompt_timed"] = args.per_prompt
     if args.per_prompt:
-        result["naive_per_prompt"] = "one prompt at a time, torch.cat append, full recomputation per new token"
-        result["naive_per_prompt_median_s"] = round(med["naive_per_prompt"], 5)
-        result["speedup_vs_per_prompt"] = round(med["naive_per_prompt"] / med["selftaught"], 3)
-    emit(result)
+        details["naive_per_prompt"] = "one prompt at a time, torch.cat append, full recomputation per new token"
+        details["naive_per_prompt_median_s"] = round(med["naive_per_prompt"], 5)
+        details["speedup_vs_per_prompt"] = round(med["naive_per_prompt"] / med["selftaught"], 3)
+    bench.emit("speedup", round(speedup, 3), "x", **details)
 
 
 if __name__ == "__main__":

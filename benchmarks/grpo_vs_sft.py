@@ -19,15 +19,13 @@ A B A B. ``value``: the median over tasks of (GRPO's final accuracy - SFT's).
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-from _common import emit, environment, load_average, run_fork, set_threads, train_round_zero
+from _common import Bench, parser
+from _runs import run_fork, train_round_zero
 
 COMMON = ["verifier.samples=8", "verifier.temperature=1.0", "loop.max_rounds=100", "loop.min_accepted=0.0",
           "loop.stop_accuracy=0.0", "train.round_lr=0.001", "eval.ahead=1"]  # fmt: skip
@@ -99,45 +97,31 @@ def summary(runs: list[dict]) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary directory)")
-    args = ap.parse_args()
-    threads = set_threads()
-    load = load_average()
-    tmp = tempfile.TemporaryDirectory() if args.out is None else None
-    root = args.out or Path(tmp.name)
-    budget, seeds = (QUICK_BUDGET, QUICK_SEEDS) if args.quick else (BUDGET, SEEDS)
-    t0 = time.perf_counter()
+    bench = Bench("grpo_vs_sft", parser(__doc__, out=True).parse_args())
+    budget, seeds = (QUICK_BUDGET, QUICK_SEEDS) if bench.quick else (BUDGET, SEEDS)
     tasks: dict[str, dict] = {}
-    for task in TASKS:
-        start, round0 = round_zero(task, args.quick, root)
-        runs: dict[str, list[dict]] = {"sft": [], "grpo": []}
-        for seed in seeds:  # A B A B
-            for method in ("sft", "grpo"):
-                runs[method].append(arm(task, start, round0, method, seed, budget, root))
-        res: dict = {m: summary(v) for m, v in runs.items()}
-        res["watched_difficulty"] = TASKS[task][2]
-        res["grpo_minus_sft"] = round(res["grpo"]["final_median"] - res["sft"]["final_median"], 4)
-        res["winner"] = "grpo" if res["grpo_minus_sft"] > 0 else "sft" if res["grpo_minus_sft"] < 0 else "tie"
-        res["round_0_seconds"] = round(round0, 1)
-        tasks[task] = res
-    emit(
-        {
-            "benchmark": "grpo_vs_sft",
-            "metric": "median over tasks of held-out greedy accuracy, GRPO minus filtered fine-tuning, same budget",
-            "value": statistics.median(t["grpo_minus_sft"] for t in tasks.values()),
-            "unit": "accuracy difference",
-            "budget_s_per_arm": budget,
-            "seeds": list(seeds),
-            "tasks": tasks,
-            "wall_seconds": round(time.perf_counter() - t0, 1),
-            "quick": args.quick,
-            **environment(threads, load),
-        }
+    with bench.workdir() as root:
+        for task in TASKS:
+            start, round0 = round_zero(task, bench.quick, root)
+            runs: dict[str, list[dict]] = {"sft": [], "grpo": []}
+            for seed in seeds:  # A B A B
+                for method in ("sft", "grpo"):
+                    runs[method].append(arm(task, start, round0, method, seed, budget, root))
+            res: dict = {m: summary(v) for m, v in runs.items()}
+            res["watched_difficulty"] = TASKS[task][2]
+            res["grpo_minus_sft"] = round(res["grpo"]["final_median"] - res["sft"]["final_median"], 4)
+            res["winner"] = "grpo" if res["grpo_minus_sft"] > 0 else "sft" if res["grpo_minus_sft"] < 0 else "tie"
+            res["round_0_seconds"] = round(round0, 1)
+            tasks[task] = res
+    bench.emit(
+        "median over tasks of held-out greedy accuracy, GRPO minus filtered fine-tuning, same budget",
+        statistics.median(t["grpo_minus_sft"] for t in tasks.values()),
+        "accuracy difference",
+        budget_s_per_arm=budget,
+        seeds=list(seeds),
+        tasks=tasks,
+        wall_seconds=bench.seconds(),
     )
-    if tmp is not None:
-        tmp.cleanup()
 
 
 if __name__ == "__main__":

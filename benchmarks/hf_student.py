@@ -28,7 +28,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _common import alternate, check_idle, emit, environment, log, median, mixed_problems, parse_args, set_threads
+from _common import Bench, alternate, log, median, mixed_problems, parser
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from selftaught.students.builtin import GPTStudent
@@ -226,25 +226,19 @@ def builtin_vs_hf(quick: bool, repeats: int) -> dict:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
-    threads = set_threads()
-    load_start = check_idle()
-    repeats = 3 if args.quick else 5
-    log(f"{NAME}: {'quick' if args.quick else 'full'} run, {threads} threads, {repeats} repeats per comparison")
-    result = {**generation(args.quick, repeats), **training(args.quick, repeats), **builtin_vs_hf(args.quick, repeats)}
-    emit(
-        {
-            "benchmark": NAME,
-            "metric": "train_ratio",
-            "value": result["train_ratio"],
-            "unit": "ratio",
-            "targets": TARGETS,
-            "meets_targets": {k: result[k] >= v for k, v in TARGETS.items()},
-            **result,
-            "model": SHAPE,
-            "quick": args.quick,
-            **environment(threads, load_start),
-        }
+    bench = Bench(NAME, parser(__doc__.splitlines()[0]).parse_args())
+    quick = bench.quick
+    repeats = 3 if quick else 5
+    log(f"{NAME}: {'quick' if quick else 'full'} run, {bench.threads} threads, {repeats} repeats per comparison")
+    result = {**generation(quick, repeats), **training(quick, repeats), **builtin_vs_hf(quick, repeats)}
+    bench.emit(
+        "train_ratio",
+        result["train_ratio"],
+        "ratio",
+        targets=TARGETS,
+        meets_targets={k: result[k] >= v for k, v in TARGETS.items()},
+        **result,
+        model=SHAPE,
     )
 
 

@@ -9,12 +9,10 @@ a one-minute budget, 200 problems per difficulty) with the same metric.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import tempfile
 import time
-from pathlib import Path
+
+from _common import Bench, parser
 
 from selftaught.config import load_experiment
 from selftaught.run.loop import Loop
@@ -50,48 +48,35 @@ def reach(student: GPTStudent, task, seed: int, n: int, threshold: float = 0.99)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path, default=None, help="keep the run here (default: a temporary directory)")
-    args = ap.parse_args()
-
-    overrides = QUICK if args.quick else []
-    exp, text = load_experiment(preset="length-gen", overrides=overrides)
-    tmp = tempfile.TemporaryDirectory() if args.out is None else None
-    run_dir = args.out or Path(tmp.name) / "run"
-    t0 = time.perf_counter()
-    loop = Loop.create(run_dir, exp, text)
-    reason = loop.run()
-    wall = time.perf_counter() - t0
-    store = Store.open(run_dir / "run.db")
-    last = max(r["round"] for r in store.rounds())
-    student = GPTStudent.load(run_dir / store.checkpoints(last)[0])
-    n = 200 if args.quick else 1000
-    task = loop.parts.skills.tasks[exp.task.name]
-    best, accuracy = reach(student, task, derive_seed(exp.seed, "length-gen-bench"), n)
-    frontier = store.round_summary(last)["difficulty"]
+    bench = Bench("length_gen", parser(__doc__, out=True).parse_args())
+    exp, text = load_experiment(preset="length-gen", overrides=QUICK if bench.quick else [])
+    with bench.workdir() as root:
+        run_dir = bench.args.out or root / "run"  # --out is the run directory itself
+        t0 = time.perf_counter()
+        loop = Loop.create(run_dir, exp, text)
+        reason = loop.run()
+        wall = time.perf_counter() - t0
+        store = Store.open(run_dir / "run.db")
+        last = max(r["round"] for r in store.rounds())
+        student = GPTStudent.load(run_dir / store.checkpoints(last)[0])
+        n = 200 if bench.quick else 1000
+        task = loop.parts.skills.tasks[exp.task.name]
+        best, accuracy = reach(student, task, derive_seed(exp.seed, "length-gen-bench"), n)
+        frontier = store.round_summary(last)["difficulty"]
     print(f"stopped: {reason}", file=sys.stderr)
-    print(
-        json.dumps(
-            {
-                "benchmark": "length_gen",
-                "metric": "largest_difficulty_at_99pct",
-                "value": best,
-                "unit": "digits",
-                "labelled_max": exp.loop.labelled_max,
-                "rounds": last,
-                "frontier_trained": frontier,
-                "wall_seconds": round(wall, 1),
-                "problems_per_difficulty": n,
-                "stop_reason": reason,
-                "accuracy": accuracy,
-                "quick": args.quick,
-                "target": "reach >= 32 digits from <= 8 labelled within 30 minutes",
-            }
-        )
+    bench.emit(
+        "largest_difficulty_at_99pct",
+        best,
+        "digits",
+        labelled_max=exp.loop.labelled_max,
+        rounds=last,
+        frontier_trained=frontier,
+        wall_seconds=round(wall, 1),
+        problems_per_difficulty=n,
+        stop_reason=reason,
+        accuracy=accuracy,
+        target="reach >= 32 digits from <= 8 labelled within 30 minutes",
     )
-    if tmp is not None:
-        tmp.cleanup()
 
 
 if __name__ == "__main__":

@@ -14,13 +14,11 @@ rate after 3 turns with the memory on.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-from _common import emit, environment, load_average, run_fork, set_threads, train_round_zero
+from _common import Bench, parser
+from _runs import run_fork, train_round_zero
 
 from selftaught.store import Store
 
@@ -85,40 +83,27 @@ def finish(base: Path, run_dir: Path, memory: bool) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary directory)")
-    args = ap.parse_args()
-    threads = set_threads()
-    load = load_average()
-    tmp = tempfile.TemporaryDirectory() if args.out is None else None
-    root = args.out or Path(tmp.name)
-    t0 = time.perf_counter()
-    base = root / "round-0"
-    round_0 = round(train_round_zero(base, "code-selftrain", [*COMMON, *(QUICK if args.quick else FULL)]), 1)
-    print(f"round 0 trained in {round_0} s", file=sys.stderr)
-    runs = {}
-    for name, memory in (("memory", True), ("no_memory", False)):
-        runs[name] = finish(base, root / name, memory)
-    with_mem = runs["memory"]["round_2"].get(f"fix_rate_after_{TURNS}")
-    without = runs["no_memory"]["round_2"].get(f"fix_rate_after_{TURNS}")
-    result = {
-        "benchmark": "refine",
-        "metric": f"round_2_fix_rate_after_{TURNS}_turns_with_memory",
-        "value": with_mem,
-        "unit": "share of failing samples fixed",
-        "without_memory": without,
-        "memory": runs["memory"],
-        "no_memory": runs["no_memory"],
-        "round_0_seconds": round_0,
-        "wall_seconds": round(time.perf_counter() - t0, 1),
-        "budget_seconds": 480,
-        "quick": args.quick,
-        **environment(threads, load),
-    }
-    emit(result)
-    if tmp is not None:
-        tmp.cleanup()
+    bench = Bench("refine", parser(__doc__, out=True).parse_args())
+    with bench.workdir() as root:
+        base = root / "round-0"
+        round_0 = round(train_round_zero(base, "code-selftrain", [*COMMON, *(QUICK if bench.quick else FULL)]), 1)
+        print(f"round 0 trained in {round_0} s", file=sys.stderr)
+        runs = {}
+        for name, memory in (("memory", True), ("no_memory", False)):
+            runs[name] = finish(base, root / name, memory)
+        with_mem = runs["memory"]["round_2"].get(f"fix_rate_after_{TURNS}")
+        without = runs["no_memory"]["round_2"].get(f"fix_rate_after_{TURNS}")
+        bench.emit(
+            f"round_2_fix_rate_after_{TURNS}_turns_with_memory",
+            with_mem,
+            "share of failing samples fixed",
+            without_memory=without,
+            memory=runs["memory"],
+            no_memory=runs["no_memory"],
+            round_0_seconds=round_0,
+            wall_seconds=bench.seconds(),
+            budget_seconds=480,
+        )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ bubblewrap too). Progress goes to standard error; the last line of standard outp
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -23,6 +22,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from _common import Bench, parser
 
 from selftaught.sandbox import Limits, Sandbox
 
@@ -279,14 +280,12 @@ def run_battery(limits: Limits, workers: int, isolation: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rounds and candidates (under a minute)")
-    args = ap.parse_args()
+    bench = Bench("sandbox", parser(__doc__.splitlines()[0]).parse_args())
+    args = bench.args
     rounds = 3 if args.quick else 5
     sizes = {"sandbox": 160, "sandbox_bwrap": 160, "fresh_process": 16, "human_eval_pattern": 32}
     if not args.quick:
         sizes = {"sandbox": 800, "sandbox_bwrap": 800, "fresh_process": 80, "human_eval_pattern": 160}
-    load_before = os.getloadavg()[0]
     limits = Limits(time_s=TIMEOUT_S, cpu_s=TIMEOUT_S)
     started = time.perf_counter()
     box = Sandbox(limits, workers=WORKERS)
@@ -327,35 +326,28 @@ def main() -> None:
     battery = run_battery(hostile_limits, WORKERS, "fork")
     battery_bwrap = run_battery(hostile_limits, WORKERS, "bwrap") if bwrap is not None and not args.quick else None
     med = {k: statistics.median(v) for k, v in rates.items()}
-    result = {
-        "benchmark": "sandbox",
-        "metric": "candidates_per_second",
-        "value": round(med["sandbox"], 1),
-        "unit": "candidates/s",
-        "quick": args.quick,
-        "workers": WORKERS,
-        "fresh_process_per_second": round(med["fresh_process"], 1),
-        "human_eval_pattern_per_second": round(med["human_eval_pattern"], 1),
-        "ratio_vs_fresh_process": round(med["sandbox"] / med["fresh_process"], 2),
-        "ratio_vs_human_eval_pattern": round(med["sandbox"] / med["human_eval_pattern"], 2),
-        "rounds": {k: [round(x, 1) for x in v] for k, v in rates.items()},
-        "wrong_statuses": wrong,
-        "median_candidate_seconds": round(latency, 4),
+    bench.emit(
+        "candidates_per_second",
+        round(med["sandbox"], 1),
+        "candidates/s",
+        workers=WORKERS,
+        fresh_process_per_second=round(med["fresh_process"], 1),
+        human_eval_pattern_per_second=round(med["human_eval_pattern"], 1),
+        ratio_vs_fresh_process=round(med["sandbox"] / med["fresh_process"], 2),
+        ratio_vs_human_eval_pattern=round(med["sandbox"] / med["human_eval_pattern"], 2),
+        rounds={k: [round(x, 1) for x in v] for k, v in rates.items()},
+        wrong_statuses=wrong,
+        median_candidate_seconds=round(latency, 4),
         # all CPU a candidate costs (fork server, child, this process): 2 cores / this = the rate on an idle machine
-        "sandbox_cpu_ms_per_candidate": round(1000 * cpu_used / cpu_count, 2),
-        "pool_start_seconds": round(start_s, 3),
-        "hostile_contained": f"{battery['contained']} / {battery['total']}",
-        "hostile_not_contained": battery["failures"],
-        "sandbox_bwrap_per_second": round(med["sandbox_bwrap"], 1) if "sandbox_bwrap" in med else None,
-        "hostile_contained_bwrap": f"{battery_bwrap['contained']} / {battery_bwrap['total']}"
-        if battery_bwrap
-        else None,
-        "hostile_not_contained_bwrap": battery_bwrap["failures"] if battery_bwrap else None,
-        "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "isolation": report.get("network", "") + "; " + report.get("filesystem", ""),
-        "cpus": os.cpu_count(),
-    }
-    print(json.dumps(result))
+        sandbox_cpu_ms_per_candidate=round(1000 * cpu_used / cpu_count, 2),
+        pool_start_seconds=round(start_s, 3),
+        hostile_contained=f"{battery['contained']} / {battery['total']}",
+        hostile_not_contained=battery["failures"],
+        sandbox_bwrap_per_second=round(med["sandbox_bwrap"], 1) if "sandbox_bwrap" in med else None,
+        hostile_contained_bwrap=f"{battery_bwrap['contained']} / {battery_bwrap['total']}" if battery_bwrap else None,
+        hostile_not_contained_bwrap=battery_bwrap["failures"] if battery_bwrap else None,
+        isolation=report.get("network", "") + "; " + report.get("filesystem", ""),
+    )
 
 
 if __name__ == "__main__":

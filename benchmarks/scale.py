@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import alternate, check_idle, emit, environment, log, median, parse_args, set_threads  # noqa: E402
+from _common import Bench, alternate, log, median, parser  # noqa: E402
 
 from selftaught.config import load_experiment  # noqa: E402
 from selftaught.run.executors import Executor, LocalExecutor, RayExecutor  # noqa: E402
@@ -104,10 +104,8 @@ def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    args = parse_args(__doc__.split("\n")[0])
-    threads = set_threads()
-    load0 = check_idle()
-    quick = args.quick
+    bench = Bench("scale", parser(__doc__.split("\n")[0]).parse_args())
+    quick = bench.quick
     n_problems = 192 if quick else 512
     repeats = 3 if quick else 5
     sizes = [32, 64, 128, 192] if quick else [64, 128, 256, 512, 1024]
@@ -164,33 +162,28 @@ def main() -> None:
         intercept, slope, r2 = fit_line([float(n) for n in sizes], ys)
         loop.executor = local
         loop.close()
-    emit(
-        {
-            "benchmark": "scale",
-            "metric": "attempt_verify_throughput_ray2_over_local",
-            "value": round(rate["ray-2"] / rate["local"], 3),
-            "unit": "x",
-            "quick": quick,
-            "problems": n_problems,
-            "samples_per_problem": exp.verifier.samples,
-            "problems_per_s": {k: round(v, 2) for k, v in rate.items()},
-            "seconds_median": {k: round(v, 3) for k, v in med.items()},
-            "seconds_all": {k: [round(x, 3) for x in v] for k, v in secs.items()},
-            "ray1_over_local": round(rate["ray-1"] / rate["local"], 3),
-            "ray2_over_ray1": round(rate["ray-2"] / rate["ray-1"], 3),
-            "ray_overhead_s_per_round": round(med["ray-1"] - med["local"], 3),
-            "round_cost": {
-                "problems": sizes,
-                "seconds": [round(y, 3) for y in ys],
-                "intercept_s": round(intercept, 4),
-                "s_per_problem": round(slope, 5),
-                "r2": round(r2, 4),
-            },
-            "memory": mem,
-            "memory_target_met": mem["rss_growth_round_2_to_last"] <= 0.05,
-            "total_s": round(time.perf_counter() - t_start, 1),
-            **environment(threads, load0),
-        }
+    bench.emit(
+        "attempt_verify_throughput_ray2_over_local",
+        round(rate["ray-2"] / rate["local"], 3),
+        "x",
+        problems=n_problems,
+        samples_per_problem=exp.verifier.samples,
+        problems_per_s={k: round(v, 2) for k, v in rate.items()},
+        seconds_median={k: round(v, 3) for k, v in med.items()},
+        seconds_all={k: [round(x, 3) for x in v] for k, v in secs.items()},
+        ray1_over_local=round(rate["ray-1"] / rate["local"], 3),
+        ray2_over_ray1=round(rate["ray-2"] / rate["ray-1"], 3),
+        ray_overhead_s_per_round=round(med["ray-1"] - med["local"], 3),
+        round_cost={
+            "problems": sizes,
+            "seconds": [round(y, 3) for y in ys],
+            "intercept_s": round(intercept, 4),
+            "s_per_problem": round(slope, 5),
+            "r2": round(r2, 4),
+        },
+        memory=mem,
+        memory_target_met=mem["rss_growth_round_2_to_last"] <= 0.05,
+        total_s=round(time.perf_counter() - t_start, 1),
     )
 
 

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import check_idle, emit, environment, held_out_loss, log, parser, run_experiment
+from _common import Bench, log, parser
+from _runs import held_out_loss, run_experiment
 
 from selftaught.curves import AnnealingLaw
 
@@ -163,9 +164,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-warm", action="store_true")
     args = ap.parse_args()
+    bench = Bench("schedules", args, threads=args.workers)  # one thread per worker process
     seeds = list(range(1 if args.quick else args.seeds))
-    load = check_idle()
-    t0 = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         sched_futures = {s: pool.submit(schedule_job, s, args.quick) for s in seeds}
         warm_futures = {}
@@ -179,28 +179,23 @@ def main() -> None:
     warm_starts = {h: _summary([warm[(s, h)] for s in seeds]) for h in WARM_STARTS if (seeds[0], h) in warm}
     best = _best(schedules)
     size = _sizes(args.quick)
-    emit(
-        {
-            "benchmark": "schedules",
-            "metric": "best_schedule_heldout_accuracy",
-            "value": schedules[best]["median_accuracy"],
-            "unit": "accuracy",
-            "best_schedule": best,
-            "best_warm_start": _best(warm_starts) if warm_starts else None,
-            "schedules": schedules,
-            "warm_starts": warm_starts,
-            "annealing_law": annealing_law(per_seed),
-            "seeds": len(seeds),
-            "schedule_steps": size["steps"],
-            "warm_start_rounds": {
-                "labelled_steps": size["warm_labelled"],
-                "round_steps": size["round"],
-                "rounds": size["rounds"],
-            },
-            "seconds": round(time.perf_counter() - t0, 1),
-            "quick": args.quick,
-            **environment(args.workers, load),
-        }
+    bench.emit(
+        "best_schedule_heldout_accuracy",
+        schedules[best]["median_accuracy"],
+        "accuracy",
+        best_schedule=best,
+        best_warm_start=_best(warm_starts) if warm_starts else None,
+        schedules=schedules,
+        warm_starts=warm_starts,
+        annealing_law=annealing_law(per_seed),
+        seeds=len(seeds),
+        schedule_steps=size["steps"],
+        warm_start_rounds={
+            "labelled_steps": size["warm_labelled"],
+            "round_steps": size["round"],
+            "rounds": size["rounds"],
+        },
+        seconds=bench.seconds(),
     )
 
 

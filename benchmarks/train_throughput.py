@@ -22,7 +22,7 @@ import sys
 import time
 
 import torch
-from _common import alternate, check_idle, emit, environment, log, median, mixed_problems, parse_args, set_threads
+from _common import Bench, alternate, log, median, mixed_problems, parser
 
 from selftaught.students.builtin import GPTStudent
 from selftaught.students.gpt import GPT, GPTConfig
@@ -107,9 +107,8 @@ def run_bare(
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
-    threads = set_threads()
-    load_start = check_idle()
+    bench = Bench(NAME, parser(__doc__.splitlines()[0]).parse_args())
+    args, threads = bench.args, bench.threads
     timed_steps = 60 if args.quick else 200
     repeats = 3 if args.quick else 5
     steps = WARMUP_STEPS + timed_steps
@@ -166,35 +165,30 @@ def main() -> None:
     med = {k: median(v) for k, v in rates.items()}
     ratio = med["selftaught"] / med["bare"]
     pair_ratios = [a / b for a, b in zip(rates["selftaught"], rates["bare"])]
-    emit(
-        {
-            "benchmark": NAME,
-            "metric": "throughput_ratio",
-            "value": round(ratio, 4),
-            "unit": "ratio",
-            "target": TARGET,
-            "meets_target": ratio >= TARGET,
-            "selftaught_tokens_per_s": round(med["selftaught"], 1),
-            "bare_tokens_per_s": round(med["bare"], 1),
-            "steps": timed_steps,
-            "warmup_steps": WARMUP_STEPS,
-            "repeats": repeats,
-            "quick": args.quick,
-            "batch_size": BATCH,
-            "tokens_per_run": tokens,
-            "mean_width": round(sum(widths[WARMUP_STEPS:]) / timed_steps, 2),
-            "examples": len(examples),
-            "difficulties": [DIFFICULTIES.start, DIFFICULTIES.stop - 1],
-            "optimizer": f"AdamW lr={LR} constant, betas={BETAS}, weight_decay={WEIGHT_DECAY} on 2-D+ params, "
-            f"grad_clip={GRAD_CLIP}",
-            "losses_match_max_abs_diff": final_diff,
-            "fit_encode_seconds": round(encode_seconds, 4),
-            "fit_encode_note": "fit re-encodes its examples on every call; this is outside the timed window",
-            "pair_ratios": [round(r, 4) for r in pair_ratios],
-            "median_pair_ratio": round(median(pair_ratios), 4),
-            "tokens_per_s": {k: [round(x, 1) for x in v] for k, v in rates.items()},
-            **environment(threads, load_start),
-        }
+    bench.emit(
+        "throughput_ratio",
+        round(ratio, 4),
+        "ratio",
+        target=TARGET,
+        meets_target=ratio >= TARGET,
+        selftaught_tokens_per_s=round(med["selftaught"], 1),
+        bare_tokens_per_s=round(med["bare"], 1),
+        steps=timed_steps,
+        warmup_steps=WARMUP_STEPS,
+        repeats=repeats,
+        batch_size=BATCH,
+        tokens_per_run=tokens,
+        mean_width=round(sum(widths[WARMUP_STEPS:]) / timed_steps, 2),
+        examples=len(examples),
+        difficulties=[DIFFICULTIES.start, DIFFICULTIES.stop - 1],
+        optimizer=f"AdamW lr={LR} constant, betas={BETAS}, weight_decay={WEIGHT_DECAY} on 2-D+ params, "
+        f"grad_clip={GRAD_CLIP}",
+        losses_match_max_abs_diff=final_diff,
+        fit_encode_seconds=round(encode_seconds, 4),
+        fit_encode_note="fit re-encodes its examples on every call; this is outside the timed window",
+        pair_ratios=[round(r, 4) for r in pair_ratios],
+        median_pair_ratio=round(median(pair_ratios), 4),
+        tokens_per_s={k: [round(x, 1) for x in v] for k, v in rates.items()},
     )
 
 
