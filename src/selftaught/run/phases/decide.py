@@ -27,10 +27,12 @@ class Decide(Phase):
             decision = f"too few answers accepted: {share:.1%} < {lp.min_accepted:.1%}"
         elif len(stuck) == len(frontiers) == 1:
             ((skill, acc),) = stuck.items()
-            decision = f"accuracy at difficulty {frontiers[skill]} fell to {acc:.1%} < {lp.stop_accuracy:.1%}"
+            how = course(acc, accuracy_before(ctx, r).get((skill, frontiers[skill])))
+            decision = f"accuracy at difficulty {frontiers[skill]} {how} {acc:.1%} < {lp.stop_accuracy:.1%}"
         elif stuck and len(stuck) == len(frontiers):
             each = ", ".join(f"{skill} {acc:.1%} at {frontiers[skill]}" for skill, acc in stuck.items())
-            decision = f"accuracy at every skill's newest difficulty fell under {lp.stop_accuracy:.1%}: {each}"
+            under = f"is under {lp.stop_accuracy:.1%}, not rising"
+            decision = f"accuracy at every skill's newest difficulty {under}: {each}"
         elif r >= lp.max_rounds:
             decision = f"round budget spent ({lp.max_rounds} self-labelled rounds)"
         elif lp.max_minutes and elapsed >= lp.max_minutes * 60:
@@ -59,7 +61,7 @@ def stuck_skills(
     """Skills whose newest difficulty is under ``stop_accuracy`` and did not rise since the previous round's
     evaluation, with that accuracy. A teacher that repeats a difficulty until it is mastered needs a few rounds at a
     new one, so a frontier under the threshold that still improves is not stuck."""
-    before = {(e["task"], e["difficulty"]): e["accuracy"] for e in ctx.store.evaluations(r - 1)} if r else {}
+    before = accuracy_before(ctx, r)
     stuck = {}
     for skill, top in frontiers.items():
         now = accuracy.get((skill, top), 0.0)
@@ -67,6 +69,19 @@ def stuck_skills(
         if now < ctx.exp.loop.stop_accuracy and not improving:
             stuck[skill] = now
     return stuck
+
+
+def accuracy_before(ctx: Context, r: int) -> dict[tuple[str, int], float]:
+    """The previous round's held-out accuracy per (skill, difficulty); nothing before round 0."""
+    return {(e["task"], e["difficulty"]): e["accuracy"] for e in ctx.store.evaluations(r - 1)} if r else {}
+
+
+def course(now: float, before: float | None) -> str:
+    """How a stuck frontier's accuracy came to ``now`` since the previous round's evaluation (``before``; None when
+    it was not measured): it "fell to" it only from higher."""
+    if before is None:
+        return "is"
+    return "fell to" if now < before else "stayed at"
 
 
 def outcomes(ctx: Context, r: int, evaluations: list[dict[str, Any]]) -> list[Outcome]:
