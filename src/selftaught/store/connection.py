@@ -11,9 +11,9 @@ What SQLite needs, and why the two open differently:
   written it cannot open at all. So the writer's close, once the log is folded in, switches the file back to a
   rollback journal (``journal_mode=DELETE``): a finished store is one file that any reader opens ``mode=ro`` making
   nothing, on read-only media too. The next writer switches it to WAL again.
-- A WAL-mode file with no log and no index beside it (a store closed before that switch existed, or while a reader
-  held it) is open nowhere and holds everything in itself: it is read as ``immutable=1``, which takes no lock and
-  makes no file.
+- A WAL-mode file with no index and no log beside it (or an empty one), such as a store closed before that switch
+  existed or while a reader held it, is open nowhere and holds everything in itself: it is read as ``immutable=1``,
+  which takes no lock and makes no file.
 - A WAL-mode file with a log (a writer is running, or one was killed) is read ``mode=ro``, which sees every committed
   transaction; where its index is missing and the directory cannot be written, it cannot be read, which is said in
   one line.
