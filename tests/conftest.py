@@ -11,6 +11,11 @@ import torch
 # Two cores: keep the suite's own threads from fighting each other, and results repeatable.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+# Test modules import ``support`` from this folder; a process this suite starts may load a test module as a plugin
+# (``file.py:Name`` in a config), so the folder is on its path too.
+_HERE = str(Path(__file__).resolve().parent)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_HERE, os.environ.get("PYTHONPATH")) if p)
+
 
 @pytest.fixture(scope="module")
 def one_thread():
