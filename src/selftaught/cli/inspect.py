@@ -16,7 +16,8 @@ from selftaught.cli.shell import app, out, session
 from selftaught.experiments.tracking import export_run
 from selftaught.report import write_report
 from selftaught.report.status import accuracy_ranges, learning_lines, reached_together, report_data, run_status
-from selftaught.run.loop import DB_NAME, check_run_dir
+from selftaught.run.loop import DB_NAME
+from selftaught.run.rundir import check_run_dir
 from selftaught.store import Reader
 
 

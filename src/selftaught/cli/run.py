@@ -15,7 +15,8 @@ from selftaught.errors import SelftaughtError
 from selftaught.experiments.tracking import build_trackers
 from selftaught.report import write_report
 from selftaught.report.status import report_data
-from selftaught.run.loop import DB_NAME, Loop, pause_if_asked
+from selftaught.run.callbacks import pause_if_asked
+from selftaught.run.loop import DB_NAME, Loop
 
 
 def _hold(loop: Loop) -> Loop:

@@ -6,13 +6,8 @@ So the loop keeps no state a crash could lose: resuming means loading the newest
 phase not marked done. Every random stream is seeded from (run seed, round, phase), so a re-run phase repeats
 itself exactly.
 
-A loop holds its run directory's lock (one writer per run, ``lock.py``) from ``create``/``resume`` until ``close``.
-
-Test hook: with ``SELFTAUGHT_TEST_PAUSE`` set to a point, the process writes the file named by
-``SELFTAUGHT_TEST_PAUSE_FILE`` and then sleeps there until a signal ends it, so a test can kill a run at an exact
-point whatever the machine's speed. Points: ``PHASE:ROUND`` (``ATTEMPT:1``: as round 1's ATTEMPT starts),
-``TRAIN:ROUND:STEP`` (``TRAIN:1:50``: after round 1's 50th training step) and ``REPORT`` (``selftaught run`` and
-``resume``, before they write the report). A shorter point matches more: ``TRAIN`` is the first TRAIN.
+A loop holds its run directory's lock (one writer per run, ``store/lock.py``) from ``create``/``resume`` until
+``close``. Callbacks and the test hook: ``callbacks.py``; the run directory's set-up: ``rundir.py``.
 """
 
 from __future__ import annotations
@@ -21,8 +16,6 @@ import json
 import logging
 import os
 import re
-import secrets
-import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,11 +27,13 @@ from pydantic import ValidationError
 from selftaught.config import Experiment, experiment_toml, load_experiment, one_line
 from selftaught.errors import SelftaughtError
 from selftaught.run.build import Parts, build_parts
+from selftaught.run.callbacks import PAUSE_ENV, LoopCallback, TestPause, announce, emit
 from selftaught.run.context import DB_NAME, writing
 from selftaught.run.executors import Executor, LocalExecutor, Replica, make_executor, register_parts
 from selftaught.run.phases import PHASE_STEPS
 from selftaught.run.phases.decide import CONTINUE
 from selftaught.run.phases.heldout import draw_held_out
+from selftaught.run.rundir import check_run_dir, make_run_dir, new_run_id, read_start_store, start_leftovers
 from selftaught.run.services import Sampler, Scorer
 from selftaught.run.strategies import Strategies, choose
 from selftaught.run.units import Where
@@ -47,73 +42,6 @@ from selftaught.store.lock import LOCK_NAME, RunLock
 from selftaught.types import Problem
 
 log = logging.getLogger(__name__)
-
-PAUSE_ENV, PAUSE_FILE_ENV = "SELFTAUGHT_TEST_PAUSE", "SELFTAUGHT_TEST_PAUSE_FILE"
-# What a run that failed at its very start (before any round) can have left in its directory.
-_START_FILES = {"config.toml", "config.given.toml", DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"}
-
-
-class LoopCallback:
-    """Hooks for side effects (progress bars, trackers). The loop calls them; it never knows who listens.
-
-    What a phase recorded reaches the hooks from the store, after the phase's transaction committed: per-step
-    training metrics (``step`` within the round, ``global_step`` on the run's axis), the verifier's acceptance, the
-    evaluation rows and the stopping rule's decisions. A resumed run reports only the phases it runs itself.
-    """
-
-    def on_run_start(self, run_dir: Path, exp: Experiment, run_id: str) -> None: ...
-
-    def on_phase_start(self, round_: int, phase: str) -> None: ...
-
-    def on_phase_end(self, round_: int, phase: str, seconds: float) -> None: ...
-
-    def on_train_step(self, round_: int, step: int, total: int, loss: float) -> None: ...
-
-    def on_train_metrics(self, round_: int, rows: list[dict[str, Any]]) -> None: ...
-
-    def on_verify(self, round_: int, proposed: int, accepted: int, label_accuracy: float | None) -> None: ...
-
-    def on_evaluate(self, round_: int, rows: list[dict[str, Any]]) -> None: ...
-
-    def on_stop_decisions(self, round_: int, rows: list[dict[str, Any]]) -> None: ...
-
-    def on_round_end(self, round_: int, decision: str) -> None: ...
-
-    def on_run_end(self, reason: str) -> None: ...
-
-
-def new_run_id(name: str, when: float | None = None) -> str:
-    """``NAME-YYYYmmdd-HHMMSS-xxxx``: the run's name, when it began (``time.time()``, local time; default now) and a
-    random tag. The run directory's default name and the store's ``created`` come from the same ``when``."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if when is None else when))
-    return f"{name}-{stamp}-{secrets.token_hex(2)}"
-
-
-def pause_if_asked(*where: object) -> None:
-    """The test hook (see the module's docstring): block here if ``SELFTAUGHT_TEST_PAUSE`` names this point."""
-    spec = os.environ.get(PAUSE_ENV)
-    if not spec:
-        return
-    want, here = spec.split(":"), [str(w) for w in where]
-    if len(want) > len(here) or here[: len(want)] != want:
-        return
-    marker = os.environ.get(PAUSE_FILE_ENV)
-    if marker:
-        tmp = f"{marker}.tmp"
-        Path(tmp).write_text(json.dumps({"pid": os.getpid(), "at": ":".join(here)}))
-        os.replace(tmp, marker)  # it appears whole
-    while True:
-        time.sleep(3600)
-
-
-class _TestPause(LoopCallback):
-    """Calls the test hook as each phase starts and after each training step."""
-
-    def on_phase_start(self, round_: int, phase: str) -> None:
-        pause_if_asked(phase, round_)
-
-    def on_train_step(self, round_: int, step: int, total: int, loss: float) -> None:
-        pause_if_asked("TRAIN", round_, step)
 
 
 class Loop:
@@ -170,19 +98,19 @@ class Loop:
         run_dir = Path("runs") / run_id if run_dir is None else run_dir
         refusal = f"run directory {run_dir} already exists and is not empty (to continue its run: selftaught resume)"
         try:
-            if run_dir.is_dir() and _start_leftovers(run_dir) is None:
+            if run_dir.is_dir() and start_leftovers(run_dir) is None:
                 # Refused before a lock file is made, so a directory that is not a run's stays untouched; a run's
                 # directory has its lock file, and a writer holding it is named.
                 if (run_dir / LOCK_NAME).exists():
                     RunLock.acquire(run_dir, command).release()
                 raise SelftaughtError(refusal)
-            _make_run_dir(run_dir)
+            make_run_dir(run_dir)
             lock = RunLock.acquire(run_dir, command)
         except BaseException:
             executor.close()
             raise
         try:
-            leftovers = _start_leftovers(run_dir)  # again under the lock: another run may have begun meanwhile
+            leftovers = start_leftovers(run_dir)  # again under the lock: another run may have begun meanwhile
             if leftovers is None:
                 raise SelftaughtError(refusal)
             for name in leftovers:
@@ -237,7 +165,7 @@ class Loop:
         check_run_dir(run_dir)
         lock = RunLock.acquire(run_dir, command)
         try:
-            if _start_leftovers(run_dir) is not None:
+            if start_leftovers(run_dir) is not None:
                 return cls._start_over(run_dir, callbacks, lock)
             store = Store.open(run_dir / DB_NAME)
             try:
@@ -273,7 +201,7 @@ class Loop:
         """Start the run whose first attempt failed before any round: its config from the store if it has one,
         else from ``config.toml``; its id from the store, else the directory's name if it is one."""
         db = run_dir / DB_NAME
-        stored = _read_start_store(db) if db.exists() else None
+        stored = read_start_store(db) if db.exists() else None
         if stored is not None and stored.get("config"):
             try:
                 exp = Experiment.model_validate(json.loads(stored["config"]))
@@ -345,43 +273,24 @@ class Loop:
         """Run (or finish) the experiment; returns the stop reason.
 
         Each round runs the phases in order, skipping those the store marks done: that is the whole resume rule."""
-        if os.environ.get(PAUSE_ENV) and not any(isinstance(cb, _TestPause) for cb in self.callbacks):
-            self.callbacks.insert(0, _TestPause())
-        self._emit("on_run_start", self.run_dir, self.exp, self.store.run_id)
+        if os.environ.get(PAUSE_ENV) and not any(isinstance(cb, TestPause) for cb in self.callbacks):
+            self.callbacks.insert(0, TestPause())
+        emit(self.callbacks, "on_run_start", self.run_dir, self.exp, self.store.run_id)
         while (r := self.current_round()) is not None:
             self.store.start_round(r, None)
             for phase in PHASES:
                 if self.store.phase_done(r, phase):
                     continue
                 self.at = (r, phase)
-                self._emit("on_phase_start", r, phase)
+                emit(self.callbacks, "on_phase_start", r, phase)
                 t0 = time.perf_counter()
                 self._phase_started, self._cpu_started = time.time(), time.process_time()
                 PHASE_STEPS[phase].run(self, r)
-                self._emit("on_phase_end", r, phase, time.perf_counter() - t0)
-                self._report(r, phase)
+                emit(self.callbacks, "on_phase_end", r, phase, time.perf_counter() - t0)
+                announce(self.callbacks, self.store, r, phase)
         reason = self.store.meta("stop_reason") or ""
-        self._emit("on_run_end", reason)
+        emit(self.callbacks, "on_run_end", reason)
         return reason
-
-    def _emit(self, hook: str, *args: Any) -> None:
-        for cb in self.callbacks:
-            getattr(cb, hook, lambda *_: None)(*args)
-
-    def _report(self, r: int, phase: str) -> None:
-        """Tell the callbacks what ``phase`` of round ``r`` recorded, read back from the store."""
-        if not self.callbacks:
-            return
-        if phase == "VERIFY":
-            s = self.store.round_summary(r)
-            self._emit("on_verify", r, s["proposed"], s["accepted"], s["label_accuracy"])
-        elif phase == "TRAIN":
-            before = sum(n for q, n in self.store.round_steps().items() if q < r)
-            rows = [dict(m, global_step=before + m["step"]) for m in self.store.train_metrics() if m["round"] == r]
-            self._emit("on_train_metrics", r, rows)
-            self._emit("on_stop_decisions", r, self.store.stop_decisions(r))
-        elif phase == "EVALUATE":
-            self._emit("on_evaluate", r, self.store.evaluations(r))
 
     # ----------------------------------------------------------------------------- what the phases see (Context)
     def phase(self, r: int, phase: str) -> Any:
@@ -431,63 +340,3 @@ class Loop:
         for student, path in zip(self.parts.students, paths):
             student.load_weights(self.run_dir / path)
         self.weights_round = r
-
-
-def check_run_dir(run_dir: Path) -> None:
-    """Refuse, in one line, a run directory that does not exist or is a file."""
-    if run_dir.is_file():
-        raise SelftaughtError(f"{run_dir} is a file, not a run directory")
-    if not run_dir.is_dir():
-        raise SelftaughtError(f"run directory {run_dir} does not exist")
-
-
-def _make_run_dir(run_dir: Path) -> None:
-    """Make ``run_dir`` (and its parents), or say in one line why it cannot be, having made nothing."""
-    if run_dir.is_file():
-        raise SelftaughtError(f"{run_dir} is a file, not a run directory")
-    for parent in run_dir.parents:  # a path under a file: nothing may be made on the way
-        if parent.exists():
-            if not parent.is_dir():
-                raise SelftaughtError(f"cannot make run directory {run_dir}: {parent} is a file, not a directory")
-            break
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SelftaughtError(f"cannot make run directory {run_dir}: {e.strerror or e}") from None
-
-
-def _start_leftovers(run_dir: Path) -> list[str] | None:
-    """What a run that failed at its very start left in ``run_dir`` (names of files), ``[]`` for an empty
-    directory, or None when it holds anything else: a run that got further, or files that are not a run's."""
-    names = sorted(n for n in os.listdir(run_dir) if n != LOCK_NAME)
-    if not set(names) <= _START_FILES:
-        return None
-    db = run_dir / DB_NAME
-    if not db.exists():
-        return names
-    stored = _read_start_store(db)
-    if stored is None or stored.get("setup_done") == "1" or stored.get("rounds", "0") != "0":
-        return None
-    return names
-
-
-def _read_start_store(db: Path) -> dict[str, str] | None:
-    """The meta of a store that holds no round yet (with ``rounds``: how many it has), ``{}`` for an empty file or an
-    SQLite file without tables, and None for anything else (not SQLite, unreadable, or a store with rounds)."""
-    if db.stat().st_size == 0 and not db.with_name(db.name + "-wal").exists():
-        return {}
-    try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not tables:
-                return {}
-            if not {"meta", "rounds"} <= tables:
-                return None
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            meta["rounds"] = str(conn.execute("SELECT COUNT(*) FROM rounds").fetchone()[0])
-            return meta
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return None
