@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from selftaught.curves import AnnealingLaw
 from selftaught.report.figure import Drawn, Plot, colours, finite_number, new_figure, no_data, save, set_title
@@ -164,6 +165,7 @@ def plot_schedule_what_if(train_metrics: list[dict], path: Path, round_: int = 0
         ax.set_ylim(max(0.0, low - pad), top + pad)
     set_title(ax, "\n".join([title, *notes]), fontsize=10.0 if notes else 12.0)
     ax.set_xlabel("step in round")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("training loss (legend: predicted final)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
