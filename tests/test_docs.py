@@ -66,7 +66,7 @@ def test_config_doc_renders_types_defaults_and_constraints():
     text = doc.render()
     # A key with a bound, a literal, an optional and a default factory, as a reader of TOML sees them.
     assert "| `lr` | float | 0.01 | > 0.0, <= 10.0 |" in text
-    assert '| `method` | one of `"sft"`, `"grpo"` | "sft" |' in text
+    assert '| `decay_form` | one of `"linear"`, `"sqrt"` | "linear" |' in text
     assert "| `round_lr` | float (optional) | (none) |" in text
     assert '| `filters` | list of string | ["vote", "length"] |' in text
     assert "| `task` | string | required |" in text

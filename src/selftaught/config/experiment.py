@@ -52,9 +52,6 @@ class Experiment(Strict):
         # A stored config holds every field; only a [task] that differs from the default is a second way of naming.
         if self.skills and "task" in self.model_fields_set and self.task != TaskConfig():
             raise ValueError("give either [task] or [[skills]], not both")
-        if self.train.method == "grpo" and self.verifier.samples < 2:
-            n = self.verifier.samples
-            raise ValueError(f"train.method = 'grpo' needs groups of at least 2 attempts; verifier.samples is {n}")
         names = [s.name or s.task for s in self.skills]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

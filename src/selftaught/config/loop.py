@@ -19,11 +19,12 @@ class LoopConfig(Strict):
     max_minutes: float = Field(0.0, ge=0.0, description="wall-time budget; 0 = none")
     stop_accuracy: float = Field(0.5, ge=0.0, le=1.0, description="stop when the newest difficulty falls under this")
     min_accepted: float = Field(0.1, ge=0.0, le=1.0, description="stop when fewer than this share were accepted")
-    attempts: Literal["auto", "direct", "split", "refine"] = Field(
+    attempts: str = Field(
         "auto",
         description="'direct': the model answers each problem; 'split': it answers the easier parts the task splits "
         "the problem into, and the task joins their answers; 'refine': it answers, and answers again with the "
-        "verifier's feedback in the prompt ([refine]); 'auto': split when every task can, else direct",
+        "verifier's feedback in the prompt ([refine]); 'auto': split when every task can, else direct; or "
+        "'module:Class' of an AttemptStrategy (run/attempts/base.py)",
     )
     hindsight: bool = Field(
         False,
@@ -135,7 +136,11 @@ class ControlConfig(Strict):
     """Per-round sampling control. ``bstar``: before ATTEMPT, sample a held-out slice at every temperature x
     threshold x sample count and keep the setting with the best balance score (B-STaR)."""
 
-    kind: Literal["none", "bstar"] = "none"
+    kind: str = Field(
+        "none",
+        description="'none' (the verifier's samples and temperature), 'bstar', or 'module:Class' of a "
+        "ControlStrategy (run/control/base.py)",
+    )
     temperatures: list[float] = Field(
         default_factory=lambda: [0.5, 0.7, 0.9, 1.1],
         min_length=1,

@@ -37,8 +37,10 @@ class GRPOConfig(Strict):
 
 
 class TrainConfig(Strict):
-    method: Literal["sft", "grpo"] = Field(
-        "sft", description="how self-labelled rounds learn: 'sft' (train on accepted answers) or 'grpo' (from rewards)"
+    method: str = Field(
+        "sft",
+        description="how self-labelled rounds learn: 'sft' (train on accepted answers), 'grpo' (from rewards), or "
+        "'module:Class' of an UpdateStrategy (run/updates/base.py)",
     )
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
     batch_size: int = Field(128, ge=1, le=MAX_COUNT)

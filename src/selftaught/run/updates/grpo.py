@@ -40,6 +40,10 @@ class Grpo(UpdateStrategy):
     @classmethod
     def check(cls, exp: Experiment, parts: Any) -> None:
         """What GRPO rounds cannot do, refused in one line before any training (before the run begins)."""
+        if exp.verifier.samples < 2:
+            raise SelftaughtError(
+                f"train.method = 'grpo' needs groups of at least 2 attempts; verifier.samples is {exp.verifier.samples}"
+            )
         if exp.student.ensemble > 1:
             raise SelftaughtError(
                 f"train.method = 'grpo' trains one model; student.ensemble is {exp.student.ensemble} (set it to 1)"
