@@ -29,17 +29,21 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import sqlite3
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from selftaught.config import Experiment
 from selftaught.errors import SelftaughtError
+from selftaught.experiments.tracking_sinks import (
+    MlflowSink,
+    Scalar,
+    Sink,
+    TensorBoardSink,
+    first_line,
+)
 from selftaught.run.loop import DB_NAME, LoopCallback
 from selftaught.store import Reader
 
@@ -55,9 +59,6 @@ __all__ = [
     "open_run_store",
     "run_metrics",
 ]
-
-Scalar = tuple[str, float, int]  # (name, value, step)
-_TAG_RUN_ID = "selftaught.run_id"
 
 
 # ---------------------------------------------------------------------------------------------- metric names
@@ -169,159 +170,10 @@ def run_metrics(store: Reader) -> list[Scalar]:
 
 
 # ---------------------------------------------------------------------------------------------------- sinks
-class _Sink:
-    """Where a tracker writes: ``start`` once per run, then ``scalars`` batches, then ``finish``."""
-
-    def start(self, run_id: str, name: str, params: dict[str, str], run_dir: Path | None) -> None: ...
-
-    def scalars(self, items: list[Scalar]) -> None: ...
-
-    def finish(self, reason: str, complete: bool = True) -> None: ...
-
-
-def _is_file_store(uri: str) -> bool:
-    scheme = urlparse(uri).scheme
-    return scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt")
-
-
-def _mlflow_uri(given: str) -> str:
-    """A directory as a ``file:`` URI; any URI as it is."""
-    return Path(given).expanduser().resolve().as_uri() if urlparse(given).scheme == "" else given
-
-
-def _file_path(uri: str) -> Path:
-    return Path(urlparse(uri).path) if uri.startswith("file:") else Path(uri)
-
-
-def _check_writable_dir(path: Path, what: str) -> None:
-    """Refuse, in one line and creating nothing, a directory that cannot be made or written."""
-    path = path.expanduser()
-    for p in (path, *path.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise SelftaughtError(f"{what} {path}: {p} is not a directory")
-            if not os.access(p, os.W_OK | os.X_OK):
-                raise SelftaughtError(f"{what} {path}: {p} is not writable")
-            return
-
-
-def _import_mlflow() -> Any:
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network beyond the tracking URI
-    try:
-        import mlflow.tracking  # noqa: F401
-    except ImportError:
-        raise SelftaughtError("track.mlflow needs MLflow: pip install 'selftaught[track]'") from None
-    import mlflow
-
-    return mlflow
-
-
-class _MlflowSink(_Sink):
-    def __init__(self, uri: str, experiment: str = "", reuse: bool = True) -> None:
-        self.uri, self.experiment, self.reuse = _mlflow_uri(uri), experiment, reuse
-        self.client: Any = None
-        self.run: str | None = None
-
-    def check(self) -> None:
-        if _is_file_store(self.uri):
-            _check_writable_dir(_file_path(self.uri), "track.mlflow")
-        _import_mlflow()
-
-    def start(self, run_id: str, name: str, params: dict[str, str], run_dir: Path | None) -> None:
-        mlflow = _import_mlflow()
-        from mlflow.entities import Param
-        from mlflow.exceptions import MlflowException
-
-        if _is_file_store(self.uri):
-            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-        experiment = self.experiment or name
-        try:
-            self.client = mlflow.tracking.MlflowClient(tracking_uri=self.uri)
-            found = self.client.get_experiment_by_name(experiment)
-            exp_id = found.experiment_id if found is not None else self.client.create_experiment(experiment)
-            existing = self.client.search_runs([exp_id], filter_string=f"tags.`{_TAG_RUN_ID}` = '{run_id}'")
-            if existing and not self.reuse:
-                raise SelftaughtError(
-                    f"MLflow experiment {experiment!r} at {self.uri} already holds run {run_id} "
-                    f"(MLflow run {existing[0].info.run_id}); delete it or export into another --experiment"
-                )
-            if existing:  # a resumed run goes on in its MLflow run; its parameters are there already
-                self.run = existing[0].info.run_id
-                self.client.update_run(self.run, status="RUNNING")
-                return
-            tags = {_TAG_RUN_ID: run_id, **({"selftaught.run_dir": str(run_dir)} if run_dir else {})}
-            self.run = self.client.create_run(exp_id, run_name=run_id, tags=tags).info.run_id
-            items = [Param(k[:250], v[:6000]) for k, v in params.items()]
-            for i in range(0, len(items), 100):
-                self.client.log_batch(self.run, params=items[i : i + 100])
-        except MlflowException as e:
-            raise SelftaughtError(f"MLflow at {self.uri}: {_first_line(e.message)}") from None
-        except OSError as e:
-            raise SelftaughtError(f"MLflow at {self.uri}: {e.strerror or e}") from None
-
-    def scalars(self, items: list[Scalar]) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v, step in items]
-        for i in range(0, len(metrics), 1000):
-            self.client.log_batch(self.run, metrics=metrics[i : i + 1000])
-
-    def finish(self, reason: str, complete: bool = True) -> None:
-        self.client.set_tag(self.run, "selftaught.stop_reason", reason)
-        self.client.set_terminated(self.run, status="FINISHED" if complete else "KILLED")
-
-
-class _TensorBoardSink(_Sink):
-    def __init__(self, root: str | Path, fresh: bool = False) -> None:
-        self.root, self.fresh = Path(root).expanduser(), fresh
-        self.writer: Any = None
-
-    def check(self) -> None:
-        _check_writable_dir(self.root, "track.tensorboard")
-        _import_tensorboard()
-
-    def start(self, run_id: str, name: str, params: dict[str, str], run_dir: Path | None) -> None:
-        summary_writer = _import_tensorboard()
-        log_dir = self.root / run_id
-        if self.fresh and log_dir.is_dir() and any(log_dir.iterdir()):
-            raise SelftaughtError(f"TensorBoard directory {log_dir} already holds run {run_id}; export elsewhere")
-        try:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            self.writer = summary_writer(log_dir=str(log_dir))
-        except OSError as e:
-            raise SelftaughtError(f"cannot write TensorBoard logs in {log_dir}: {e.strerror or e}") from None
-        table = "\n".join(["| key | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in params.items())])
-        self.writer.add_text("config", table, 0)
-        self.writer.flush()
-
-    def scalars(self, items: list[Scalar]) -> None:
-        for k, v, step in items:
-            self.writer.add_scalar(k, v, step)
-        self.writer.flush()
-
-    def finish(self, reason: str, complete: bool = True) -> None:
-        self.writer.add_text("stop_reason", reason, 0)
-        self.writer.close()
-
-
-def _import_tensorboard() -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise SelftaughtError("track.tensorboard needs TensorBoard: pip install 'selftaught[track]'") from None
-    return SummaryWriter
-
-
-def _first_line(text: str) -> str:
-    return (str(text).strip().splitlines() or [""])[0]
-
-
-# ------------------------------------------------------------------------------------------------- trackers
 class Tracker(LoopCallback):
     """Forwards the loop's records to a sink under the shared metric names (see the module's docstring)."""
 
-    def __init__(self, sink: _Sink) -> None:
+    def __init__(self, sink: Sink) -> None:
         self.sink = sink
         self.round_steps: dict[int, int] = {}  # training steps per round, for the global step axis
         self.failed = False
@@ -336,7 +188,7 @@ class Tracker(LoopCallback):
             fn(*args)
         except Exception as e:  # a tracker must not end a run
             self.failed = True
-            log.warning("%s stopped tracking (%s): %s", type(self).__name__, what, _first_line(str(e)))
+            log.warning("%s stopped tracking (%s): %s", type(self).__name__, what, first_line(str(e)))
 
     def on_run_start(self, run_dir: Path, exp: Experiment, run_id: str) -> None:
         # Checked and started with errors raised: a tracker that cannot start is a bad config, said before the run.
@@ -366,7 +218,7 @@ class MlflowTracker(Tracker):
     (default: the run's name)."""
 
     def __init__(self, uri: str, experiment: str = "") -> None:
-        sink = _MlflowSink(uri, experiment)
+        sink = MlflowSink(uri, experiment)
         sink.check()
         super().__init__(sink)
 
@@ -375,7 +227,7 @@ class TensorBoardTracker(Tracker):
     """Writes TensorBoard event files to ``log_dir/<run id>``."""
 
     def __init__(self, log_dir: str | Path) -> None:
-        sink = _TensorBoardSink(log_dir)
+        sink = TensorBoardSink(log_dir)
         sink.check()
         super().__init__(sink)
 
@@ -429,13 +281,13 @@ def export_run(
         raise SelftaughtError("export: say where to, with --mlflow URI and/or --tensorboard DIR")
     store = open_run_store(run_dir)
     try:
-        sinks: list[tuple[str, _Sink]] = []
+        sinks: list[tuple[str, Sink]] = []
         if mlflow:
-            sink = _MlflowSink(mlflow, experiment, reuse=False)
+            sink = MlflowSink(mlflow, experiment, reuse=False)
             sink.check()
             sinks.append((f"MLflow {sink.uri}", sink))
         if tensorboard:
-            tb = _TensorBoardSink(tensorboard, fresh=True)
+            tb = TensorBoardSink(tensorboard, fresh=True)
             tb.check()
             sinks.append((f"TensorBoard {tb.root / store.run_id}", tb))
         config = store.config()
