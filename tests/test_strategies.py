@@ -1,19 +1,27 @@
-"""A new method is one class plus one registry line: a trivial attempt strategy, update method and control strategy,
-each registered by name in its registry (and one named by ``module:Class`` with no registry line at all), run through
-the loop; and the registries' refusals of what a strategy cannot do."""
+"""A new method or plot is one class plus one registry line: a trivial attempt strategy, update method and control
+strategy, each registered by name in its registry (and one named by ``module:Class`` with no registry line at all),
+run through the loop; a trivial plot added to the report's page; and the registries' refusals of what a strategy
+cannot do."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+import selftaught.report
+import selftaught.report.html
 from selftaught.cli import main
+from selftaught.report import write_report
+from selftaught.report.figure import Drawn, Plot, new_figure, save
+from selftaught.report.page import PAGE, Section
+from selftaught.report.status import report_data
 from selftaught.run.attempts import ATTEMPTS, Attempted, AttemptStrategy
 from selftaught.run.attempts.base import attempt_seed
 from selftaught.run.context import Context
 from selftaught.run.control import CONTROLS, ControlStrategy
 from selftaught.run.updates import UPDATES, UpdateStrategy
 from selftaught.run.updates.base import checkpoint_dirs, finish_checkpoint
+from selftaught.store import Reader
 
 from support import one_error_line, rows
 
@@ -109,3 +117,38 @@ def test_a_strategy_that_cannot_run_is_refused_in_one_line_before_the_run(tmp_pa
     assert main(["run", "--preset", "smoke", "--out", str(run), *[a for s in sets for a in ("--set", s)]]) == 2
     assert says in one_error_line(capsys.readouterr().err)
     assert not run.exists()
+
+
+# ------------------------------------------------------------------------------------------------ a new plot
+def draw_accuracy_list(data, path) -> Drawn:
+    """Every held-out accuracy the store recorded, in order: the least a plot can be."""
+    values = [e["accuracy"] for e in data.evaluations]
+    fig = new_figure(4, 3)
+    ax = fig.add_subplot()
+    ax.plot(range(len(values)), values)
+    ax.set_title("recorded accuracies")
+    return Drawn(save(fig, path), "recorded accuracies", {"accuracy": values}, figure=fig)
+
+
+ACCURACIES = Plot(
+    key="accuracy_list",
+    file="accuracy_list.png",
+    draw=draw_accuracy_list,
+    heading="Recorded accuracies",
+    alt="every held-out accuracy in order",
+    caption="A plot added by a test: one record, one line in the page.",
+)
+
+
+def test_a_new_plot_is_one_record_and_one_line_in_the_page(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    sets = [*SMALL, "loop.max_rounds=1"]
+    assert main(["run", "--preset", "smoke", "--out", str(run), *[a for s in sets for a in ("--set", s)]]) == 0
+    # The one line: the record placed on the page (page.PAGE); the page and the plot index both follow it.
+    page = (*PAGE, Section("Added", (ACCURACIES,)))
+    monkeypatch.setattr(selftaught.report.html, "PAGE", page)
+    monkeypatch.setitem(selftaught.report.PLOTS, ACCURACIES.key, ACCURACIES)
+    html = write_report(report_data(Reader.open(run / "run.db")), tmp_path / "report").read_text()
+    assert (tmp_path / "report" / "accuracy_list.png").stat().st_size > 0
+    assert "<h2>Added</h2>" in html and "Recorded accuracies" in html and "one record, one line" in html
+    assert 'src="accuracy_list.png"' in html
