@@ -3,7 +3,7 @@ problems per round grow, and the driver's resident memory over 20 short rounds.
 
     python benchmarks/scale.py [--quick]
 
-The units are the loop's own (``phases/attempt.py``'s generation units, ``phases/verify.py``'s scoring batches),
+The units are the loop's own (the sampling service's generation units, the scoring service's batches),
 run on a small trained student (a smoke run's round 0). Backends alternate (local, ray-1, ray-2, local, ...);
 medians. The last line of standard output is one JSON object.
 """
@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Bench, alternate, log, median, parser  # noqa: E402
 
 from selftaught.config import load_experiment  # noqa: E402
+from selftaught.run.attempts.base import attempt_seed  # noqa: E402
+from selftaught.run.context import sample  # noqa: E402
 from selftaught.run.executors import Executor, LocalExecutor, RayExecutor  # noqa: E402
 from selftaught.run.loop import Loop, LoopCallback  # noqa: E402
-from selftaught.run.phases.attempt import sampled_answers  # noqa: E402
-from selftaught.run.phases.common import sample  # noqa: E402
-from selftaught.run.phases.units import ScoreUnit, score_unit  # noqa: E402
+from selftaught.run.units import ScoreUnit, score_unit  # noqa: E402
 from selftaught.seeding import derive_seed  # noqa: E402
 
 BASE = [
@@ -80,7 +80,8 @@ def attempt_verify(loop: Loop, executor: Executor, problems: list) -> float:
     the verifier's scoring batches (one per worker); the replicas are made afresh, as each round does."""
     loop.executor, loop._replicas = executor, {}
     t0 = time.perf_counter()
-    answers = sampled_answers(loop, 1, problems)
+    v = loop.exp.verifier
+    answers = loop.sampler.answers(1, problems, v.samples, v.temperature, attempt_seed(loop, 1))
     chunks = 1 if executor.local else executor.workers
     size = -(-len(problems) // chunks)
     units = [
