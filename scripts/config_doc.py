@@ -41,9 +41,10 @@ paths in it are absolute. A relative path in a config file (a `file.py:Class`, a
 Hugging Face student's `params.model`, `train.refined_from`, `track.tensorboard`, `track.mlflow` as a directory) is
 taken relative to that file's folder, and in `--set` relative to the working directory.
 
-Where a key names a part (a task, student, teacher, verifier filter, curator, schedule, curve model or reward), it
-takes a built-in name, `module:Class` or `path/to/file.py:Class`. Some sections also check their keys against each other (a width divisible by the
-heads, a warmup that ends before the decay, each pass@k's k within the samples); the error names the keys.
+Where a key names a part (a task, student, teacher, verifier filter, curator, schedule, curve model or reward) or a
+strategy (attempts, update method, control), it takes a built-in name, `module:Class` or `path/to/file.py:Class`.
+Some sections also check their keys against each other (a width divisible by the heads, a warmup that ends before
+the decay, each pass@k's k within the samples); the error names the keys.
 """
 
 
