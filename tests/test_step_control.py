@@ -255,7 +255,7 @@ def test_a_corrupt_store_to_refine_from_is_refused_before_the_run_begins(tmp_pat
     args = ["run", *SMOKE, "--out", str(out), "--set", "train.schedule=refined"]
     assert main([*args, "--set", f"train.refined_from={tmp_path / 'old'}"]) == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "not a readable selftaught run store" in lines[0]
+    assert len(lines) == 1 and "run.db is not a run store" in lines[0], lines
     assert not out.exists() and (tmp_path / "old" / "run.db").read_text() == "not a database"
 
 

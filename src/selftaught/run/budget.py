@@ -8,7 +8,7 @@ from pathlib import Path
 from selftaught.config import Experiment
 from selftaught.run.build import build_schedule
 from selftaught.run.context import DB_NAME
-from selftaught.store import Store
+from selftaught.store import Reader, Store
 from selftaught.training.schedules import Scaled, Schedule
 from selftaught.training.warmstart import warmup_applies
 
@@ -48,8 +48,9 @@ def schedule(exp: Experiment, store: Store, r: int) -> Schedule:
 
 
 def other_run_grad_norms(run_dir: Path, r: int, l1: bool) -> list[float]:
-    """The gradient norms of round ``r`` of the run in ``run_dir`` (opened read-only for the moment)."""
-    source = Store.open(run_dir / DB_NAME)
+    """The gradient norms of round ``r`` of the run in ``run_dir``, read through a Reader (another run's store is
+    never written)."""
+    source = Reader.open(run_dir / DB_NAME)
     try:
         return source.grad_norms(r, l1)
     finally:

@@ -12,7 +12,7 @@ from selftaught.curves import MODELS, CurveModel, StopRule
 from selftaught.errors import SelftaughtError
 from selftaught.registry import load_object, resolve
 from selftaught.seeding import derive_seed, rng_for
-from selftaught.store import Store
+from selftaught.store import Reader
 from selftaught.students.base import Student
 from selftaught.students.builtin import GPTStudent
 from selftaught.students.gpt import GPTConfig
@@ -289,7 +289,7 @@ def build_parts(exp: Experiment) -> Parts:
         db = Path(exp.train.refined_from) / "run.db"
         if not db.is_file():
             raise SelftaughtError(f"train.refined_from: {exp.train.refined_from} holds no run store (run.db)")
-        Store.open(db).close()
+        Reader.open(db).close()
     for s in students:
         if exp.stop.every and "stop" not in inspect.signature(s.fit).parameters:
             raise SelftaughtError(
