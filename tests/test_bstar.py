@@ -1,8 +1,11 @@
-"""B-STaR control: the balance score, the grid search, the thresholded verdict, and a run that records one chosen
-setting per self-labelled round, samples with it, and redoes it identically after kill -9."""
+"""B-STaR control: the balance score, the grid search, the thresholded verdict, a run that records one chosen
+setting per self-labelled round, samples with it, and redoes it identically after kill -9; and no grid where every
+problem has one right answer (a task that declares it, or one whose first grid shows it)."""
 
 from __future__ import annotations
 
+import json
+import random
 import signal
 from pathlib import Path
 
@@ -10,11 +13,42 @@ import pytest
 
 from selftaught.cli import main
 from selftaught.run.control import BStarController, balance_score, query_balance, thresholded_verdict
+from selftaught.run.control.bstar import one_answer, right_answers, skip_reason
+from selftaught.tasks import ReversedAddition
+from selftaught.tasks.base import Task
 from selftaught.types import Problem
 from selftaught.verifiers.base import Score, Verifier
 from selftaught.verifiers.vote import VoteVerifier
 
-from support import rows
+from support import rows, run_cli
+
+HERE = __file__
+
+
+class ManyAnswers(ReversedAddition):
+    """Reversed addition declared to have many right answers: the grid runs (a quick stand-in for programs)."""
+
+    unique_answer = False
+
+
+class Zero(Task):
+    """``Z:{digits}=`` -> ``0``: one right answer, learnt in a few steps, and not declared (measured instead)."""
+
+    name = "zero"
+    description = "Z:123=0"
+
+    def sample(self, rng: random.Random, difficulty: int) -> Problem:
+        prompt = "Z:" + "".join(rng.choice("123456789") for _ in range(difficulty)) + "="
+        return Problem(self.name, difficulty, prompt, "0", 0)
+
+    def answer(self, problem: Problem) -> str:
+        return "0"
+
+    def plausible(self, problem: Problem, answer: str) -> bool:
+        return answer.isdigit()
+
+    def max_answer_len(self, difficulty: int) -> int:
+        return 1
 
 
 # ------------------------------------------------------------------------------------------ the balance score
@@ -84,6 +118,28 @@ def test_the_controller_picks_the_best_setting_and_breaks_ties_by_grid_order():
     assert [(r["temperature"], r["samples"], r["threshold"]) for r in flat if r["chosen"]] == [(0.7, 3, 1.0)]
 
 
+def test_with_many_right_answers_the_score_separates_the_settings():
+    """Programs: at temperature t the model writes one of ``round(4 * t)`` right variants per problem, and every
+    fourth sample is a wrong program that passes half the shown tests (reward 0.5). The hotter settings find more
+    distinct right answers (n' up to 4): the score rises with them, and the threshold that drops the wrong ones
+    scores higher at every temperature."""
+
+    def generate(t: float, n: int) -> dict:
+        variants = round(4 * t)
+        return {q: [f"bad{q}-{j}" if j % 4 == 3 else f"right{q}-{j % variants}" for j in range(n)] for q in range(6)}
+
+    def judge(answers: dict) -> dict:
+        return {q: [(a, 0.5 if "bad" in a else 1.0, int("bad" not in a)) for a in v] for q, v in answers.items()}
+
+    rows = BStarController([0.25, 0.5, 1.0], [0.5, 1.0], [8], n_star=4).measure(generate, judge)
+    score = {(r["temperature"], r["threshold"]): r["score"] for r in rows}
+    assert [score[(t, 1.0)] for t in (0.25, 0.5, 1.0)] == pytest.approx([1 / 4, 2 / 4, 3 / 4])  # n' = 1, 2, 3 of 6
+    assert all(score[(t, 1.0)] > score[(t, 0.5)] for t in (0.25, 0.5, 1.0))
+    assert max(score.values()) - min(score.values()) > 0.5
+    chosen = [(r["temperature"], r["threshold"]) for r in rows if r["chosen"]]
+    assert chosen == [(1.0, 1.0)] and next(r for r in rows if r["chosen"])["unique_correct"] == 18
+
+
 def test_bad_grids_are_refused_by_the_controller():
     with pytest.raises(ValueError, match="temperatures"):
         BStarController([], [0.5], [4])
@@ -126,6 +182,7 @@ def test_the_threshold_never_removes_a_label_that_passed_every_test():
 
 # ------------------------------------------------------------------------------------------------ a run
 OVERRIDES = [
+    f'task.name="{HERE}:ManyAnswers"',
     "loop.labelled_problems=50",
     "loop.problems_per_round=8",
     "loop.max_rounds=2",
@@ -201,3 +258,64 @@ def test_bad_control_settings_are_one_line_and_exit_2(tmp_path, capsys, setting,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err, err
     assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------------- one right answer: no grid
+def test_the_skip_rule():
+    assert skip_reason({"reversed-addition": True}, {}, 1).startswith("one right answer per problem")
+    assert skip_reason({"a": True, "b": True}, {}, 3) is not None
+    assert skip_reason({"list-functions": False}, {"1": {"slice": 4, "solved": 4, "most_right": 1}}, 2) is None
+    assert skip_reason({"a": True, "list-functions": False}, {}, 1) is None  # one skill with many answers: measure
+    # Undeclared: measured by the newest earlier grid; nothing measured yet, or measured this round: no skip.
+    one = {"slice": 8, "solved": 5, "most_right": 1}
+    assert skip_reason({"x": None}, {}, 1) is None
+    assert skip_reason({"x": None}, {"2": one}, 2) is None
+    assert "round 2's grid found at most one right answer per problem (5 of 8 solved" in skip_reason(
+        {"x": None}, {"2": one}, 3
+    )
+    assert skip_reason({"x": None, "y": True}, {"1": {"slice": 8, "solved": 5, "most_right": 2}}, 2) is None
+    assert skip_reason({"x": None}, {"1": one, "2": {"slice": 8, "solved": 5, "most_right": 2}}, 3) is None  # newest
+    # A grid that solved under half its slice says nothing of the task.
+    assert not one_answer({"slice": 8, "solved": 3, "most_right": 1})
+    assert one_answer({"slice": 8, "solved": 4, "most_right": 1})
+    assert not one_answer({"slice": 8, "solved": 0, "most_right": 0})
+    seen = right_answers({(0, "a"): 1, (0, "b"): 0, (1, "c"): 1, (1, "d"): 1, (2, "e"): None}, [0, 1, 2, 3])
+    assert seen == {"slice": 4, "solved": 2, "most_right": 2}
+
+
+SKIP_ARGS = [a for o in OVERRIDES[1:] for a in ("--set", o)]  # the grid run's settings, on the task the preset names
+
+
+def test_a_task_with_one_right_answer_skips_the_grid_and_says_why(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["run", "--out", str(run), "--preset", "smoke", *SKIP_ARGS]) == 0
+    assert rows(run, "SELECT COUNT(*) FROM control") == [(0,)]
+    (skipped,) = rows(run, "SELECT value FROM meta WHERE key = 'control_skipped'")[0]
+    why = json.loads(skipped)
+    assert sorted(why) == ["1", "2"]
+    assert all(w.startswith("one right answer per problem (reversed-addition declares it)") for w in why.values())
+    # Sampled as kind = "none" does: the verifier's 2 samples, no control threshold in the verdicts.
+    per_problem = rows(run, "SELECT COUNT(*) FROM attempts GROUP BY problem_id")
+    assert per_problem and {n for (n,) in per_problem} == {2}
+    assert not any("control_threshold" in e for (e,) in rows(run, "SELECT evidence FROM verdicts"))
+    code, out, _ = run_cli(capsys, "status", str(run), "--json")
+    assert code == 0
+    control = json.loads(out)["control"]
+    assert [(c["round"], c["grid"], c["chosen"]) for c in control] == [(1, 0, None), (2, 0, None)]
+    assert control[-1]["skipped"] == why["2"]
+    code, out, _ = run_cli(capsys, "status", str(run))
+    assert code == 0 and "control r2: grid skipped, one right answer per problem" in out
+
+
+def test_an_undeclared_task_is_measured_once_then_skipped(tmp_path):
+    run = tmp_path / "run"
+    sets = [f'task.name="{HERE}:Zero"', "loop.max_rounds=3", "train.labelled_steps=40"]
+    assert (
+        main(["run", "--out", str(run), "--preset", "smoke", *SKIP_ARGS, *(a for s in sets for a in ("--set", s))]) == 0
+    )
+    assert rows(run, "SELECT DISTINCT round FROM control") == [(1,)]  # round 1 measured, 2 and 3 skipped
+    (seen,) = rows(run, "SELECT value FROM meta WHERE key = 'control_answers'")[0]
+    assert json.loads(seen) == {"1": {"slice": 4, "solved": 4, "most_right": 1}}
+    why = json.loads(rows(run, "SELECT value FROM meta WHERE key = 'control_skipped'")[0][0])
+    assert sorted(why) == ["2", "3"]
+    assert why["3"].startswith("round 1's grid found at most one right answer per problem (4 of 4 solved")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -91,17 +92,19 @@ def run_status(store: Reader) -> dict[str, Any]:
 
 def control_status(store: Reader) -> list[dict[str, Any]]:
     """Per round with a control grid (B-STaR): the chosen setting (temperature, threshold, samples, its balance
-    ``score``, ``kept``, ``unique_correct``; None when none was chosen) and the grid's size. [] without control."""
+    ``score``, ``kept``, ``unique_correct``; None when none was chosen) and the grid's size; a round whose grid was
+    skipped has grid 0 and ``skipped``, why (meta ``control_skipped``, run/control/bstar.py). [] without control."""
     grids: dict[int, list[dict[str, Any]]] = {}
     for row in store.control():
         grids.setdefault(row["round"], []).append(row)
+    skipped = {int(r): why for r, why in json.loads(store.meta("control_skipped") or "{}").items()}
     out = []
-    for round_, rows in sorted(grids.items()):
+    for round_ in sorted({*grids, *skipped}):
+        rows = grids.get(round_, [])
         chosen = next((row for row in rows if row["chosen"]), None)
         keys = ("temperature", "threshold", "samples", "score", "kept", "unique_correct")
-        out.append(
-            {"round": round_, "chosen": None if chosen is None else {k: chosen[k] for k in keys}, "grid": len(rows)}
-        )
+        entry = {"round": round_, "chosen": None if chosen is None else {k: chosen[k] for k in keys}, "grid": len(rows)}
+        out.append(entry if round_ not in skipped else {**entry, "skipped": skipped[round_]})
     return out
 
 
@@ -160,7 +163,9 @@ def learning_lines(st: dict[str, Any]) -> list[str]:
     lines = []
     if st.get("control"):
         c = st["control"][-1]
-        if c["chosen"] is None:
+        if c.get("skipped"):
+            lines.append(_fit(f"control r{c['round']}: grid skipped, {c['skipped']}"))
+        elif c["chosen"] is None:
             lines.append(f"control r{c['round']}: no setting chosen (grid {c['grid']})")
         else:
             ch = c["chosen"]

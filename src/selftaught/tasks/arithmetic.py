@@ -68,6 +68,8 @@ class _SumLike(Task):
     Subclasses set ``_format``, a pattern whose groups are the operands (as written in the prompt).
     """
 
+    unique_answer = True  # one number is right
+
     _format: re.Pattern[str]
 
     def _operands(self, prompt: str) -> tuple[str, ...]:

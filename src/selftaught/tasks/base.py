@@ -46,6 +46,9 @@ class Task(abc.ABC):
     description: str = ""
     example_difficulty: int = 3
     min_difficulty: int = 1
+    # At most one right answer per problem (the extracted answer the verifier sees): True for a task checked by exact
+    # match, False where many answers are right (programs); None: not known. B-STaR control skips its grid when True.
+    unique_answer: bool | None = None
 
     def validate_difficulty(self, difficulty: int) -> int:
         """``difficulty`` as a plain int; ``ValueError`` if below ``min_difficulty``, ``TypeError`` if not an int.

@@ -80,6 +80,7 @@ class ListFunctions(Task):
     name = "list-functions"
     description = "an expression in x for the examples: L:[3,1,2]>[1,2,3] [5,0]>[0,5]=sorted(x)"
     example_difficulty = 3
+    unique_answer = False  # many expressions compute one function
 
     # An expression over a list of at most 8 digits takes microseconds; a run that takes seconds is stuck.
     limits = Limits(time_s=2.0, cpu_s=2.0)

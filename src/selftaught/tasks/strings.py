@@ -22,6 +22,7 @@ class _Transform(Task):
 
     _marker: str
     _alphabet: str
+    unique_answer = True  # one string is the transform
 
     @abc.abstractmethod
     def _transform(self, text: str) -> str:

@@ -28,8 +28,10 @@ training problems). The paper itself (Zeng et al., ICLR 2025, arXiv 2412.17256) 
 abstract and summaries, which describe the same choice: the temperature and threshold that maximise the mean balance
 score on a small subset of queries, each iteration.
 
-Here the answers are the extracted answers the verifier sees (for arithmetic, a number), so at most one distinct
-answer per problem is correct: ``n' <= 1`` and a problem's score is ``[its right answer is kept] / (n* * n)``.
+Here the answers are the extracted answers the verifier sees. For arithmetic (a number) at most one distinct answer
+per problem is correct: ``n' <= 1`` and a problem's score is ``[its right answer is kept] / (n* * n)``, which only
+rewards keeping fewer distinct answers, so the controller skips the grid there (``bstar.py``). For programs
+(list-functions) many distinct answers are right, and ``n'`` tells the settings that find more of them apart.
 
 How a round uses it (``bstar.py``): ATTEMPT (rounds >= 1) calls the strategy's ``plan``, which draws the slice at
 the round's frontier cells, has model 0 answer it at every temperature (the largest sample count once, sub-sampled

@@ -1,9 +1,10 @@
 """How a round's sampling settings are chosen: the base of the control strategies (``[control] kind``).
 
 Before ATTEMPT samples, a strategy may measure settings and choose one (``plan``: the rows ATTEMPT records, the
-chosen one marked); ATTEMPT then samples with the chosen count and temperature (``sampling``), and VERIFY applies the
-chosen reward threshold (``verdict``). A new strategy is one file with a subclass and one line in ``CONTROLS``
-(``run/control/__init__.py``), or ``control.kind = "module:Class"``.
+chosen one marked); ATTEMPT then samples with the chosen count and temperature (``sampling``) and writes the rows in
+its transaction (``record``: the control table, and whatever else the strategy keeps, such as why it measured
+nothing), and VERIFY applies the chosen reward threshold (``verdict``). A new strategy is one file with a subclass
+and one line in ``CONTROLS`` (``run/control/__init__.py``), or ``control.kind = "module:Class"``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class ControlStrategy:
         """Round ``r``'s measured settings, the chosen one marked ``chosen``; [] to keep the configured ones. Runs
         on round ``r - 1``'s weights (loaded by the caller)."""
         return []
+
+    def record(self, ctx: Context, r: int, rows: list[dict[str, Any]]) -> None:
+        """Write round ``r``'s plan, inside ATTEMPT's transaction: its rows in the control table."""
+        ctx.store.add_control(r, rows)
 
     def sampling(self, ctx: Context, rows: list[dict[str, Any]]) -> tuple[int, float]:
         """The (sample count, temperature) a round's attempts use: the chosen row's, else the verifier's."""

@@ -14,7 +14,7 @@ class Attempt(Phase):
 
     def run(self, ctx: Context, r: int) -> None:
         rows, grid, write = [], [], None
-        if r > 0:
+        if r > 0 and ctx.update.needs_attempts(ctx.exp):  # e.g. on-policy GRPO samples its own
             ctx.load_weights(r - 1)  # the driver's students answer in-process (the local executor)
             problems = ctx.store.problems(r, "train")
             grid = ctx.control.plan(ctx, r, problems)  # e.g. B-STaR: the round's setting, before sampling
@@ -28,4 +28,4 @@ class Attempt(Phase):
             ctx.store.add_attempts(rows)
             if write is not None:
                 write(ctx.store)
-            ctx.store.add_control(r, grid)
+            ctx.control.record(ctx, r, grid)
