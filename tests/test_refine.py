@@ -14,13 +14,16 @@ from selftaught.cli import main
 from selftaught.config import load_experiment
 from selftaught.run.attempts import refine
 from selftaught.run.attempts.memory import Entry, grams, retrieve, similarity, updated_value
+from selftaught.run.control import ControlStrategy
 from selftaught.run.loop import Loop
 from selftaught.tasks import Copy, ListFunctions
 from selftaught.tasks.base import Fix
-from selftaught.types import Problem
+from selftaught.types import Example, Problem
 from selftaught.verifiers.base import Score, Verifier
 
 from support import rows
+
+HERE = Path(__file__).resolve()
 
 
 class EvenLength(Verifier):
@@ -87,16 +90,23 @@ def test_the_value_update_is_q_plus_alpha_times_r_minus_q():
 class FakeStore:
     run_id = "fake"
 
-    def __init__(self, rows):
-        self.rows = rows
+    def __init__(self, rows, problems=(), accepted=()):
+        self.rows, self._problems, self._accepted = rows, list(problems), list(accepted)
 
     def memory(self, before_round):
         return [r for r in self.rows if r["round"] < before_round]
 
+    def problems(self, r, purpose):
+        return self._problems
 
-def fake_context(monkeypatch, memory_rows, *settings):
+    def accepted(self, r, source="self"):
+        return self._accepted
+
+
+def fake_context(monkeypatch, memory_rows, *settings, words=()):
     """A context whose student answers by its prompt: turn 1 'wrongA' (sample 0) or 'wrongBB' (sample 1); shown
-    'wrongA' it fixes it; shown 'wrongBB' it answers 'wrongCC', which it fixes next. The verifier accepts the target."""
+    'wrongA' it fixes it; shown 'wrongBB' it answers 'wrongCC', which it fixes next. The verifier accepts the target.
+    The problems: two drawn copy problems (ids 10, 11), or one per word of ``words``."""
     exp, _ = load_experiment(
         preset="smoke",
         overrides=[
@@ -109,18 +119,26 @@ def fake_context(monkeypatch, memory_rows, *settings):
         ],
     )
     task = Copy()
-    problems = [(10 + i, task.sample(random.Random(i), 4)) for i in range(2)]
-    problems = [(pid, Problem(p.task, p.difficulty, p.prompt, p.target, 0)) for pid, p in problems]
+    drawn = [task.sample(random.Random(i), 4) for i in range(2)]
+    shapes = [(p.prompt, p.target) for p in drawn] if not words else [(f"C:{w}=", w) for w in words]
+    problems = [(10 + i, Problem("copy", 4, prompt, target, 0)) for i, (prompt, target) in enumerate(shapes)]
     by_prompt = {p.prompt: p for _, p in problems}
 
+    def original(prompt: str) -> Problem:
+        return next(q for text, q in by_prompt.items() if prompt.endswith(text))
+
     def answer(prompt: str) -> str:
-        p = next(q for text, q in by_prompt.items() if prompt.endswith(text))
         if "{was: wrongA |" in prompt or "{was: wrongCC |" in prompt:
-            return p.target
+            return original(prompt).target
         return "wrongCC"
 
     def first(r, probs, n, temperature, seed, members=None):
-        assert [p.prompt for _, p in probs] == [refine_prompt(pid) for pid, _ in problems]
+        for _, asked in probs:  # turn 1 asks with the memory of the rounds before r
+            p = original(asked.prompt)
+            shown = retrieve([Entry.of(row) for row in ctx.store.memory(r)], p.prompt, exp.refine.memory_k,
+                             exp.refine.retrieval)  # fmt: skip
+            assert asked.prompt == (task.refine_prompt(p, None, "", [e.fix() for e in shown]) if exp.refine.memory
+                                    else p.prompt)  # fmt: skip
         return [{pid: ["wrongA", "wrongBB"] for pid, _ in probs}]
 
     def generate(ctx, r, turn, pending, asked, by_id, temperature):
@@ -140,13 +158,6 @@ def fake_context(monkeypatch, memory_rows, *settings):
         parts=SimpleNamespace(skills=SimpleNamespace(tasks={"copy": task}, skills=[None]), students=[None]),
         sampler=SimpleNamespace(answers=first),
     )
-
-    def refine_prompt(pid):
-        p = dict(problems)[pid]
-        entries = [Entry.of(r) for r in ctx.store.memory(1)]
-        shown = retrieve(entries, p.prompt, exp.refine.memory_k, exp.refine.retrieval)
-        return task.refine_prompt(p, None, "", [e.fix() for e in shown]) if exp.refine.memory else p.prompt
-
     monkeypatch.setattr(refine, "_generate", generate)
     monkeypatch.setattr(refine, "_score", score)
     return ctx, problems
@@ -227,6 +238,47 @@ def test_the_round_fixes_become_training_examples():
     assert refine.Refine().examples(ctx, 0) == []
 
 
+def test_with_the_memory_on_training_prompts_show_it_as_the_next_attempt_will(monkeypatch):
+    """Round 1 attempts two similar problems (its fixes join the memory), then builds its training examples; round 2
+    attempts each problem again as a new one (its own round-1 fixes not in the memory, as for any new problem): its
+    turn-1 prompt is the accepted answer's memory example's prompt, and each later turn's prompt is the fix
+    example's, word for word."""
+    old = dict(round=0, problem_id=1, features="C:abcd=", failed="zz", feedback="f", fixed="yy", value=0.4, uses=3)
+    ctx, problems = fake_context(monkeypatch, [dict(old, id=7)], "refine.memory_k=3", words=("abcd", "abce"))
+    attempted = refine.refined_answers(ctx, 1, problems, 2, 1.0)[1]
+    # The store as round 1's ATTEMPT left it: its fixes added, the shown entries' values updated.
+    values = {i: (v, u) for i, v, u in attempted.values}
+    rows = [dict(old, id=7, value=values[7][0], uses=values[7][1])]
+    rows += [dict(f, id=20 + i, uses=0) for i, f in enumerate(attempted.fixes)]
+    accepted = [Example(p.prompt, p.target, p.difficulty, "self", 1, p.task, weight=2.0) for _, p in problems]
+    ctx.store = FakeStore([*rows, dict(old, id=99, round=2)], problems, accepted)  # a later round's: never read
+    examples = refine.Refine().examples(ctx, 1)
+    assert examples == refine.Refine().examples(ctx, 1)  # deterministic
+    fixes = {(e.prompt.split("{was: ")[1].split(" |")[0], e.answer): e for e in examples if "{was: " in e.prompt}
+    firsts = {e.answer: e for e in examples if "{was: " not in e.prompt}
+    assert len(fixes) == 4 and len(firsts) == 2 and all(e.weight == 2.0 for e in firsts.values())
+    for pid, p in problems:
+        other = next(q for i, q in problems if i != pid)
+        # What it shows: the earlier round's entry and the other problem's fixes of this round, not its own.
+        first = firsts[p.target].prompt
+        assert "{fix: zz => yy}" in first and f"{{fix: wrongA => {other.target}}}" in first
+        assert f"=> {p.target}}}" not in first
+        # Round 2 asks it as a new problem (id 100 + pid), from the store without its own round-1 fixes.
+        ctx.store = FakeStore([row for row in rows if row["problem_id"] != pid], problems)
+        steps = refine.refined_answers(ctx, 2, [(100 + pid, p)], 2, 1.0)[1].steps
+        asked = {(s, turn): prompt for _, m, s, turn, prompt, *_ in steps}
+        assert asked[(0, 1)] == asked[(1, 1)] == first
+        assert asked[(0, 2)] == fixes[("wrongA", p.target)].prompt  # sample 0: wrongA, fixed at turn 2
+        assert asked[(1, 3)] == fixes[("wrongCC", p.target)].prompt  # sample 1: wrongBB, wrongCC, fixed at turn 3
+    # With the memory off: the fixes' plain refine prompts only (CURATE has the plain accepted answers).
+    ctx.exp = load_experiment(preset="smoke", overrides=["task.name=copy", "refine.memory=false"])[0]
+    ctx.store = FakeStore(rows, problems, accepted)
+    plain = refine.Refine().examples(ctx, 1)
+    assert [e.prompt for e in plain] == [
+        Copy().refine_prompt(dict(problems)[f["problem_id"]], f["failed"], f["feedback"], ()) for f in attempted.fixes
+    ]
+
+
 # -------------------------------------------------------------------------------------------- through the loop
 CODE = [
     "loop.labelled_problems=200",
@@ -276,6 +328,53 @@ def test_a_refine_run_on_code_records_turns_attempts_and_scores_consistently(tmp
     assert turns[0][2] + turns[1][2] == accepted_after
 
 
+class ThreeCold(ControlStrategy):
+    """A control strategy that chooses 3 samples at temperature 0.3 every round, measuring nothing."""
+
+    name = "three-cold"
+
+    def plan(self, ctx, r: int, problems) -> list[dict]:
+        row = dict(temperature=0.3, threshold=0.0, samples=3, score=0.0, kept=0, unique_correct=0, chosen=True)
+        return [row] if problems else []
+
+
+def test_refine_samples_with_the_count_and_temperature_control_chose(tmp_path, one_thread):
+    """The verifier says 2 samples at 1.0; the control strategy chooses 3 at 0.3: every refine turn is drawn at 0.3,
+    turn 1 with 3 samples per problem, so each problem has 3 attempts (turns 2-3 ask each failing sample once)."""
+    overrides = [
+        "task.name=copy",
+        f"verifier.filters=['{HERE}:EvenLength']",
+        "verifier.samples=2",
+        "verifier.temperature=1.0",
+        f'control.kind="{HERE}:ThreeCold"',
+        "loop.attempts=refine",
+        "refine.turns=3",
+        "loop.problems_per_round=8",
+        "loop.max_rounds=1",
+        "train.labelled_steps=20",
+        "train.round_steps=2",
+        "eval.problems=4",
+    ]
+    exp, text = load_experiment(preset="smoke", overrides=overrides)
+    loop = Loop.create(tmp_path / "run", exp, text)
+    asked = []
+    real = loop.sampler.complete
+    loop.sampler.complete = lambda r, requests: (
+        asked.extend((loop.at, q.n, q.temperature) for q in requests) or real(r, requests)
+    )
+    try:
+        loop.run()
+    finally:
+        loop.close()
+    db = tmp_path / "run" / "run.db"
+    assert rows(db, "SELECT round, samples, temperature, chosen FROM control") == [(1, 3, 0.3, 1)]
+    assert rows(db, "SELECT COUNT(*) FROM attempts GROUP BY problem_id") == [(3,)] * 8
+    turns = rows(db, "SELECT turn, tried FROM refine_turns WHERE round = 1 ORDER BY turn")
+    assert turns[0] == (1, 8 * 3) and turns[1][1] > 0  # some samples failed turn 1 and were asked again
+    attempts = [(n, t) for at, n, t in asked if at == (1, "ATTEMPT")]
+    assert {t for _, t in attempts} == {0.3} and {n for n, _ in attempts} == {3, 1}  # turn 1: 3 each; then 1 each
+
+
 def fingerprint(run_dir: Path) -> dict:
     db = run_dir / "run.db"
     queries = {
@@ -295,7 +394,7 @@ def test_kill_during_a_refine_round_then_resume_gives_identical_records(tmp_path
     them and updates their values; killed as round 2's VERIFY starts (its ATTEMPT done in the killed process)."""
     overrides = [
         "task.name=copy",
-        f"verifier.filters=['{Path(__file__).resolve()}:EvenLength']",
+        f"verifier.filters=['{HERE}:EvenLength']",
         "loop.attempts=refine",
         "refine.turns=3",
         "refine.memory=true",
@@ -310,6 +409,8 @@ def test_kill_during_a_refine_round_then_resume_gives_identical_records(tmp_path
     assert main(["run", "--out", str(ref), *args]) == 0
     memory = rows(ref / "run.db", "SELECT round, uses FROM memory")
     assert any(r == 1 for r, _ in memory) and any(u > 0 for r, u in memory if r == 1)  # the memory was used
+    trained = rows(ref / "run.db", "SELECT round, prompt FROM examples WHERE source = 'self'")
+    assert any(r == 1 and prompt.startswith("{fix: ") for r, prompt in trained)  # round 1 trains with the memory
 
     killed = tmp_path / "killed"
     run = paused(["run", "--out", killed, *args], "VERIFY:2", env={"OMP_NUM_THREADS": "1"})

@@ -3,6 +3,10 @@
 An entry is an earlier round's fix: the problem's prompt (its features), the failed answer, the feedback, the fixed
 answer, and a value Q (new entries start at ``INITIAL_VALUE``). Retrieval ranks entries by the Jaccard overlap of
 character 3-grams with a problem's prompt, or by that overlap x Q; each use updates Q <- Q + alpha (r - Q).
+
+Training shows the memory as the next round's ATTEMPT will (``retrieve_next``): a round's examples are trained for the
+attempts of the round after it, whose prompts show entries of that round and earlier ones; a problem's own fixes are
+left out, since a problem asked at attempt time is not yet in the memory.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class Entry:
     value: float
     uses: int = 0
     grams: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    round: int = -1  # the round that wrote it (-1: not known)
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> Entry:
@@ -41,6 +46,7 @@ class Entry:
             float(row["value"]),
             int(row["uses"]),
             grams(row["features"]),
+            int(row["round"]),
         )
 
     def fix(self) -> Fix:
@@ -75,6 +81,13 @@ def retrieve(entries: Sequence[Entry], features: str, k: int, how: str = "simila
             ranked.append((-score, e.id, e))
     ranked.sort(key=lambda t: (t[0], t[1]))
     return [e for _, _, e in ranked[:k]]
+
+
+def retrieve_next(entries: Sequence[Entry], r: int, features: str, k: int, how: str = "similarity") -> list[Entry]:
+    """The entries round ``r + 1``'s ATTEMPT would show a new problem with ``features``, for training round ``r``'s
+    examples of a problem with those features: ``entries`` (rounds up to ``r``, with their values as round ``r``
+    left them) without round ``r``'s entries of that same prompt, the problem's own fixes."""
+    return retrieve([e for e in entries if not (e.round == r and e.features == features)], features, k, how)
 
 
 def updated_value(value: float, reward: float, alpha: float) -> float:

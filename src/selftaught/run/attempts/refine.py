@@ -28,7 +28,12 @@ deterministic, so the records are the same). The verifier judges the answers of 
 verifier that judges each attempt by itself (tests, property, oracle, rules); a vote sees one turn's answers.
 
 CURATE trains on the fixes too (CYCLE): ``Refine.examples`` gives, for each of the round's fixes, the refine prompt
-(problem, failed answer, feedback; without retrieved memory) with the fixed answer.
+(problem, failed answer, feedback) with the fixed answer. With ``refine.memory`` on, the model is trained to read the
+memory: those prompts show the retrieved fixes exactly as the next round's ATTEMPT will show them (the same
+retrieval over the entries of this round and earlier ones, values as this round left them, without the problem's own
+fixes: ``memory.retrieve_next``), and every accepted answer is also trained on its first-turn prompt with the memory
+(CURATE keeps its plain prompt too). The store already holds all of it when CURATE runs, and nothing changes it
+before the next ATTEMPT, so a re-run CURATE builds the same examples.
 """
 
 from __future__ import annotations
@@ -40,11 +45,11 @@ from typing import Any
 from selftaught.config import Experiment
 from selftaught.errors import SelftaughtError
 from selftaught.run.attempts.base import Answers, Attempted, AttemptStrategy, attempt_seed
-from selftaught.run.attempts.memory import INITIAL_VALUE, Entry, retrieve, updated_value
+from selftaught.run.attempts.memory import INITIAL_VALUE, Entry, retrieve, retrieve_next, updated_value
 from selftaught.run.context import Context
 from selftaught.run.services import Request
 from selftaught.store import Store
-from selftaught.tasks.base import printable
+from selftaught.tasks.base import Fix, printable
 from selftaught.types import Example, Problem
 from selftaught.verifiers.base import Score
 
@@ -82,18 +87,35 @@ class Refine(AttemptStrategy):
 
     def examples(self, ctx: Context, r: int) -> list[Example]:
         """The round's fixes as training examples (CYCLE): the refine prompt (problem, failed answer, its feedback)
-        with the fixed answer, one per memory entry round ``r`` wrote."""
+        with the fixed answer, one per memory entry round ``r`` wrote. With ``refine.memory`` on, every prompt shows
+        the memory as round ``r + 1``'s ATTEMPT will show it (``retrieve_next``), and each accepted answer also
+        comes with its first-turn prompt (the memory, then the problem), beside CURATE's plain one."""
         if r == 0:
             return []
+        cfg = ctx.exp.refine
         problems = dict(ctx.store.problems(r, "train"))
+        rows = ctx.store.memory(r + 1)
+        entries = [Entry.of(row) for row in rows] if cfg.memory and cfg.memory_k else []
+
+        def shown(p: Problem) -> list[Fix]:
+            return [e.fix() for e in retrieve_next(entries, r, p.prompt, cfg.memory_k, cfg.retrieval)]
+
         out = []
-        for row in ctx.store.memory(r + 1):
+        for row in rows:
             if row["round"] != r or row["problem_id"] not in problems:
                 continue
             p = problems[row["problem_id"]]
             task = ctx.parts.skills.tasks[p.task]
-            prompt = task.refine_prompt(p, row["failed"], row["feedback"], (), ctx.exp.refine.feedback_chars)
+            prompt = task.refine_prompt(p, row["failed"], row["feedback"], shown(p), cfg.feedback_chars)
             out.append(Example(prompt, row["fixed"], p.difficulty, "self", r, p.task))
+        if entries:
+            by_prompt = {p.prompt: p for p in problems.values()}
+            for e in ctx.store.accepted(r, source="self"):
+                p = by_prompt[e.prompt]
+                fixes = shown(p)
+                if fixes:
+                    task = ctx.parts.skills.tasks[p.task]
+                    out.append(replace(e, prompt=task.refine_prompt(p, None, "", fixes, cfg.feedback_chars)))
         return out
 
 
