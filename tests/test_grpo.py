@@ -1,5 +1,7 @@
 """train.method = "grpo": advantages and loss by hand, the students' log-probabilities, reward functions with TRL's
-signature as verifiers and as GRPO rewards, offline and on-policy rounds, kill -9 and resume, bad settings."""
+signature as verifiers and as GRPO rewards, offline and on-policy rounds, kill -9 and resume, bad settings. More in
+test_grpo_tokens.py (the sampled tokens, normalisation, accumulation), test_grpo_rounds.py (passes, defaults,
+keeping the best) and test_grpo_tracking.py."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ HERE = Path(__file__).resolve()
 SERIES = {"reward_mean", "reward_std", "zero_var_share", "kl", "clip_frac", "ratio", "groups", "adv_abs_mean"}
 # Small runs: round 0 barely learns, so the rewards that give GRPO its signal are graded (``overlap`` below).
 FAST = ["loop.labelled_problems=100", "train.labelled_steps=20", "train.round_steps=8", "loop.problems_per_round=16",
-        "eval.problems=4", "verifier.samples=4", "verifier.temperature=1.0", "train.grpo.groups=4"]  # fmt: skip
+        "eval.problems=4", "verifier.samples=4", "verifier.temperature=1.0", "train.grpo.groups=4",
+        "train.grpo.eval_every=0"]  # fmt: skip
 OVERLAP = f'train.grpo.reward="{HERE}:overlap"'
 
 
@@ -65,7 +68,7 @@ def test_group_advantages_by_hand_for_every_scale():
     assert adv[0] == pytest.approx([0.5 / (s2 + eps), -0.5 / (s2 + eps)])
     assert adv[3][0] is None and adv[3][1:] == pytest.approx([(2 / 3) / (s3 + eps)] + [-(1 / 3) / (s3 + eps)] * 2)
 
-    adv, flat = grpo.group_advantages(groups, "none", eps)
+    adv, flat = grpo.group_advantages(groups, "unscaled", eps)
     assert flat == 2 and adv[0] == pytest.approx([0.5, -0.5]) and adv[3][1:] == pytest.approx([2 / 3, -1 / 3, -1 / 3])
 
     sb = statistics.stdev([1.0, 0.0, 1.0, 1.0, 0.5, 1.0, 0.0, 0.0])  # every known reward of the batch
@@ -122,7 +125,7 @@ def _check_logprobs(student, model_loss):
 
 def _one_step_changes_weights(student):
     before = [p.detach().clone() for p in student.trainable().parameters()]
-    prompts, answers = ["1+1=", "1+1="], ["2", "3"]
+    prompts, answers = ["1+1=", "1+1="], [student.completion_of("2"), student.completion_of("3")]
     old = grpo.sequence_logprobs(student, prompts, answers, 1.0)
     batch = grpo.Batch(prompts, answers, [1.0, -1.0], old)
     stats, series = grpo.train(student, lambda step: batch, 2, SCHEDULES["constant"](warmup=0.0), OptimConfig(lr=1e-2))
@@ -197,7 +200,8 @@ def test_a_trl_reward_function_is_a_verifier():
 # -------------------------------------------------------------------------------------------------- runs
 def test_offline_grpo_smoke_run_records_its_series_and_learns(tmp_path):
     run_dir = tmp_path / "run"
-    assert main(args(run_dir, OVERLAP)) == 0
+    # 16 problems in groups of 4: a pass over the round's records is 4 steps; two passes fill the 8-step budget.
+    assert main(args(run_dir, OVERLAP, "train.grpo.on_policy=false", "train.grpo.num_iterations=2")) == 0
     names = {n for (n,) in rows(run_dir, "SELECT DISTINCT name FROM train_series")}
     assert names == SERIES
     per_round = rows(run_dir, "SELECT round, COUNT(DISTINCT step) FROM train_series GROUP BY round")
@@ -206,9 +210,13 @@ def test_offline_grpo_smoke_run_records_its_series_and_learns(tmp_path):
     # Step 0 learns from the weights that sampled: ratio 1, KL 0; then the policy moves.
     first = dict(rows(run_dir, "SELECT name, value FROM train_series WHERE round = 1 AND step = 0"))
     assert first["ratio"] == pytest.approx(1.0) and first["kl"] == pytest.approx(0.0, abs=1e-6)
-    assert first["groups"] > 0 and 0.0 <= first["zero_var_share"] < 1.0
+    assert first["groups"] == 4 and 0.0 <= first["zero_var_share"] < 1.0
     assert max(v for (v,) in rows(run_dir, "SELECT value FROM train_series WHERE name = 'kl'")) > 0
     assert rows(run_dir, "SELECT COUNT(*) FROM rollouts") == [(0,)]  # offline: the round's attempts only
+    assert (
+        rows(run_dir, "SELECT COUNT(*) FROM attempts a JOIN problems p ON p.id = a.problem_id WHERE p.round = 1")[0][0]
+        == 16 * 4
+    )
     w0 = torch.load(run_dir / "checkpoints/round-000/model-0/model.pt", weights_only=True)
     w1 = torch.load(run_dir / "checkpoints/round-001/model-0/model.pt", weights_only=True)
     assert any(not torch.equal(w0[k], w1[k]) for k in w0)
@@ -216,6 +224,7 @@ def test_offline_grpo_smoke_run_records_its_series_and_learns(tmp_path):
 
 def test_on_policy_rounds_record_scored_rollouts_with_a_reward_function_verifier(tmp_path):
     run_dir = tmp_path / "run"
+    # on_policy = 4, as configs wrote it before num_iterations: on-policy, 4 steps per batch of rollouts.
     sets = ["train.grpo.on_policy=4", f'verifier.filters=["{HERE}:overlap"]', "loop.max_rounds=1"]
     assert main(args(run_dir, *sets)) == 0
     got = rows(run_dir, "SELECT step, COUNT(DISTINCT problem_id), COUNT(*) FROM rollouts WHERE round = 1 GROUP BY step")
@@ -225,14 +234,27 @@ def test_on_policy_rounds_record_scored_rollouts_with_a_reward_function_verifier
     bad = "SELECT COUNT(*) FROM rollouts WHERE reward IS NULL OR reward < 0 OR reward > 1 OR (reward = 1) != correct"
     assert rows(run_dir, bad) == [(0,)]
     assert rows(run_dir, "SELECT COUNT(DISTINCT reward) FROM rollouts")[0][0] > 2
-    assert rows(run_dir, "SELECT COUNT(*) FROM attempts WHERE reward IS NULL AND problem_id IN "
-                         "(SELECT id FROM problems WHERE round = 1)") == [(0,)]  # fmt: skip
+    # An on-policy round samples its own: no ATTEMPT or VERIFY records of its own, and the run went on regardless.
+    round1 = "(SELECT id FROM problems WHERE round = 1)"
+    assert rows(run_dir, f"SELECT COUNT(*) FROM attempts WHERE problem_id IN {round1}") == [(0,)]
+    assert rows(run_dir, "SELECT COUNT(*) FROM verdicts WHERE round = 1") == [(0,)]
+    assert rows(run_dir, "SELECT COUNT(*) FROM problems WHERE round = 1")[0][0] == 16
+    assert rows(run_dir, "SELECT decision FROM rounds WHERE round = 0") == [("continue",)]
     series = dict(rows(run_dir, "SELECT name, value FROM train_series WHERE round = 1 AND step = 4"))
     assert series["ratio"] == pytest.approx(1.0, abs=1e-5)  # fresh rollouts: sampled by the current weights
 
 
-def test_kill_9_mid_train_of_an_on_policy_round_then_resume_gives_identical_records(tmp_path, paused, single_thread):
-    sets = ["train.grpo.on_policy=3", "train.grpo.beta=0.1", "loop.max_rounds=1", OVERLAP]
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["train.grpo.num_iterations=3", "train.grpo.beta=0.1"],  # passes over each batch, a frozen reference
+        ["train.grpo.eval_every=3"],  # the defaults (one pass, no reference) and the best weights kept
+    ],
+)
+def test_kill_9_mid_train_of_an_on_policy_round_then_resume_gives_identical_records(
+    tmp_path, paused, single_thread, sets
+):
+    sets = [*sets, "loop.max_rounds=1", OVERLAP]
     ref = tmp_path / "ref"
     assert main(args(ref, *sets)) == 0
     killed = tmp_path / "killed"
@@ -245,9 +267,15 @@ def test_kill_9_mid_train_of_an_on_policy_round_then_resume_gives_identical_reco
         "SELECT round, step, problem_id, sample, text, reward, feedback, correct FROM rollouts ORDER BY 1, 2, 3, 4",
         "SELECT round, step, loss, lr FROM train_metrics ORDER BY 1, 2",
         "SELECT round, difficulty, correct, n FROM evaluations ORDER BY 1, 2",
+        "SELECT round, step, value, stop, reason FROM stop_decisions ORDER BY 1, 2",
+        "SELECT round, step, kind, task, difficulty, successes, trials FROM skill_results ORDER BY 1, 2, 3, 4, 5",
+        "SELECT COUNT(*) FROM attempts",
     ):
         assert rows(killed, sql) == rows(ref, sql), sql
     assert rows(ref, "SELECT COUNT(*) FROM rollouts")[0][0] > 0
+    w_ref = torch.load(ref / "checkpoints/round-001/model-0/model.pt", weights_only=True)
+    w_killed = torch.load(killed / "checkpoints/round-001/model-0/model.pt", weights_only=True)
+    assert all(torch.equal(w_ref[k], w_killed[k]) for k in w_ref)
 
 
 @pytest.mark.parametrize(
@@ -259,6 +287,13 @@ def test_kill_9_mid_train_of_an_on_policy_round_then_resume_gives_identical_reco
         (['train.grpo.reward="no_such_module_x:f"'], "train.grpo.reward 'no_such_module_x:f'"),
         ([f'train.grpo.reward="{HERE}:nope"'], "has no attribute 'nope'"),
         ([f'verifier.filters=["{HERE}:Problem"]'], "not a subclass"),
+        (["train.grpo.num_iterations=0"], "num_iterations"),
+        (['train.grpo.scale="none"'], "scale = 'none' is now 'unscaled'"),
+        (['train.grpo.loss="mean"'], "train.grpo.loss"),
+        (["train.grpo.on_policy=2", "train.grpo.num_iterations=3"], "on_policy = 2 means num_iterations = 2"),
+        (['control.kind="bstar"'], "which an on-policy GRPO round does not run"),
+        (["search.samples=4"], "search.samples"),
+        (["stop.every=4"], "train.grpo.eval_every"),
     ],
 )
 def test_bad_settings_exit_2_in_one_line(tmp_path, capsys, sets, says):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -12,28 +12,102 @@ from selftaught.config.base import MAX_COUNT, MAX_STEPS, Strict
 class GRPOConfig(Strict):
     """``train.method = "grpo"``: a policy-gradient update from the verifiers' per-attempt rewards (rounds >= 1)."""
 
-    scale: Literal["group", "batch", "none"] = Field(
-        "group",
-        description="advantage = (reward - group mean) / std, the std of the group ('group'), of the whole batch "
-        "('batch'), or no division ('none', as Dr. GRPO)",
+    on_policy: bool = Field(
+        True,
+        description="true: the current weights sample fresh rollouts of the round's problems as the round goes, and "
+        "the round makes no ATTEMPT/VERIFY of its own; false (offline): learn from the round's ATTEMPT/VERIFY "
+        "records, sampled by the round-start weights (an integer K, as before num_iterations, reads as "
+        "on_policy = K > 0 and num_iterations = K)",
     )
-    epsilon: float = Field(0.2, gt=0.0, lt=1.0, description="the clip range of the policy ratio: [1 - e, 1 + e]")
-    beta: float = Field(0.0, ge=0.0, le=100.0, description="weight of the KL to the round-start weights; 0 = off")
-    std_eps: float = Field(1e-4, gt=0.0, le=1.0, description="added to the std before dividing")
-    groups: int = Field(8, ge=1, le=MAX_COUNT, description="groups (problems) per optimiser step")
-    drop_equal: bool = Field(True, description="drop groups whose rewards are all equal (no signal), and count them")
-    on_policy: int = Field(
+    num_iterations: int = Field(
+        1,
+        ge=1,
+        le=MAX_STEPS,
+        description="passes over each batch of rollouts, with the log-probabilities of the weights that sampled it "
+        "(PPO's epochs, TRL's num_iterations): on-policy, each batch of `groups` problems is trained on this many "
+        "steps before the next is sampled (1: every step samples, and no pass is spent on old log-probabilities); "
+        "offline, the round's records are passed over this many times, `groups` problems a step, and the round "
+        "ends there or at its step budget",
+    )
+    lr: float = Field(
+        1e-3, gt=0.0, le=10.0, description="the learning rate of GRPO rounds (train.round_lr is not used)"
+    )
+    temperature: float = Field(
+        1.0,
+        gt=0.0,
+        le=5.0,
+        description="on-policy rollouts' sampling temperature (offline learns at the temperature its records were "
+        "sampled at)",
+    )
+    scale: Literal["group", "batch", "unscaled"] = Field(
+        "group",
+        description="advantage = reward - its group's mean, divided by the std of the group ('group', the GRPO paper) "
+        "or of the whole batch ('batch'), or not divided ('unscaled', half of Dr. GRPO: see loss)",
+    )
+    loss: Literal["sequence", "token", "constant"] = Field(
+        "sequence",
+        description="how per-token losses become one: 'sequence' (the mean over each answer's tokens, then over the "
+        "answers: the GRPO paper), 'token' (the sum over every token of the batch / their number: DAPO) or "
+        "'constant' (the sum / (answers x max_len), no division by any answer's length: Dr. GRPO, with scale = "
+        "'unscaled')",
+    )
+    max_len: int = Field(
         0,
         ge=0,
+        le=MAX_COUNT,
+        description="loss = 'constant': the fixed length it divides by; 0 = the longest answer budget (tokens) of "
+        "the round's problems",
+    )
+    epsilon: float = Field(0.2, gt=0.0, lt=1.0, description="the clip range of the policy ratio: [1 - e, 1 + e]")
+    beta: float = Field(
+        0.0,
+        ge=0.0,
+        le=100.0,
+        description="weight of the KL (k3) to the round-start weights, measured on the answers trained on; 0 = off",
+    )
+    std_eps: float = Field(1e-4, gt=0.0, le=1.0, description="added to the std before dividing")
+    groups: int = Field(8, ge=1, le=MAX_COUNT, description="groups (problems) per optimiser step")
+    drop_equal: bool = Field(
+        False,
+        description="drop groups whose rewards are all equal (no signal; DAPO's dynamic sampling) and draw more; "
+        "false keeps them, with advantage 0 (an all-right group holds its behaviour in place through the loss's "
+        "normalisation and the KL); counted either way",
+    )
+    eval_every: int = Field(
+        10,
+        ge=0,
         le=MAX_STEPS,
-        description="every this many steps generate fresh attempts for the round's problems, score them and learn "
-        "from those; 0 = learn from the round's ATTEMPT/VERIFY records only",
+        description="every this many steps (and at the round's start and end) measure model 0's greedy accuracy "
+        "on the held-out slice, keep the best weights and end the round with them; stop early when the stopping "
+        "rule (stop.*) sees no more to gain (stop.shadow: record only); 0 = off (the round ends with its last "
+        "weights)",
     )
     reward: str = Field(
         "",
         description="'' = the verifiers' per-attempt scores; or 'module:function' / 'file.py:function' with TRL's "
         "signature f(prompts, completions, **columns) -> list[float | None]",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        """Settings of configs written before ``num_iterations`` and ``unscaled``: refused or read, in one line."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        k = data.get("on_policy")
+        if isinstance(k, int) and not isinstance(k, bool):  # on_policy = K: fresh rollouts every K steps
+            if k > 1 and data.get("num_iterations", k) != k:
+                raise ValueError(f"on_policy = {k} means num_iterations = {k}; num_iterations says otherwise")
+            data["on_policy"] = k > 0
+            if k > 1:
+                data["num_iterations"] = k
+        if data.get("scale") == "none":
+            raise ValueError(
+                "scale = 'none' is now 'unscaled' (it divided by each answer's length, so it was only half of "
+                "Dr. GRPO: for all of it, also set loss = 'constant')"
+            )
+        return data
 
 
 class TrainConfig(Strict):

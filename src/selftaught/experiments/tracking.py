@@ -6,9 +6,9 @@ store afterwards (the metric functions below are shared, so the two give the sam
 
 - the config as parameters, flattened to dotted keys (``train.lr``); TensorBoard gets them as a text table;
 - per training step of model 0: ``train/loss``, ``train/lr``, ``train/grad_norm``, ``train/grad_l1`` on the run's
-  global step axis (the steps of earlier rounds plus the step within the round); with ``export_run``, also every
-  per-step series a training method logged beside its loss as ``train/<name>`` (GRPO's ``train/reward_mean``,
-  ``train/kl``, ...);
+  global step axis (the steps of earlier rounds plus the step within the round), and every per-step series a
+  training method logged beside its loss as ``train/<name>`` (GRPO's ``train/reward_mean``, ``train/kl``,
+  ``train/slice_accuracy``, ...);
 - per round (step = the round): ``eval/<skill>/<difficulty>`` (held-out accuracy); from round 1, ``verify/proposed``,
   ``verify/accepted``, ``verify/accepted_share``, ``verify/label_accuracy`` (when known), ``round/train_steps``
   (rounds that trained);
@@ -199,6 +199,9 @@ class Tracker(LoopCallback):
         self.round_steps[round_] = len(rows)
         items = train_scalars(rows, self._offset(round_)) + steps_scalars(round_, len(rows))
         self._safely("train metrics", self.sink.scalars, items)
+
+    def on_train_series(self, round_: int, rows: list[dict]) -> None:
+        self._safely("train series", self.sink.scalars, series_scalars(rows, self._offset(round_)))
 
     def on_verify(self, round_: int, proposed: int, accepted: int, label_accuracy: float | None) -> None:
         self._safely("verify", self.sink.scalars, verify_scalars(round_, proposed, accepted, label_accuracy))

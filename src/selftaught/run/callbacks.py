@@ -25,8 +25,10 @@ class LoopCallback:
     """Hooks for side effects (progress bars, trackers). The loop calls them; it never knows who listens.
 
     What a phase recorded reaches the hooks from the store, after the phase's transaction committed: per-step
-    training metrics (``step`` within the round, ``global_step`` on the run's axis), the verifier's acceptance, the
-    evaluation rows and the stopping rule's decisions. A resumed run reports only the phases it runs itself.
+    training metrics (``step`` within the round, ``global_step`` on the run's axis), the per-step series a training
+    method logged beside them (GRPO's rewards, KL, slice accuracy: ``Store.train_series`` rows), the verifier's
+    acceptance, the evaluation rows and the stopping rule's decisions. A resumed run reports only the phases it runs
+    itself.
     """
 
     def on_run_start(self, run_dir: Path, exp: Experiment, run_id: str) -> None: ...
@@ -38,6 +40,8 @@ class LoopCallback:
     def on_train_step(self, round_: int, step: int, total: int, loss: float) -> None: ...
 
     def on_train_metrics(self, round_: int, rows: list[dict[str, Any]]) -> None: ...
+
+    def on_train_series(self, round_: int, rows: list[dict[str, Any]]) -> None: ...
 
     def on_verify(self, round_: int, proposed: int, accepted: int, label_accuracy: float | None) -> None: ...
 
@@ -94,6 +98,7 @@ def announce(callbacks: list[Any], store: Store, r: int, phase: str) -> None:
         before = sum(n for q, n in store.round_steps().items() if q < r)
         rows = [dict(m, global_step=before + m["step"]) for m in store.train_metrics() if m["round"] == r]
         emit(callbacks, "on_train_metrics", r, rows)
+        emit(callbacks, "on_train_series", r, store.train_series(r))
         emit(callbacks, "on_stop_decisions", r, store.stop_decisions(r))
     elif phase == "EVALUATE":
         emit(callbacks, "on_evaluate", r, store.evaluations(r))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,17 @@ from selftaught.training.trainer import StepCallback, StopCheck
 from selftaught.types import Example, TrainStats
 
 Pick = Callable[[int, int], Sequence[int]]  # (step, batch size) -> indices into fit's examples
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer as the model produced it: ``text`` (what the task's ``extract`` reads; no end token), ``ids`` (the
+    token ids sampled, the end token last when one was sampled) and ``ended`` (it stopped at an end token, not at
+    the token cap). Learning from rewards trains on exactly ``ids``."""
+
+    text: str
+    ids: tuple[int, ...]
+    ended: bool
 
 
 class Student(ABC):
@@ -63,12 +75,30 @@ class Student(ABC):
         if how not in ("continue", "re-warm"):
             raise SelftaughtError(f"student {type(self).__name__} does not support the warm start {how!r}")
 
-    def answer_logprobs(self, prompts: Sequence[str], answers: Sequence[str], temperature: float = 1.0) -> Any:
+    def sample_tokens(
+        self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0, max_new_tokens: int = 32, seed: int = 0
+    ) -> list[list[Completion]]:
+        """For on-policy ``train.method = "grpo"``: as ``generate``, each answer as a ``Completion`` (its text and
+        the token ids sampled, so learning from it trains on exactly those tokens)."""
+        raise SelftaughtError(
+            f"train.method = 'grpo' with train.grpo.on_policy: student {type(self).__name__} has no sample_tokens "
+            "(the token ids it samples); set train.grpo.on_policy = false or use train.method = 'sft'"
+        )
+
+    def completion_of(self, text: str) -> Completion:
+        """A recorded answer's text as the student trains on it (its tokens and the end token), for offline
+        ``train.method = "grpo"``, whose records keep text, not tokens."""
+        raise SelftaughtError(
+            f"train.method = 'grpo': student {type(self).__name__} has no completion_of (a recorded answer's "
+            "tokens); use train.method = 'sft'"
+        )
+
+    def answer_logprobs(self, prompts: Sequence[str], answers: Sequence[Completion], temperature: float = 1.0) -> Any:
         """For ``train.method = "grpo"``: ``(logp, mask)``, two (B, T) tensors. ``logp`` holds, with gradient, the
-        log-probability of each answer token and of the end token after it, given the prompt and the tokens before
-        it, from the logits divided by ``temperature`` (the sampling temperature, so the probabilities are those of
-        the policy that sampled); ``mask`` is True on those tokens (0 in ``logp`` elsewhere). Used with
-        ``trainable``, whose parameters the GRPO loop optimises."""
+        log-probability of each token of ``answers[i].ids`` (exactly those: the end token only where it was
+        sampled), given the prompt and the tokens before it, from the logits divided by ``temperature`` (the
+        sampling temperature, so the probabilities are those of the policy that sampled); ``mask`` is True on those
+        tokens (0 in ``logp`` elsewhere). Used with ``trainable``, whose parameters the GRPO loop optimises."""
         raise SelftaughtError(
             f"train.method = 'grpo': student {type(self).__name__} has no answer_logprobs (the log-probabilities of "
             "its answers), which learning from rewards needs; use train.method = 'sft'"

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from selftaught.errors import SelftaughtError
+from selftaught.students.base import Completion
 from selftaught.students.gpt import GPT, GPTConfig
 from selftaught.students.tokenizer import CharTokenizer
 from selftaught.students.torch_base import Batch, TorchStudent, pad_examples, resolve_device
@@ -88,7 +89,7 @@ class GPTStudent(TorchStudent):
     # ---------------------------------------------------------------------------------------------- generation
     def _decode(
         self, prompts: list[list[int]], max_new_tokens: int, temperature: float, generator: torch.Generator
-    ) -> list[str]:
+    ) -> list[Completion]:
         lens = torch.tensor([len(p) for p in prompts], dtype=torch.long)
         width = int(lens.max())
         x = torch.full((len(prompts), width), self.tok.pad_id, dtype=torch.long)
@@ -103,7 +104,12 @@ class GPTStudent(TorchStudent):
             temperature=temperature,
             generator=generator,
         )
-        return [self.tok.decode(ids) for ids in new.tolist()]
+        out = []
+        for row in new.tolist():  # padding follows the end token
+            ended = self.tok.eos_id in row
+            ids = row[: row.index(self.tok.eos_id) + 1] if ended else row
+            out.append(Completion(self.tok.decode(ids), tuple(ids), ended))
+        return out
 
     # ------------------------------------------------------------------------------------------------ training
     @contextmanager

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedModel
 
 from selftaught.errors import SelftaughtError
+from selftaught.students.base import Completion
 from selftaught.students.hf_model import (
     add_lora,
     base_state,
@@ -261,16 +262,27 @@ class HFStudent(TorchStudent):
     # ---------------------------------------------------------------------------------------------- generation
     def _decode(
         self, prompts: list[list[int]], max_new_tokens: int, temperature: float, generator: torch.Generator
-    ) -> list[str]:
+    ) -> list[Completion]:
         """The text excludes the prompt and special tokens; ``params.max_new_tokens``, when set, bounds it instead."""
-        new = self.decode_batch(prompts, self.max_new_tokens or max_new_tokens, temperature, generator)
-        return self.tok.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        new = self.decode_batch(prompts, self.max_new_tokens or max_new_tokens, temperature, generator, True)
+        ended = [bool(ids) and ids[-1] in self.eos_ids for ids in new]
+        texts = self.tok.batch_decode(
+            [ids[:-1] if e else ids for ids, e in zip(new, ended)],
+            skip_special_tokens=True,
+            clean_up_tokenization_spaces=False,
+        )
+        return [Completion(t, tuple(ids), e) for t, ids, e in zip(texts, new, ended)]
 
     @torch.no_grad()
     def decode_batch(
-        self, prompts: list[list[int]], steps: int, temperature: float = 0.0, generator: torch.Generator | None = None
+        self,
+        prompts: list[list[int]],
+        steps: int,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+        with_end: bool = False,
     ) -> list[list[int]]:
-        """New tokens for each prompt (ids), up to and excluding its end token; at most ``steps`` each."""
+        """New tokens for each prompt (ids), up to its end token (included ``with_end``); at most ``steps`` each."""
         dev = self.device
         lens = torch.tensor([len(p) for p in prompts], device=dev)
         B, P = len(prompts), int(lens.max())
@@ -317,7 +329,7 @@ class HFStudent(TorchStudent):
         eos_set = set(self.eos_ids)
         for row in out.tolist():
             cut = next((k for k, v in enumerate(row) if v in eos_set or v < 0), len(row))
-            result.append(row[:cut])
+            result.append(row[: cut + 1] if with_end and cut < len(row) and row[cut] >= 0 else row[:cut])
         return result
 
     # ------------------------------------------------------------------------------------------------ training

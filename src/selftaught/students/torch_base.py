@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 
 from selftaught.errors import SelftaughtError
-from selftaught.students.base import Pick, Student
+from selftaught.students.base import Completion, Pick, Student
 from selftaught.training.schedules import Schedule
 from selftaught.training.trainer import OptimConfig, StepCallback, StopCheck, train
 from selftaught.types import Example, TrainStats
@@ -62,7 +62,7 @@ class TorchStudent(Student):
     """A student whose model is a ``torch.nn.Module`` in ``self.model``, trained by the shared trainer.
 
     A subclass sets ``model``, ``optim``, ``batch_size``, ``gen_batch`` and ``device`` and provides: ``encode_prompts``
-    and ``encode_examples`` (text to ids), ``_decode`` (a chunk of prompts to answer texts), ``_logits`` (the
+    and ``encode_examples`` (text to ids), ``_decode`` (a chunk of prompts to completions), ``_logits`` (the
     training forward pass), ``_save_weights`` / ``_load_state`` (the checkpoint's tensors) and ``_meta`` /
     ``_params_from`` (its settings file's own part).
     """
@@ -89,12 +89,21 @@ class TorchStudent(Student):
         """The logits (B, T, V) of right-padded ``idx`` (B, T), with gradient."""
 
     # --------------------------------------------------------------------------------- learning from rewards
+    def completion_of(self, text: str) -> Completion:
+        """``text`` encoded as a supervised answer is (its tokens and the end token): the tokens a recorded answer
+        trains."""
+        _, targets, _ = self.encode_examples([Example("", text, 0, "rollout", 0)])
+        return Completion(text, tuple(t for t in targets[0].tolist() if t != -100), True)
+
     def answer_logprobs(
-        self, prompts: Sequence[str], answers: Sequence[str], temperature: float = 1.0
+        self, prompts: Sequence[str], answers: Sequence[Completion | str], temperature: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logp, mask), (B, T): each answer token's and the end token's log-probability at ``temperature``, with
-        gradient; see ``Student.answer_logprobs``."""
-        inputs, targets, _ = self.encode_examples([Example(p, a, 0, "rollout", 0) for p, a in zip(prompts, answers)])
+        """(logp, mask), (B, T): the log-probability at ``temperature`` of each token of each answer's ``ids``, with
+        gradient (a text is taken as ``completion_of`` encodes it); see ``Student.answer_logprobs``."""
+        encoded = self.encode_prompts(prompts)
+        ids = [a.ids if isinstance(a, Completion) else self.completion_of(a).ids for a in answers]
+        # Right padding is never attended to by a real token and carries no target, so any valid id pads.
+        inputs, targets, _ = pad_examples([[*p, *a] for p, a in zip(encoded, ids)], [len(p) for p in encoded], 0)
         inputs, targets = inputs.to(self.device), targets.to(self.device)
         return token_logprobs(self._logits(inputs), targets, temperature)
 
@@ -105,14 +114,22 @@ class TorchStudent(Student):
     @abstractmethod
     def _decode(
         self, prompts: list[list[int]], max_new_tokens: int, temperature: float, generator: torch.Generator
-    ) -> list[str]:
-        """One answer text per encoded prompt (a chunk of at most ``gen_batch`` rows), without the end token."""
+    ) -> list[Completion]:
+        """One completion per encoded prompt (a chunk of at most ``gen_batch`` rows): the ids sampled, the end
+        token last when one was, and the text without it."""
 
     def generate(
         self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0, max_new_tokens: int = 32, seed: int = 0
     ) -> list[list[str]]:
         """``n`` answers per prompt, decoded ``gen_batch`` rows at a time; sampling draws from a generator seeded by
         ``seed`` (torch's global stream is left alone)."""
+        got = self.sample_tokens(prompts, n, temperature, max_new_tokens, seed)
+        return [[c.text for c in row] for row in got]
+
+    def sample_tokens(
+        self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0, max_new_tokens: int = 32, seed: int = 0
+    ) -> list[list[Completion]]:
+        """As ``generate``, each answer as a ``Completion`` (text, the ids sampled, whether it ended)."""
         if n < 1:
             raise ValueError(f"n={n}: need at least one sample per prompt")
         if temperature < 0:
@@ -120,16 +137,16 @@ class TorchStudent(Student):
         encoded = self.encode_prompts(prompts)
         # Rows sorted by prompt length keep left-padding (wasted compute) small within a chunk.
         rows = sorted(((i, s) for i in range(len(encoded)) for s in range(n)), key=lambda r: len(encoded[r[0]]))
-        out: list[list[str]] = [[""] * n for _ in prompts]
+        out: list[list[Completion]] = [[Completion("", (), False)] * n for _ in prompts]
         gen = torch.Generator(device=self.device).manual_seed(seed)
         training = self.model.training  # generate may be called in the middle of fit (a teacher's slice)
         self.model.eval()
         try:
             for c in range(0, len(rows), self.gen_batch):
                 chunk = rows[c : c + self.gen_batch]
-                texts = self._decode([encoded[i] for i, _ in chunk], max_new_tokens, temperature, gen)
-                for (i, s), text in zip(chunk, texts):
-                    out[i][s] = text
+                got = self._decode([encoded[i] for i, _ in chunk], max_new_tokens, temperature, gen)
+                for (i, s), completion in zip(chunk, got):
+                    out[i][s] = completion
         finally:
             self.model.train(training)
         return out

@@ -23,7 +23,8 @@ class Decide(Phase):
         share = summary["accepted"] / summary["proposed"] if summary["proposed"] else 0.0
         elapsed = store.elapsed_seconds()
         stuck = stuck_skills(ctx, r, frontiers, accuracy)
-        if share < lp.min_accepted:  # round 0 too: a labelled round that labelled nothing must not go on
+        verified = r == 0 or ctx.update.needs_attempts(ctx.exp)  # on-policy GRPO verifies no attempts
+        if verified and share < lp.min_accepted:  # round 0 too: a labelled round that labelled nothing must not go on
             decision = f"too few answers accepted: {share:.1%} < {lp.min_accepted:.1%}"
         elif len(stuck) == len(frontiers) == 1:
             ((skill, acc),) = stuck.items()

@@ -22,7 +22,7 @@ class Verify(Phase):
         if r == 0:
             for pid, p in problems:
                 rows.append((pid, parts.oracles[p.task].judge(p, []), 1))
-        else:
+        elif ctx.update.needs_attempts(ctx.exp):  # a round that made no attempts has nothing to verify
             attempts, keys = store.attempts(r), store.attempt_keys(r)
             scores: dict[int, list[Score]] = ctx.attempts.scores(ctx, r, attempts)  # e.g. refine scored them
             todo = [(pid, p, attempts.get(pid, [])) for pid, p in problems if pid not in scores]

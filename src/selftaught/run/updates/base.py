@@ -30,6 +30,11 @@ class UpdateStrategy(ABC):
         work with; called before the run begins."""
         return None
 
+    def needs_attempts(self, exp: Experiment) -> bool:
+        """Whether a self-labelled round needs ATTEMPT's answers and VERIFY's scores; without them both phases
+        record nothing, and DECIDE does not stop the run for too few answers accepted."""
+        return True
+
     @abstractmethod
     def train(self, ctx: Context, r: int) -> None:
         """Round ``r``'s TRAIN: learn, write the checkpoint, record it all in TRAIN's transaction."""
