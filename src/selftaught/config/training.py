@@ -155,7 +155,10 @@ class TrainConfig(Strict):
     labelled_steps: int = Field(2000, ge=1, le=MAX_STEPS, description="steps in round 0")
     round_steps: int = Field(600, ge=1, le=MAX_STEPS, description="steps in each self-labelled round")
     round_lr: float | None = Field(
-        None, gt=0.0, le=10.0, description="the learning rate of self-labelled rounds; default train.lr"
+        None,
+        gt=0.0,
+        le=10.0,
+        description="the learning rate of self-labelled rounds; default train.lr (GRPO rounds: train.grpo.lr)",
     )
     replay_share: float = Field(
         0.5, ge=0.0, lt=1.0, description="share of a round's examples drawn from earlier rounds"
