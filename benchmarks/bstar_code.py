@@ -23,9 +23,9 @@ What it shows, per student:
 
 The metric: the controller's median pass@1 (mean over depths 1-3) minus the best fixed arm's, in points, averaged
 over the two students (>= 0: the controller at least matches the best fixed setting in hindsight).
-The full form takes about 15 minutes on 2 idle cores (per student: round 0 of 1,200 steps, then 2 repeats x 4 arms
-x ``--arm-seconds`` 36, each arm finishing the round it is in, and the final measure of each); ``--quick`` under a
-minute (one repeat, one fixed arm, a tiny round 0, one round per arm: the plumbing, not the learning).
+The full form takes about 15 minutes on 2 idle cores (per student: round 0 of 1,500 steps, about 90 s, then 2 repeats
+x 4 arms x ``--arm-seconds`` 30, each arm finishing the round it is in, and the final measure of each); ``--quick``
+under a minute (one repeat, one fixed arm, a tiny round 0, one round per arm: the plumbing, not the learning).
 
     python benchmarks/bstar_code.py [--quick] [--out DIR] [--arm-seconds S] [--repeats N] [--students gpt,llama]
 """
@@ -56,7 +56,7 @@ STUDENTS = {
 }
 FULL = [
     "loop.labelled_problems=4000",
-    "train.labelled_steps=1200",
+    "train.labelled_steps=1500",
     "loop.problems_per_round=120",
     "train.round_steps=60",
     "loop.min_accepted=0.0",  # every arm keeps going for its whole wall time
@@ -71,7 +71,7 @@ QUICK = [
     "eval.problems=4",
     "verifier.samples=4",
 ]
-FULL_GRID = ["control.temperatures=[0.6, 1.0, 1.4]", "control.samples=[4, 8]", "control.slice=16"]
+FULL_GRID = ["control.temperatures=[0.6, 1.0, 1.4]", "control.samples=[4, 8]", "control.slice=24"]
 QUICK_GRID = ["control.temperatures=[0.6, 1.2]", "control.samples=[2, 4]", "control.slice=4"]
 THRESHOLDS = [0.5, 1.0]  # tests: reward = share of the shown examples passed; an accepted program has 1.0
 SELF_DEPTHS = (1, 2, 3)  # the preset's self-labelled depths (task.high = 3); depth 4 is evaluated ahead
@@ -211,7 +211,7 @@ def main() -> None:
     ap.add_argument("--fixed", default=None, help="the fixed arms' temperatures, comma-separated")
     args = ap.parse_args()
     quick = args.quick
-    args.arm_seconds = args.arm_seconds or (1.0 if quick else 36.0)
+    args.arm_seconds = args.arm_seconds or (1.0 if quick else 30.0)
     args.repeats = args.repeats or (1 if quick else 2)
     args.per_depth = args.per_depth or (4 if quick else 100)
     args.fixed = [float(t) for t in (args.fixed or ("1.0" if quick else "0.6,1.0,1.4")).split(",")]

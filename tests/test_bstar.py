@@ -307,15 +307,48 @@ def test_a_task_with_one_right_answer_skips_the_grid_and_says_why(tmp_path, caps
     assert code == 0 and "control r2: grid skipped, one right answer per problem" in out
 
 
-def test_an_undeclared_task_is_measured_once_then_skipped(tmp_path):
-    run = tmp_path / "run"
-    sets = [f'task.name="{HERE}:Zero"', "loop.max_rounds=3", "train.labelled_steps=40"]
-    assert (
-        main(["run", "--out", str(run), "--preset", "smoke", *SKIP_ARGS, *(a for s in sets for a in ("--set", s))]) == 0
-    )
-    assert rows(run, "SELECT DISTINCT round FROM control") == [(1,)]  # round 1 measured, 2 and 3 skipped
-    (seen,) = rows(run, "SELECT value FROM meta WHERE key = 'control_answers'")[0]
+ZERO_ARGS = [
+    "--preset",
+    "smoke",
+    *SKIP_ARGS,
+    *(a for o in [f'task.name="{HERE}:Zero"', "loop.max_rounds=3", "train.labelled_steps=40"] for a in ("--set", o)),
+]
+
+
+def learnt(run_dir: Path) -> dict:
+    return {
+        "control": rows(run_dir, "SELECT * FROM control ORDER BY round, temperature, threshold, samples"),
+        "meta": rows(run_dir, "SELECT key, value FROM meta WHERE key LIKE 'control_%' ORDER BY key"),
+        "attempts": rows(run_dir, "SELECT problem_id, model, sample, text FROM attempts ORDER BY id"),
+    }
+
+
+@pytest.fixture(scope="module")
+def zero(tmp_path_factory) -> Path:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the killed run's process: the same arithmetic
+    try:
+        run_dir = tmp_path_factory.mktemp("zero") / "ref"
+        assert main(["run", "--out", str(run_dir), *ZERO_ARGS]) == 0
+    finally:
+        torch.set_num_threads(before)
+    return run_dir
+
+
+def test_an_undeclared_task_is_measured_once_then_skipped(zero):
+    assert rows(zero, "SELECT DISTINCT round FROM control") == [(1,)]  # round 1 measured, 2 and 3 skipped
+    (seen,) = rows(zero, "SELECT value FROM meta WHERE key = 'control_answers'")[0]
     assert json.loads(seen) == {"1": {"slice": 4, "solved": 4, "most_right": 1}}
-    why = json.loads(rows(run, "SELECT value FROM meta WHERE key = 'control_skipped'")[0][0])
+    why = json.loads(rows(zero, "SELECT value FROM meta WHERE key = 'control_skipped'")[0][0])
     assert sorted(why) == ["2", "3"]
     assert why["3"].startswith("round 1's grid found at most one right answer per problem (4 of 4 solved")
+
+
+def test_the_measured_skip_is_the_same_after_kill_and_resume(zero, tmp_path, paused):
+    killed = tmp_path / "killed"
+    run = paused(["run", "--out", killed, *ZERO_ARGS], "ATTEMPT:2", env={"OMP_NUM_THREADS": "1"})
+    assert run.stop(signal.SIGKILL)[0] == -signal.SIGKILL
+    assert main(["resume", str(killed)]) == 0
+    assert learnt(killed) == learnt(zero)
