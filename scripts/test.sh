@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-lint-imports
+# import-linter through the interpreter that has it (its lint-imports script may sit outside PATH)
+python3 -c "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
 python3 -m pytest tests
