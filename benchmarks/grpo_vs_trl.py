@@ -1,52 +1,44 @@
-"""selftaught's GRPO beside TRL's ``GRPOTrainer``: the same model, the same reward function, the same settings and the
-same wall time, both sides' weights judged by one evaluation.
+"""selftaught's GRPO beside TRL's ``GRPOTrainer``: the same model, reward function, settings and wall time, both sides'
+weights judged by one evaluation.
 
-The model: hf-quickstart's 2 x 64 Llama (built from a config, character tokens with the default alphabet, ``index``
-positions), trained on labelled reversed additions of 1-5 digits in a selftaught round 0 (``train_round_zero``), which
-leaves it near a third right on 6 digits. Its checkpoint directory (``save_pretrained``: config, safetensors weights,
-tokenizer) is the model of both sides: selftaught's arms are copies of that run (``fork_run``) whose round 1 is an
-on-policy GRPO round on 6-digit problems; TRL's side opens the same directory with ``from_pretrained``. The model counts
-positions along each run of digits (as selftaught's students do); TRL passes no position ids, so its side loads the
-directory into ``IndexPositionsLlama``, a ``LlamaForCausalLM`` whose forward computes those same position ids from the
-input ids (the weights and the directory are the stock Llama's).
+The model: hf-quickstart's 2 x 64 Llama (built from a config, the default character alphabet, ``index`` positions)
+after a selftaught round 0 on reversed additions of 1-5 digits (``train_round_zero``), which leaves it near 38 % on 6
+digits. Its checkpoint directory (``save_pretrained``: config, safetensors, tokenizer) is both sides' model: each
+selftaught arm is a copy of that run (``fork_run``) whose round 1 is an on-policy GRPO round on 6-digit problems; TRL
+opens the directory with ``from_pretrained`` into ``IndexPositionsLlama``, a ``LlamaForCausalLM`` that computes from
+the input ids the position ids the model was trained with (TRL passes none; the directory is a stock Llama's).
+The reward of both sides is ``exact_answer`` (TRL's signature; ``train.grpo.reward`` on selftaught's): 1.0 when the
+extracted answer is the sum, else 0.0; it counts what it scores. TRL's dataset: the prompts and targets of the
+selftaught arm's round-1 problems of the same seed.
 
-The same reward function on both sides: ``exact_answer`` (TRL's signature, ``train.grpo.reward`` on selftaught's side)
-gives 1.0 when the extracted answer is the sum and 0.0 otherwise, and counts the completions it scores. TRL's dataset
-is the prompts (and targets) of the selftaught arm's round-1 problems of the same seed.
-
-Matched (``Matched``): completions per prompt (``verifier.samples`` / ``num_generations``), prompts per optimiser step
-(``train.grpo.groups`` / ``per_device_train_batch_size`` / G), learning rate, beta, epsilon, sampling temperature, the
-longest completion (8 tokens: a 7-digit sum and its end token), and the optimiser: AdamW with betas (0.9, 0.98), no
-weight decay, the gradient clipped at 1, a constant learning rate without warmup; one pass per batch of rollouts
-(``num_iterations = 1``), groups whose rewards are all equal kept with advantage 0, the advantage divided by the group's
-standard deviation (+ 1e-4) on both. Each side trains for ``budget`` seconds of wall time, counted from its first
-training step's start (selftaught's TRAIN phase, TRL's ``on_train_begin``) and cut at the first step that ends past it;
-the weights are copied at ``points`` evenly spaced times (the clock paused while copying) and judged afterwards.
+Matched (``Matched``): completions per prompt, prompts per optimiser step, learning rate, beta, epsilon, temperature,
+the longest completion (8 tokens: a 7-digit sum and its end token); AdamW with betas (0.9, 0.98), no weight decay,
+clipping at 1, a constant rate without warmup; one pass per batch of rollouts; groups with equal rewards kept at
+advantage 0; advantages divided by the group's std + 1e-4. Each side trains for ``budget`` wall seconds from its first
+training step's start (selftaught's TRAIN phase, TRL's ``on_train_begin``), cut at the first step ending past it; the
+weights are copied at ``points`` even times (the clock paused while copying) and judged afterwards.
 
 What differs, as configured:
 
 - loss normalisation: selftaught's default ``train.grpo.loss = "sequence"`` (each answer's token mean, then the mean
-  over answers, as the GRPO paper); TRL's default ``loss_type = "dapo"`` (the sum over every token of the batch / their
-  number), so longer answers weigh more there;
-- KL: beta = 0 on both, so neither computes a reference (both would use the k3 estimator);
-- the clock: selftaught's held-out slice and keep-best (``train.grpo.eval_every``) are off, as their measurements would
-  spend the budget and a cut round keeps no weights; both sides are judged on the weights they hold at each time;
-- generation: selftaught samples with its own batched KV cache (rows dropped once half have ended); TRL through
-  ``model.generate``.
+  over answers: the GRPO paper); TRL's default ``loss_type = "dapo"`` (the sum over the batch's tokens / their number);
+- KL: beta = 0 on both, so neither scores a reference (both would use the k3 estimator);
+- keep-best: selftaught's held-out slice (``train.grpo.eval_every``) is off, as it would spend the budget and a cut
+  round keeps no weights; TRL has none; both sides are judged on the weights they hold at each time;
+- generation: selftaught samples with its own batched KV cache; TRL through ``model.generate``, and scores through
+  its fused LM head.
 
-One shared evaluation (``Judge``): greedy answers to the round-0 run's 200 held-out 6-digit problems, the same
-extraction and exact match, for every copy of the weights of either side. Seeds 0, 1, 2; per seed selftaught then TRL
-(A B A B, never concurrently: TRL's dataset needs the selftaught arm's problems).
-
-Reported per side (medians over seeds): the start, the accuracy at the end and its gain, the best accuracy over the
-evaluation points (best-so-far), completions scored per second; and selftaught / TRL for each. Targets: gain >= TRL's,
-best-so-far >= TRL's, completions per second >= 2 x TRL's. ``value``: the completions-per-second ratio.
+One evaluation (``Judge``): greedy answers to the round-0 run's 200 held-out 6-digit problems, the same extraction
+and exact match, for every copy of either side's weights. Seeds 0-2, per seed selftaught then TRL (A B A B, never
+concurrently). Reported per side (medians over seeds): the start, the end's accuracy and gain, the best over the
+points (best-so-far), completions scored per second; and the differences and ratio. Targets: gain >= TRL's,
+best-so-far >= TRL's, completions/s >= 2 x TRL's. ``value``: the completions-per-second ratio.
 
     pip install 'selftaught[trl]'
-    python benchmarks/grpo_vs_trl.py [--quick] [--out DIR] [--set KEY=VALUE ...]
+    python benchmarks/grpo_vs_trl.py [--quick] [--out DIR] [--round0 DIR] [--set KEY=VALUE ...]
 
-About 13 minutes on 2 quiet cores (round 0 about 4, then 6 x (60 s + set-up) and the evaluations); ``--quick`` about
-one. ``--set`` adds an override to selftaught's side (after ``selftaught_sets``).
+About 10 minutes on 2 quiet cores (round 0 about 2, then 6 x (60 s + set-up) and the evaluations); ``--quick``
+about 30 s. ``--set`` adds overrides to selftaught's side; ``--round0`` reuses a round-0 run (``--out``'s round-0).
 """
 
 from __future__ import annotations
@@ -105,7 +97,7 @@ class Matched:
     temperature: float = 1.0
     max_completion: int = TASK.max_answer_len(DIFFICULTY) + 1  # the answer and its end token
     budget: float = 60.0  # wall seconds of training per side and seed
-    points: int = 6  # copies of the weights judged, at budget * k / points
+    points: int = 12  # copies of the weights judged, at budget * k / points
 
 
 QUICK = Matched(budget=3.0, points=2)
@@ -141,40 +133,15 @@ def selftaught_sets(m: Matched) -> list[str]:
 def trl_config(m: Matched, seed: int, out: Path) -> Any:
     """TRL's side: a ``GRPOConfig`` with the matched settings, on the CPU, no logging, no checkpoints, no hub."""
     return trl.GRPOConfig(
-        output_dir=str(out),
-        seed=seed,
-        data_seed=seed,
-        num_generations=m.group,
-        per_device_train_batch_size=m.group * m.prompts,
-        gradient_accumulation_steps=1,
-        num_iterations=1,
-        learning_rate=m.lr,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        weight_decay=0.0,
-        adam_beta1=0.9,
-        adam_beta2=0.98,
-        max_grad_norm=1.0,
-        beta=m.beta,
-        epsilon=m.epsilon,
-        epsilon_high=m.epsilon,
-        temperature=m.temperature,
-        top_p=1.0,
-        top_k=0,
-        max_completion_length=m.max_completion,
-        scale_rewards="group",
+        output_dir=str(out), seed=seed, data_seed=seed, num_generations=m.group,
+        per_device_train_batch_size=m.group * m.prompts, gradient_accumulation_steps=1, num_iterations=1,
+        learning_rate=m.lr, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, adam_beta1=0.9,
+        adam_beta2=0.98, max_grad_norm=1.0, beta=m.beta, epsilon=m.epsilon, epsilon_high=m.epsilon,
+        temperature=m.temperature, top_p=1.0, top_k=0, max_completion_length=m.max_completion, scale_rewards="group",
         max_steps=1_000_000,  # the wall-time budget ends training
-        use_cpu=True,
-        bf16=False,
-        fp16=False,
-        report_to="none",
-        logging_strategy="no",
-        save_strategy="no",
-        disable_tqdm=True,
-        push_to_hub=False,
-        dataloader_num_workers=0,
-        log_completions=False,
-    )
+        use_cpu=True, bf16=False, fp16=False, report_to="none", logging_strategy="no", save_strategy="no",
+        disable_tqdm=True, push_to_hub=False, dataloader_num_workers=0, log_completions=False,
+    )  # fmt: skip
 
 
 def exact_answer(prompts: list[str], completions: list[str], target: list[str], **_: Any) -> list[float]:
@@ -189,22 +156,26 @@ exact_answer.completions = 0  # type: ignore[attr-defined]
 class IndexPositionsLlama(LlamaForCausalLM):
     """A Llama whose position ids count along runs of letters and digits (selftaught's ``index`` scheme), computed from
     the input ids: a whole sequence (training, or a prompt's first generation step) from its ids and attention mask
-    (left padding is in no run), a generated token from the previous position. ``in_run`` is set after loading."""
+    (left padding is in no run), a generated token from the previous position. They are set by a pre-hook on the
+    backbone, which every caller's forward reaches (TRL's fused head calls the backbone itself); ``in_run`` is set
+    after loading."""
 
-    in_run: torch.Tensor
-    _last: torch.Tensor | None = None
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.in_run: torch.Tensor | None = None
+        self._last: torch.Tensor | None = None
+        self.model.register_forward_pre_hook(self._positions, with_kwargs=True)
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, **kwargs):  # noqa: ANN001, ANN201
+    def _positions(self, backbone: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        ids = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
+        cache, mask = kwargs.get("cache"), kwargs.get("attention_mask")
         if cache is None or cache.get_seq_length() == 0:
-            start = None if attention_mask is None else attention_mask.long().argmax(1)
-            position_ids = run_positions(input_ids, self.in_run, start)
+            position_ids = run_positions(ids, self.in_run, None if mask is None else mask.long().argmax(1))
         else:
-            step = self.in_run[input_ids[:, -1]]
+            step = self.in_run[ids[:, -1]]
             position_ids = torch.where(step, self._last + 1, torch.zeros_like(self._last))[:, None]
         self._last = position_ids[:, -1]
-        return super().forward(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache, **kwargs
-        )
+        return args, {**kwargs, "position_ids": position_ids}
 
 
 class OutOfTime(Exception):
@@ -349,13 +320,14 @@ def refuse(msg: str) -> None:
 
 def main() -> None:
     ap = parser(__doc__, out=True, sets=True)
+    ap.add_argument("--round0", type=Path, default=None, help="reuse this round-0 run (the round-0 folder of --out)")
     args = ap.parse_args()
     if trl is None:
         refuse("TRL is not installed (pip install 'selftaught[trl]')")
     m, seeds = (QUICK, QUICK_SEEDS) if args.quick else (Matched(), SEEDS)
     r0 = [*ROUND_ZERO, *(QUICK_ROUND_ZERO if args.quick else [])]
     try:  # bad settings are refused before anything is made
-        load_experiment(preset="hf-quickstart", overrides=[*r0, *selftaught_sets(m), *args.set])
+        exp, _ = load_experiment(preset="hf-quickstart", overrides=[*r0, *selftaught_sets(m), *args.set])
     except (SelftaughtError, ValidationError) as e:
         refuse(str(e).splitlines()[0])
     bench = Bench("grpo_vs_trl", args)
@@ -363,8 +335,8 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     reward = load_reward_function(REWARD)  # the one function both sides call (and its counter)
     with bench.workdir() as root:
-        start = root / "round-0"
-        round0 = train_round_zero(start, "hf-quickstart", r0)
+        start = args.round0 or root / "round-0"
+        round0 = 0.0 if args.round0 else train_round_zero(start, "hf-quickstart", r0)
         model_dir = start / MODEL
         with Reader.open(start / "run.db") as store:
             held_out = [p for _, p in store.eval_problems() if p.difficulty == DIFFICULTY]
@@ -379,6 +351,7 @@ def main() -> None:
             runs["trl"].append(judged(clock, judge, acc0))
             for side in runs:
                 log(f"  seed {seed} {side}: " + str({k: v for k, v in runs[side][-1].items() if k != "curve"}))
+        trl_loss = trl_config(m, 0, root / "trl-0").loss_type
     st, tr = summary(runs["selftaught"]), summary(runs["trl"])
     speed = round(st["completions_per_s_median"] / tr["completions_per_s_median"], 3)
     bench.emit(
@@ -398,7 +371,7 @@ def main() -> None:
         },
         matched=asdict(m),
         selftaught_sets=[*selftaught_sets(m), *args.set],
-        trl_defaults_kept={"loss_type": "dapo"},
+        loss_normalisation={"selftaught": exp.train.grpo.loss, "trl": trl_loss},
         seeds=list(seeds),
         round_0_seconds=round(round0, 1),
         wall_seconds=bench.seconds(),

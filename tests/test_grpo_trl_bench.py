@@ -133,3 +133,31 @@ def test_trls_side_sees_the_model_selftaught_trains(monkeypatch, tmp_path):
                              pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)  # fmt: skip
     texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)
     assert texts == [g[0] for g in student.generate(prompts, 1, 0.0, 6)]
+
+
+def test_trls_fused_head_scores_answers_as_selftaught_does(monkeypatch, tmp_path):
+    """TRL's trainer replaces the model's forward with a fused head that calls the backbone itself: the position ids
+    still hold there, so the answer tokens' log-probabilities TRL trains on are selftaught's."""
+    pytest.importorskip("trl")
+    from trl.trainer.utils import add_fused_lm_head
+
+    bench = load_bench(monkeypatch)
+    student = HFStudent(architecture="llama", layers=1, heads=2, hidden=32, intermediate=64, positions="index")
+    student.save(tmp_path / "model")
+    tok = student.tok
+    model = bench.IndexPositionsLlama.from_pretrained(tmp_path / "model", dtype=torch.float32).eval()
+    model.in_run = run_tokens(tok, model.get_input_embeddings().num_embeddings)
+    add_fused_lm_head(model)
+    prompts, answers = ["123+4567=", "9+9="], ["0213", "81"]
+    enc = student.encode_prompts(prompts)
+    ans = [student.completion_of(a).ids for a in answers]
+    P, A = max(map(len, enc)), max(map(len, ans))
+    ids = torch.tensor([[0] * (P - len(p)) + p + list(a) + [0] * (A - len(a)) for p, a in zip(enc, ans)])
+    mask = torch.tensor([[0] * (P - len(p)) + [1] * (len(p) + len(a)) + [0] * (A - len(a)) for p, a in zip(enc, ans)])
+    labels = ids.masked_fill(mask == 0, -100)
+    labels[:, :-A] = -100
+    with torch.no_grad():
+        theirs = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True).log_probs[:, -A:]
+        ours, keep = student.answer_logprobs(prompts, answers)
+    for i, a in enumerate(ans):
+        assert torch.allclose(theirs[i, : len(a)], ours[i][keep[i].bool()], atol=1e-5)
