@@ -39,6 +39,8 @@ best-so-far >= TRL's, completions/s >= 2 x TRL's. ``value``: the completions-per
 
 About 10 minutes on 2 quiet cores (round 0 about 2, then 6 x (60 s + set-up) and the evaluations); ``--quick``
 about 30 s. ``--set`` adds overrides to selftaught's side; ``--round0`` reuses a round-0 run (``--out``'s round-0).
+On cores other work is using, set ``BENCH_THREADS=1``: two threads there made each step of this tiny model some 80
+times slower, on both sides.
 """
 
 from __future__ import annotations
