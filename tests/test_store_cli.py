@@ -18,6 +18,8 @@ import selftaught.store.writer as writer_module
 from selftaught.cli import main
 from selftaught.store.connection import fold_log
 
+from support import FullAtCheckpoint
+
 TINY = [
     "--preset",
     "smoke",
@@ -155,25 +157,8 @@ def test_resume_of_a_directory_that_holds_no_run_leaves_it_as_it_was(tmp_path: P
 
 
 # ------------------------------------------------------------------------------------- a log not folded in
-class _FullAtCheckpoint:
-    """A connection whose checkpoint the disk refuses, as a full disk does; everything else passes through."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def execute(self, sql: str, *args):
-        if "wal_checkpoint" in sql:
-            error = sqlite3.OperationalError("database or disk is full")
-            error.sqlite_errorcode = sqlite3.SQLITE_FULL
-            raise error
-        return self._conn.execute(sql, *args)
-
-    def __getattr__(self, name: str):
-        return getattr(self._conn, name)
-
-
 def test_a_run_whose_log_cannot_be_folded_in_says_so_and_is_not_called_complete(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(writer_module, "fold_log", lambda db, path: fold_log(_FullAtCheckpoint(db), path))
+    monkeypatch.setattr(writer_module, "fold_log", lambda db, path: fold_log(FullAtCheckpoint(db), path))
     run_dir = tmp_path / "run"
     capsys.readouterr()
     assert main(["run", "--out", str(run_dir), *TINY]) == 2

@@ -18,6 +18,8 @@ from selftaught.store import PHASES, SCHEMA_VERSION, Reader, Store
 from selftaught.store.connection import fold_log
 from selftaught.types import Example, Problem, Verdict
 
+from support import FullAtCheckpoint
+
 CONFIG = {"seed": 3, "task": {"name": "copy"}}
 
 
@@ -231,26 +233,9 @@ def test_a_reader_upgrades_an_old_store_in_memory_and_leaves_the_file(finished: 
 
 
 # ------------------------------------------------------------------------------------------ a log not folded in
-class _FullAtCheckpoint:
-    """A connection whose checkpoint the disk refuses, as a full disk does; everything else passes through."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def execute(self, sql: str, *args):
-        if "wal_checkpoint" in sql:
-            error = sqlite3.OperationalError("database or disk is full")
-            error.sqlite_errorcode = sqlite3.SQLITE_FULL
-            raise error
-        return self._conn.execute(sql, *args)
-
-    def __getattr__(self, name: str):
-        return getattr(self._conn, name)
-
-
 def refuse_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every writer's close meets a disk that refuses the checkpoint."""
-    monkeypatch.setattr(writer_module, "fold_log", lambda db, path: fold_log(_FullAtCheckpoint(db), path))
+    monkeypatch.setattr(writer_module, "fold_log", lambda db, path: fold_log(FullAtCheckpoint(db), path))
 
 
 def test_a_log_the_disk_will_not_fold_in_is_said_and_loses_nothing(tmp_path: Path, monkeypatch) -> None:
