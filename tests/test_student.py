@@ -123,10 +123,11 @@ def test_generate_n_keeps_the_original_prompt_order() -> None:
 def test_sampled_generate_returns_n_answers_per_prompt_in_order(trained) -> None:
     student, _, _ = trained
     prompts = ["j=", "hello", "c=", "ab", "a="]
-    got = student.generate(prompts, n=3, temperature=0.3, max_new_tokens=4, seed=5)
+    # At 0.1 the copied letter has probability above 0.999 (at 0.3 some 0.92: a seed could draw another).
+    got = student.generate(prompts, n=3, temperature=0.1, max_new_tokens=4, seed=5)
     assert [len(r) for r in got] == [3] * len(prompts)
     assert got[0] == ["j"] * 3 and got[2] == ["c"] * 3 and got[4] == ["a"] * 3
-    assert student.generate(prompts, n=3, temperature=0.3, max_new_tokens=4, seed=5) == got
+    assert student.generate(prompts, n=3, temperature=0.1, max_new_tokens=4, seed=5) == got
 
 
 def test_generate_rejects_bad_arguments() -> None:

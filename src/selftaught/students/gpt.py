@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from selftaught.students.sampling import sample_next
+
 POSITIONAL_SCHEMES = ("none", "rope", "learned", "index")
 
 
@@ -235,12 +237,7 @@ class GPT(nn.Module):
         done = torch.zeros(B, dtype=torch.bool, device=dev)
         rows = torch.arange(B, device=dev)  # the rows of ``out`` that the live state (caches, logits, ...) belongs to
         for t in range(max_new_tokens):
-            if temperature > 0:
-                probs = F.softmax(logits.float() / temperature, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            else:
-                nxt = logits.argmax(-1)
-            nxt = nxt.masked_fill(done, pad_id)
+            nxt = sample_next(logits, temperature, generator).masked_fill(done, pad_id)
             out[rows, t] = nxt
             done = done | (nxt == eos_id)
             n_done = int(done.sum())

@@ -53,6 +53,7 @@ from selftaught.students.hf_model import (
     read_weights,
 )
 from selftaught.students.hf_tokenizer import BYTE_FALLBACK, char_tokenizer, run_positions, run_tokens
+from selftaught.students.sampling import sample_next
 from selftaught.students.torch_base import Batch, TorchStudent, pad_examples, resolve_device
 from selftaught.training.trainer import OptimConfig
 from selftaught.types import Example
@@ -303,11 +304,7 @@ class HFStudent(TorchStudent):
                 logits = self.model(
                     input_ids=x, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True, logits_to_keep=1
                 ).logits[:, -1]
-            if temperature > 0:
-                probs = F.softmax(logits.float() / temperature, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            else:
-                nxt = logits.argmax(-1)
+            nxt = sample_next(logits, temperature, generator)
             out[rows, t] = nxt
             done = torch.isin(nxt, eos)
             if bool(done.all()) or t == steps - 1:
