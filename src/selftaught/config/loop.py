@@ -172,8 +172,9 @@ class RefineConfig(Strict):
     turns: int = Field(3, ge=1, le=32, description="attempts per sample, the first included")
     memory: bool = Field(
         False,
-        description="put the most useful earlier fixes into the prompt (a model trained from scratch never saw such "
-        "prompts: on the code task it cut the round's first-turn solves from 36 % to 8 %)",
+        description="put the most useful earlier fixes into the prompt, and train the model on prompts that show "
+        "them (on the code task, trained to read it, the fix rate held: 7.8 % against 7.9 %, but first-turn solves "
+        "fell from 36 % to 25 %)",
     )
     memory_k: int = Field(2, ge=0, le=64, description="memory entries shown per prompt")
     retrieval: Literal["similarity", "value"] = Field(
