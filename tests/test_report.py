@@ -30,7 +30,7 @@ HEATMAP_PNG, LOSS_PNG, ACCEPTED_PNG = (PLOTS[key].file for key in ("heatmap", "l
 SAMPLING_PNG, SUCCESS_PNG, TEACHER_PNG = (PLOTS[key].file for key in ("sampling", "success", "teacher"))
 CURVES_PNG = PLOTS["curves"].file
 PNGS = (HEATMAP_PNG, LOSS_PNG, ACCEPTED_PNG)
-REWARD_PLOTS = {"rewards", "control", "refine"}
+REWARD_PLOTS = {"rewards", "kept", "control", "refine"}
 
 
 def _evaluation(round_: int, difficulty: int, accuracy: float, n: int = 50, **extra: object) -> dict:

@@ -223,7 +223,7 @@ def test_a_run_without_rewards_leaves_the_plots_out_with_a_reason(runs: dict[str
     assert "Not drawn: rewards during training: no reward series logged (GRPO logs them" in page
     assert "Not drawn: exploration and exploitation control: no control grid recorded" in page
     assert "Not drawn: refinement per turn: no refine turns recorded" in page
-    assert list(PLOTS)[-3:] == ["rewards", "control", "refine"]
+    assert list(PLOTS)[-4:] == ["rewards", "kept", "control", "refine"]
 
 
 def test_the_page_shows_the_three_plots_after_the_others(runs: dict[str, Path], tmp_path: Path) -> None:

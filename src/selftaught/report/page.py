@@ -14,6 +14,7 @@ from selftaught.report import (
     curriculum_plots,
     curve_plots,
     examples,
+    kept_plot,
     refine_plot,
     rewards_plots,
     schedule_plot,
@@ -57,7 +58,10 @@ PAGE = (
             tables.PHASE_TIMES,
         ),
     ),
-    Section("Learning from rewards", (rewards_plots.REWARDS, rewards_plots.CONTROL, refine_plot.REFINE)),
+    Section(
+        "Learning from rewards",
+        (rewards_plots.REWARDS, kept_plot.KEPT, rewards_plots.CONTROL, refine_plot.REFINE),
+    ),
     Section(None, (tables.HINDSIGHT, examples.EXAMPLES, tables.CONFIG)),
 )
 # Every plot by its key, in the page's order.

@@ -8,6 +8,7 @@ from typing import Any
 
 from selftaught.report import ReportData
 from selftaught.report.examples import sample_problems
+from selftaught.report.kept_plot import kept_rounds
 from selftaught.report.refine_plot import refine_rates
 from selftaught.store import Reader
 
@@ -86,6 +87,7 @@ def run_status(store: Reader) -> dict[str, Any]:
         "control": control_status(store),
         "refine": refine_status(store),
         "rewards": rewards_status(store),
+        "kept": kept_status(store),
         "hindsight": store.hindsight_counts(),
     }
 
@@ -152,14 +154,28 @@ def rewards_status(store: Reader) -> list[dict[str, Any]]:
     return out
 
 
+def kept_status(store: Reader) -> list[dict[str, Any]]:
+    """Per round that measured the held-out slice while it trained (GRPO with ``train.grpo.eval_every``): the step
+    whose weights it kept (its checkpoint) and their slice accuracy (``kept_step``, ``kept``; None when none was
+    kept), and the last measurement's (``final_step``, ``final``). [] when no round measured it."""
+    out = []
+    for round_, cells in kept_rounds(store.train_series()).items():
+        kept_step, kept = cells["kept"] if cells["kept"] is not None else (None, None)
+        final_step, final = cells["final"]
+        out.append(
+            {"round": round_, "kept_step": kept_step, "kept": kept, "final_step": final_step, "final": _number(final)}
+        )
+    return out
+
+
 def _fit(line: str) -> str:
     return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
 
 
 def learning_lines(st: dict[str, Any]) -> list[str]:
-    """One short line each for the newest round's control choice, refinement, rewards and hindsight relabels, when
-    the run has them (the text view of ``status``'s ``control``, ``refine``, ``rewards`` and ``hindsight``); each
-    fits ``WIDTH`` columns."""
+    """One short line each for the newest round's control choice, refinement, rewards and hindsight relabels, and
+    one per round that kept its best held-out weights, when the run has them (the text view of ``status``'s
+    ``control``, ``refine``, ``rewards``, ``kept`` and ``hindsight``); each fits ``WIDTH`` columns."""
     lines = []
     if st.get("control"):
         c = st["control"][-1]
@@ -196,6 +212,12 @@ def learning_lines(st: dict[str, Any]) -> list[str]:
             if last is not None:
                 parts.append(f"{label} {fmt.format(last)}")
         lines.append(f"rewards r{w['round']}, last step: " + (", ".join(parts) or "nothing finite"))
+    for k in st.get("kept", []):
+        final = "-" if k["final"] is None else f"{k['final']:.0%}"
+        if k["kept"] is None:
+            lines.append(f"round {k['round']}: no slice accuracy to keep (final {final})")
+        else:
+            lines.append(f"round {k['round']}: kept step {k['kept_step']} at {k['kept']:.0%} (final {final})")
     if st.get("hindsight"):
         last = max(h["round"] for h in st["hindsight"])
         rows = [h for h in st["hindsight"] if h["round"] == last and h["made"]]
