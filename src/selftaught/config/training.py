@@ -30,7 +30,11 @@ class GRPOConfig(Strict):
         "ends there or at its step budget",
     )
     lr: float = Field(
-        1e-3, gt=0.0, le=10.0, description="the learning rate of GRPO rounds (train.round_lr is not used)"
+        3e-4,
+        gt=0.0,
+        le=10.0,
+        description="the learning rate of GRPO rounds (train.round_lr is not used); at 1e-3 on-policy rounds cost "
+        "list-functions a third of its depth-2 accuracy",
     )
     temperature: float = Field(
         1.0,
