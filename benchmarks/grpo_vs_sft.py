@@ -10,7 +10,7 @@ until its run has spent round 0's time plus ``BUDGET`` seconds (a round that has
 - ``sft``: each round trains on the accepted answers of its ATTEMPT/VERIFY (8 samples at temperature 1), with replay,
   100 steps at ``train.round_lr`` 1e-3;
 - ``grpo-on-policy`` (GRPO's default): each step samples 8 answers to each of 8 of the round's problems with the
-  current weights, scores them and learns from exactly the tokens sampled (100 steps a round, ``train.grpo.lr`` 1e-3),
+  current weights, scores them and learns from exactly the tokens sampled (100 steps a round, ``train.grpo.lr`` 3e-4),
   the held-out slice measured every ``train.grpo.eval_every`` steps and the best weights kept;
 - ``grpo-offline``: each round learns from its ATTEMPT/VERIFY records (the same 8 samples per problem as ``sft``),
   ``OFFLINE_PASSES`` passes over them (``train.grpo.num_iterations``), then ends.
@@ -22,11 +22,11 @@ TRAIN's rollouts of the self-labelled rounds / their seconds). Arms run A B C A 
 at or above its start on both tasks; GRPO (its better arm) at least matching ``sft`` on one task. ``value``: the
 median over tasks of (on-policy GRPO's final accuracy - SFT's).
 
-    python benchmarks/grpo_vs_sft.py [--quick] [--out DIR] [--round0 DIR]
+    python benchmarks/grpo_vs_sft.py [--quick] [--out DIR]
 
 About 15 minutes on 2 quiet cores (round 0: about 1.3 minutes for addition, 4 for list functions; then 18 arms of
 25 s and the round each finishes past it: an on-policy round of list functions takes about 40 s); ``--quick`` about
-15 s. ``--round0 DIR`` reuses the round-0 runs of an earlier ``--out DIR`` (they do not depend on the arms).
+15 s.
 """
 
 from __future__ import annotations
@@ -78,14 +78,10 @@ def rows(run_dir: Path, sql: str, args: tuple = ()) -> list[tuple]:
         return db.execute(sql, args).fetchall()
 
 
-def round_zero(task: str, quick: bool, root: Path, reuse: Path | None) -> tuple[Path, float]:
-    """The task's round-0 run: trained under ``root``, or ``reuse``'s (a folder holding ``TASK/round-0``)."""
+def round_zero(task: str, quick: bool, root: Path) -> tuple[Path, float]:
     preset, sets, _ = TASKS[task]
-    start = (reuse or root) / task / "round-0"
-    if reuse is None:
-        train_round_zero(start, preset, [*COMMON, *sets, *(QUICK if quick else [])])
-    elif not (start / "run.db").is_file():
-        sys.exit(f"error: --round0 {reuse}: no round-0 run at {start}")
+    start = root / task / "round-0"
+    train_round_zero(start, preset, [*COMMON, *sets, *(QUICK if quick else [])])
     spent = rows(start, "SELECT SUM(seconds) FROM phases")[0][0]
     print(f"{task}: round 0 in {spent:.0f} s", file=sys.stderr)
     return start, spent
@@ -144,15 +140,12 @@ def judged(res: dict) -> dict:
 
 
 def main() -> None:
-    ap = parser(__doc__, out=True)
-    ap.add_argument("--round0", type=Path, default=None, help="reuse the round-0 runs of this earlier --out folder")
-    args = ap.parse_args()
-    bench = Bench("grpo_vs_sft", args)
+    bench = Bench("grpo_vs_sft", parser(__doc__, out=True).parse_args())
     budget, seeds = (QUICK_BUDGET, QUICK_SEEDS) if bench.quick else (BUDGET, SEEDS)
     tasks: dict[str, dict] = {}
     with bench.workdir() as root:
         for task in TASKS:
-            start, round0 = round_zero(task, bench.quick, root, args.round0)
+            start, round0 = round_zero(task, bench.quick, root)
             runs: dict[str, list[dict]] = {a: [] for a in ARMS}
             for seed in seeds:  # A B C A B C
                 for name in ARMS:
