@@ -121,6 +121,9 @@ def test_status_lines_say_the_kept_step_against_the_final_value() -> None:
         "round 2: no slice accuracy to keep (final -)",
     ]
     assert learning_lines({"kept": []}) == []
+    # The text view lists the newest rounds only; --json keeps every one.
+    many = {"kept": [{"round": r, "kept_step": 2, "kept": 0.5, "final_step": 4, "final": 0.25} for r in range(1, 9)]}
+    assert learning_lines(many) == [f"round {r}: kept step 2 at 50% (final 25%)" for r in (6, 7, 8)]
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ SKILL_FIELDS = {
 # The per-step series of reward learning that status summarises per round (the report draws reward_std too).
 REWARD_SUMMARY = ("reward_mean", "zero_var_share", "kl", "clip_frac")
 WIDTH = 80  # the text view's lines fit this many columns
+KEPT_LINES = 3  # the text view lists keep-best for this many of the newest rounds (--json: every round)
 
 
 def run_status(store: Reader) -> dict[str, Any]:
@@ -174,7 +175,7 @@ def _fit(line: str) -> str:
 
 def learning_lines(st: dict[str, Any]) -> list[str]:
     """One short line each for the newest round's control choice, refinement, rewards and hindsight relabels, and
-    one per round that kept its best held-out weights, when the run has them (the text view of ``status``'s
+    one per round that kept its best held-out weights (the last ``KEPT_LINES``), when the run has them (the text view of ``status``'s
     ``control``, ``refine``, ``rewards``, ``kept`` and ``hindsight``); each fits ``WIDTH`` columns."""
     lines = []
     if st.get("control"):
@@ -212,7 +213,7 @@ def learning_lines(st: dict[str, Any]) -> list[str]:
             if last is not None:
                 parts.append(f"{label} {fmt.format(last)}")
         lines.append(f"rewards r{w['round']}, last step: " + (", ".join(parts) or "nothing finite"))
-    for k in st.get("kept", []):
+    for k in st.get("kept", [])[-KEPT_LINES:]:
         final = "-" if k["final"] is None else f"{k['final']:.0%}"
         if k["kept"] is None:
             lines.append(f"round {k['round']}: no slice accuracy to keep (final {final})")
