@@ -105,15 +105,22 @@ def test_the_reward_scores_exact_answers_and_counts_them(monkeypatch):
     assert got == [1.0, 0.0] and reward.completions == before + 2
 
 
-def test_trls_side_sees_the_model_selftaught_trains(monkeypatch, tmp_path):
-    """The directory loaded into IndexPositionsLlama gives the logits and greedy answers of the student that saved
-    it, with index positions, from left-padded prompts too."""
+def saved_into_trls_model(monkeypatch, tmp_path):
+    """A small index-positions student saved, and its directory loaded into the benchmark's IndexPositionsLlama:
+    (student, tokenizer, model in eval mode)."""
     bench = load_bench(monkeypatch)
     student = HFStudent(architecture="llama", layers=1, heads=2, hidden=32, intermediate=64, positions="index")
     student.save(tmp_path / "model")
     tok = student.tok
     model = bench.IndexPositionsLlama.from_pretrained(tmp_path / "model", dtype=torch.float32).eval()
     model.in_run = run_tokens(tok, model.get_input_embeddings().num_embeddings)
+    return student, tok, model
+
+
+def test_trls_side_sees_the_model_selftaught_trains(monkeypatch, tmp_path):
+    """The directory loaded into IndexPositionsLlama gives the logits and greedy answers of the student that saved
+    it, with index positions, from left-padded prompts too."""
+    student, tok, model = saved_into_trls_model(monkeypatch, tmp_path)
     prompts = ["12+345=", "9+9=", "1234+56789="]
     # a whole sequence: right-padded as selftaught trains, left-padded as TRL concatenates
     enc = student.encode_prompts(prompts)
@@ -141,12 +148,7 @@ def test_trls_fused_head_scores_answers_as_selftaught_does(monkeypatch, tmp_path
     pytest.importorskip("trl")
     from trl.trainer.utils import add_fused_lm_head
 
-    bench = load_bench(monkeypatch)
-    student = HFStudent(architecture="llama", layers=1, heads=2, hidden=32, intermediate=64, positions="index")
-    student.save(tmp_path / "model")
-    tok = student.tok
-    model = bench.IndexPositionsLlama.from_pretrained(tmp_path / "model", dtype=torch.float32).eval()
-    model.in_run = run_tokens(tok, model.get_input_embeddings().num_embeddings)
+    student, tok, model = saved_into_trls_model(monkeypatch, tmp_path)
     add_fused_lm_head(model)
     prompts, answers = ["123+4567=", "9+9="], ["0213", "81"]
     enc = student.encode_prompts(prompts)
