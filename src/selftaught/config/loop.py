@@ -110,12 +110,39 @@ class StopConfig(Strict):
 
     every: int = Field(0, ge=0, le=MAX_STEPS, description="measure the slice every this many steps and decide; 0 = off")
     curves: list[str] = Field(
-        default_factory=lambda: ["pow3", "exp3", "log-power"],
+        default_factory=lambda: ["pow3", "exp3", "log-power", "logistic", "janoschek", "weibull", "mmf", "template"],
         min_length=1,
-        description="curve models of the ensemble: pow3, exp3, log-power, or 'module:Class' of a CurveModel",
+        description="curve models of the ensemble: pow3, exp3, log-power (saturating), logistic, janoschek, weibull, "
+        "mmf (S-shaped), template (follows an earlier round's curve, see stop.prior), or 'module:Class' of a "
+        "CurveModel",
+    )
+    prior: int = Field(
+        4,
+        ge=0,
+        le=100_000,
+        description="give the rule this many earlier rounds' slice curves (the latest; steps rescaled to this round's "
+        "budget): the template member follows the latest that rose, the S-shaped members start from where they "
+        "rose; 0 = none",
+    )
+    prior_share: float = Field(
+        0.75,
+        ge=0.0,
+        le=1.0,
+        description="the template member's share of the ensemble's weight were its fit as good as the others' (its "
+        "inverse residual variance is scaled up to that; a worse fit still counts against it); 1 = the template "
+        "alone whenever it fits",
+    )
+    rise_weight: float = Field(
+        0.25,
+        gt=0.0,
+        le=1.0,
+        description="do not stop while an S-shaped or template member with this share of the weight or more predicts "
+        "a gain of epsilon by the budget's end ('rise predicted')",
     )
     target: float = Field(1.0, gt=0.0, le=1.0, description="stop once the slice accuracy reaches this")
-    epsilon: float = Field(0.01, ge=0.0, description="stop when the predicted gain to the budget's end is below this")
+    epsilon: float = Field(
+        0.01, ge=0.0, description="stop when the top of the predicted gain's interval to the budget's end is below this"
+    )
     confidence: float = Field(0.9, gt=0.0, lt=1.0, description="of the predicted gain's interval")
     min_fraction: float = Field(0.25, ge=0.0, le=1.0, description="no prediction before this share of the budget")
     min_points: int = Field(4, ge=2, le=100_000, description="no prediction from fewer measurements")

@@ -1,4 +1,5 @@
-"""Curve models: rising, saturating curves y(t) fitted by bounded least squares (``Pow3``, ``Exp3``, ``LogPower``).
+"""Curve models: rising curves y(t) fitted by bounded least squares; here the saturating ones (``Pow3``, ``Exp3``,
+``LogPower``), in ``sigmoid`` the S-shaped ones, in ``template`` the one that follows an earlier curve.
 
 Steps are training steps; the models are defined for t >= 1, and a step 0 is evaluated as step 1. Time is rescaled
 by the largest fitted step internally, so curves over 1..10 000 steps are as well conditioned as over 1..10.
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import expit
 
-from selftaught.curves.fitting import TINY, as_data, solve
+from selftaught.curves.fitting import TINY, as_data, as_prior, solve
 
 
 class CurveModel(ABC):
@@ -21,13 +22,29 @@ class CurveModel(ABC):
     Subclasses define the curve in rescaled time x = t / scale (``_f``), its Jacobian (``_jac``), bounds and
     starting points. With ``increasing=False`` the model fits the negated values (a falling curve such as a loss)
     and negates its predictions; ``params`` then describe the negated curve.
+
+    Two optional hints, which the saturating models ignore: ``ceiling``, the largest value the curve can reach (1.0
+    for an accuracy; on the negated values for a falling curve), lets a model whose rise has barely begun head that
+    far; ``prior``, earlier curves of the same kind (a list of (step, value) sequences, on this curve's step axis),
+    gives their shape (see ``selftaught.curves.template``).
     """
 
     name: str = ""
     n_params: int = 0
+    follows_prior: bool = False  # its shape is the prior's (the ensemble's ``prior_share``)
+    delayed_rise: bool = False  # it can predict a rise that has not begun (the stopping rule's "rise predicted")
 
-    def __init__(self, increasing: bool = True) -> None:
+    def __init__(
+        self,
+        increasing: bool = True,
+        ceiling: float | None = None,
+        prior: Sequence[Sequence[tuple[float, float]]] | None = None,
+    ) -> None:
         self.increasing = increasing
+        self.ceiling = ceiling
+        self.prior = prior
+        if prior is not None:
+            as_prior(prior)  # checks it
         self.ok = False
         self.sse = float("inf")
         self._theta: np.ndarray | None = None
@@ -227,6 +244,3 @@ class LogPower(CurveModel):
     def _unscale(self, theta):
         a, b, c = theta
         return a, b + float(np.log(self._scale)), c
-
-
-MODELS: dict[str, type[CurveModel]] = {m.name: m for m in (Pow3, Exp3, LogPower)}

@@ -239,8 +239,9 @@ def build_schedule(exp: Experiment, warmup: float | None = None, norms: list[flo
     return _construct(SCHEDULES[t.schedule], "schedule", **kwargs)
 
 
-def build_stop_rule(exp: Experiment, seed: int) -> StopRule:
-    """The stopping rule ``[stop]`` describes; ``seed`` seeds its bootstrap (one per round)."""
+def build_stop_rule(exp: Experiment, seed: int, prior: list[list[tuple[float, float]]] | None = None) -> StopRule:
+    """The stopping rule ``[stop]`` describes; ``seed`` seeds its bootstrap (one per round); ``prior``: earlier
+    rounds' curves on this round's step axis (``steering.earlier_curves``)."""
     st = exp.stop
     return StopRule(
         target=st.target,
@@ -252,6 +253,9 @@ def build_stop_rule(exp: Experiment, seed: int) -> StopRule:
         bootstrap=st.bootstrap,
         seed=seed,
         models=[resolve(name, MODELS, "stop.curves: curve model", CurveModel) for name in st.curves],
+        prior=prior or None,
+        prior_share=st.prior_share,
+        rise_weight=st.rise_weight,
     )
 
 

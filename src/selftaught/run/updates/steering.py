@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from selftaught.curves import StopRule
+from selftaught.curves import StopRule, prior_curves
 from selftaught.run.context import Context, tally
 from selftaught.run.picking import TeacherBatches
 from selftaught.seeding import rng_for
@@ -31,6 +31,19 @@ def measure_slice(ctx: Context, cells: set[tuple[str, int]]) -> list[Outcome]:
     """Greedy accuracy of model 0 on the held-out slice at ``cells`` (skill, difficulty)."""
     problems = [(pid, p) for pid, p in ctx.slice_problems() if (p.task, p.difficulty) in cells]
     return tally(((p, ok) for _, p, _, ok in ctx.sampler.greedy(ctx.parts.students[0], problems)), "slice")
+
+
+def earlier_curves(ctx: Context, r: int, budget: int) -> list[list[tuple[float, float]]] | None:
+    """The slice curves the stopping rule measured in the ``stop.prior`` rounds before ``r``, with steps rescaled to
+    this round's ``budget`` (the rule's prior); None when ``stop.prior`` is 0 or no earlier round measured one."""
+    keep = ctx.exp.stop.prior
+    if not keep:
+        return None
+    rounds: dict[int, tuple[int, list[tuple[float, float]]]] = {}
+    for d in ctx.store.stop_decisions():
+        if d["round"] < r:
+            rounds.setdefault(d["round"], (d["budget"], []))[1].append((d["step"], d["value"]))
+    return prior_curves([rounds[q] for q in sorted(rounds)], budget, keep) or None
 
 
 class SliceCache:
