@@ -33,7 +33,7 @@ from selftaught.run.context import Context, result_rows, writing
 from selftaught.run.updates.base import StepRelay, UpdateStrategy, checkpoint_dirs, finish_checkpoint
 from selftaught.run.updates.grpo_batches import Offline, OnPolicy, answer_budget, sampling_temperature
 from selftaught.run.updates.sft import Sft
-from selftaught.run.updates.steering import SliceCache, Stopper, measure_slice
+from selftaught.run.updates.steering import SliceCache, Stopper, earlier_curves, measure_slice
 from selftaught.seeding import derive_seed
 from selftaught.students.base import Student
 from selftaught.training import grpo
@@ -171,7 +171,9 @@ def train_grpo(ctx: Context, r: int) -> None:
             cells = {(p.task, p.difficulty) for _, p in problems}
             measure = SliceCache(lambda step: measure_slice(ctx, cells))
             schedule = Cooldown(schedule, exp.stop.cooldown)
-            rule = build_stop_rule(exp, seed=derive_seed(exp.seed, r, "STOP") % 2**32)
+            rule = build_stop_rule(
+                exp, seed=derive_seed(exp.seed, r, "STOP") % 2**32, prior=earlier_curves(ctx, r, steps)
+            )
             stopper = Stopper(rule, measure, cfg.eval_every, steps, exp.stop.shadow, schedule)
             keeper = KeepBest(student, measure, stopper, steps)
         optim = OptimConfig(lr=cfg.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip)

@@ -11,7 +11,15 @@ from selftaught.run.build import build_stop_rule
 from selftaught.run.context import Context, result_rows, writing
 from selftaught.run.units import FitUnit, fit_unit
 from selftaught.run.updates.base import StepRelay, UpdateStrategy, checkpoint_dirs, finish_checkpoint
-from selftaught.run.updates.steering import Replay, SliceCache, StopAt, Stopper, measure_slice, teacher_batches
+from selftaught.run.updates.steering import (
+    Replay,
+    SliceCache,
+    StopAt,
+    Stopper,
+    earlier_curves,
+    measure_slice,
+    teacher_batches,
+)
 from selftaught.seeding import derive_seed
 from selftaught.training.schedules import Cooldown, Schedule
 
@@ -46,7 +54,9 @@ class Sft(UpdateStrategy):
         if stopping:
             schedule = Cooldown(schedule, exp.stop.cooldown)
             st = exp.stop
-            rule = build_stop_rule(exp, seed=derive_seed(exp.seed, r, "STOP") % 2**32)
+            rule = build_stop_rule(
+                exp, seed=derive_seed(exp.seed, r, "STOP") % 2**32, prior=earlier_curves(ctx, r, budget)
+            )
             stopper = Stopper(rule, measure, st.every, budget, st.shadow, schedule)
         stats = []
         if examples:
