@@ -203,7 +203,9 @@ class GPT(nn.Module):
         """Continue left-padded ``prompts`` (B, P) whose real lengths are ``prompt_lens`` (B,).
 
         Returns (B, max_new_tokens) new tokens, ``pad_id`` after each row's end token. Greedy when
-        ``temperature == 0``. One forward pass per new token for the whole batch, reusing cached keys and values.
+        ``temperature == 0``. The prompts' real tokens go through the model once, packed without their padding; then
+        one forward pass per new token for the whole batch, reading keys and values from a cache written in place.
+        Dropout is not applied (decoding is evaluation).
         """
         B, P = prompts.shape
         dev = prompts.device
@@ -213,26 +215,28 @@ class GPT(nn.Module):
         cols = torch.arange(total, device=dev)
         start = (P - prompt_lens).to(dev)  # first real column of each row
         valid = cols[None, :] >= start[:, None]  # (B, total): key columns holding real tokens
-        pos_all = (cols[None, :] - start[:, None]).clamp(min=0)
         prompt_pos = self.positions(prompts, start)
-        hd = self.cfg.n_embd // self.cfg.n_head
+        H, hd = self.cfg.n_head, self.cfg.n_embd // self.cfg.n_head
         dtype = self.wte.weight.dtype
+        # Zeroed, not empty: a decoding step attends over every column and masks the unwritten ones, and a masked
+        # column's value must be finite (0 * nan is nan).
         caches = [
             (
-                torch.empty(B, self.cfg.n_head, total, hd, device=dev, dtype=dtype),
-                torch.empty(B, self.cfg.n_head, total, hd, device=dev, dtype=dtype),
+                torch.zeros(B, H, total, hd, device=dev, dtype=dtype),
+                torch.zeros(B, H, total, hd, device=dev, dtype=dtype),
             )
             for _ in self.blocks
         ]
-        causal = torch.ones(P, P, dtype=torch.bool, device=dev).tril()
-        mask = (causal[None] & valid[:, None, :P])[:, None]  # (B, 1, P, P)
-        # A pad query row would see no key at all; let it see itself so softmax stays finite (its output is unused).
-        mask = mask | torch.eye(P, dtype=torch.bool, device=dev)[None, None]
-        x, rope = self._embed(prompts, prompt_pos)
+        logits = self._prefill(prompts, prompt_pos, valid[:, :P], caches)
+        # Additive mask of the decoding steps over all ``total`` columns: 0 on real prompt columns, -inf on padding
+        # and on columns not generated yet (each step opens its own). Attending over whole cache rows, contiguous,
+        # is ~2x faster than over a column slice of them, though it reads up to max_new_tokens masked columns more.
+        bias = torch.zeros(B, H, 1, total, device=dev, dtype=dtype)
+        bias.masked_fill_(~valid[:, None, None], float("-inf"))
+        bias[..., P:] = float("-inf")
+        rope_tab = self._rope_table(total, dtype)
         last_pos = prompt_pos[:, -1]
-        for blk, cache in zip(self.blocks, caches):
-            x = blk(x, rope, mask, cache, 0)
-        logits = self.head(self.ln_f(x[:, -1]))
+        pos_all = (cols[None, :] - start[:, None]).clamp(min=0)
         out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=dev)
         done = torch.zeros(B, dtype=torch.bool, device=dev)
         rows = torch.arange(B, device=dev)  # the rows of ``out`` that the live state (caches, logits, ...) belongs to
@@ -246,7 +250,7 @@ class GPT(nn.Module):
             if 2 * n_done >= len(rows):
                 # Drop finished rows once they are half the batch, so later steps cost only what is still running.
                 keep = (~done).nonzero().squeeze(1)
-                rows, nxt, last_pos, valid, done = rows[keep], nxt[keep], last_pos[keep], valid[keep], done[keep]
+                rows, nxt, last_pos, done, bias = rows[keep], nxt[keep], last_pos[keep], done[keep], bias[keep]
                 caches = [(k[keep], v[keep]) for k, v in caches]
                 if self.cfg.pos != "index":
                     pos_all = pos_all[keep]
@@ -256,9 +260,67 @@ class GPT(nn.Module):
             else:
                 new_pos = pos_all[:, at]
             last_pos = new_pos
-            x, rope = self._embed(nxt[:, None], new_pos[:, None])
-            step_mask = valid[:, None, None, : at + 1]
-            for blk, cache in zip(self.blocks, caches):
-                x = blk(x, rope, step_mask, cache, at)
-            logits = self.head(self.ln_f(x[:, -1]))
+            bias[..., at] = 0.0
+            logits = self._step(nxt, new_pos, caches, bias, at, rope_tab)
         return out
+
+    def _rope_table(self, n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """cos and sin of every position below ``n`` (n, D/2), computed as ``_embed`` computes them."""
+        if self.wpe is not None or self.rope_inv_freq is None:
+            return None
+        ang = torch.arange(n, device=self.rope_inv_freq.device).to(torch.float32)[:, None] * self.rope_inv_freq
+        return ang.cos().to(dtype), ang.sin().to(dtype)
+
+    def _prefill(self, prompts: torch.Tensor, pos: torch.Tensor, real: torch.Tensor, caches) -> torch.Tensor:
+        """Run the prompts' real tokens (``real``: (B, P) mask) through the model packed into one (N, C) matrix, so
+        that padding costs nothing outside attention; write their keys and values into columns 0:P of ``caches``
+        (padding columns stay 0) and return the logits after each row's last token (B, V)."""
+        B, P = prompts.shape
+        C, H = self.cfg.n_embd, self.cfg.n_head
+        hd = C // H
+        x, rope = self._embed(prompts[real][None], pos[real][None])  # (1, N, C); rope (1, 1, N, D/2)
+        x = x[0]
+        N = x.shape[0]
+        if rope is not None:
+            rope = (rope[0][0, 0][:, None, None], rope[1][0, 0][:, None, None])  # (N, 1, 1, D/2) for (N, 2, H, D)
+        causal = torch.ones(P, P, dtype=torch.bool, device=x.device).tril()
+        mask = (causal[None] & real[:, None, :])[:, None]  # (B, 1, P, P)
+        # A pad query row would see no key at all; let it see itself so softmax stays finite (its output is unused).
+        mask = mask | torch.eye(P, dtype=torch.bool, device=x.device)[None, None]
+        q_pad = x.new_zeros(B, P, H, hd)
+        for blk, (k_buf, v_buf) in zip(self.blocks, caches):
+            a = blk.attn
+            qkv = a.qkv(blk.ln1(x)).view(N, 3, H, hd)
+            qk = qkv[:, :2] if rope is None else _rope(qkv[:, :2], *rope)
+            q_pad[real] = qk[:, 0]
+            k_buf.transpose(1, 2)[:, :P][real] = qk[:, 1]
+            v_buf.transpose(1, 2)[:, :P][real] = qkv[:, 2]
+            y = F.scaled_dot_product_attention(q_pad.transpose(1, 2), k_buf[:, :, :P], v_buf[:, :, :P], attn_mask=mask)
+            x = x + a.proj(y.transpose(1, 2)[real].reshape(N, C))
+            x = x + blk.mlp(blk.ln2(x))
+        last = real.sum(1).cumsum(0) - 1  # each row's last real token in the packed order
+        return self.head(self.ln_f(x[last]))
+
+    def _step(self, nxt: torch.Tensor, pos: torch.Tensor, caches, bias: torch.Tensor, at: int, rope_tab):
+        """One decoding step for the batch: tokens ``nxt`` (B,) at positions ``pos`` (B,) write column ``at`` of the
+        caches and attend over all their columns under the additive ``bias`` (B, H, 1, total); logits (B, V)."""
+        B = nxt.shape[0]
+        C, H = self.cfg.n_embd, self.cfg.n_head
+        hd = C // H
+        x = self.wte(nxt)
+        if self.wpe is not None:
+            x = x + self.wpe(pos)
+        rope = None if rope_tab is None else (rope_tab[0][pos][:, None, None], rope_tab[1][pos][:, None, None])
+        scale = hd**-0.5
+        bias3 = bias.view(B * H, 1, -1)
+        for blk, (k_buf, v_buf) in zip(self.blocks, caches):
+            a = blk.attn
+            qkv = a.qkv(blk.ln1(x)).view(B, 3, H, hd)
+            qk = qkv[:, :2] if rope is None else _rope(qkv[:, :2], *rope)
+            k_buf[:, :, at] = qk[:, 1]
+            v_buf[:, :, at] = qkv[:, 2]
+            q = qk[:, 0].reshape(B * H, 1, hd)
+            att = torch.baddbmm(bias3, q, k_buf.view(B * H, -1, hd).transpose(1, 2), alpha=scale).softmax(-1)
+            x = x + a.proj(torch.bmm(att, v_buf.view(B * H, -1, hd)).view(B, C))
+            x = x + blk.mlp(blk.ln2(x))
+        return self.head(self.ln_f(x))
