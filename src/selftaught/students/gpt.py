@@ -227,7 +227,15 @@ class GPT(nn.Module):
             )
             for _ in self.blocks
         ]
-        logits = self._prefill(prompts, prompt_pos, valid[:, :P], caches)
+        logits = torch.empty(B, self.cfg.vocab_size, device=dev, dtype=dtype)
+        for r0, r1, width in self._prefill_chunks(prompt_lens.tolist()):
+            c0 = P - width  # the chunk's rows are left-padded to ``width``, not to the batch's ``P``
+            logits[r0:r1] = self._prefill(
+                prompts[r0:r1, c0:],
+                prompt_pos[r0:r1, c0:],
+                valid[r0:r1, c0:P],
+                [(k[r0:r1, :, c0:P], v[r0:r1, :, c0:P]) for k, v in caches],
+            )
         # Additive mask of the decoding steps over all ``total`` columns: 0 on real prompt columns, -inf on padding
         # and on columns not generated yet (each step opens its own). Attending over whole cache rows, contiguous,
         # is ~2x faster than over a column slice of them, though it reads up to max_new_tokens masked columns more.
@@ -270,6 +278,21 @@ class GPT(nn.Module):
             return None
         ang = torch.arange(n, device=self.rope_inv_freq.device).to(torch.float32)[:, None] * self.rope_inv_freq
         return ang.cos().to(dtype), ang.sin().to(dtype)
+
+    PREFILL_TOKENS = 2048
+
+    def _prefill_chunks(self, lens: list[int]) -> list[tuple[int, int, int]]:
+        """Split the rows into runs of about PREFILL_TOKENS padded tokens each: (first row, end row, width). Smaller
+        working sets than the whole batch's, and with rows sorted by length (as TorchStudent sorts them) each run is
+        padded only to its own longest prompt."""
+        chunks, r0, width = [], 0, 0
+        for r, n in enumerate(lens):
+            if r > r0 and max(width, n) * (r + 1 - r0) > self.PREFILL_TOKENS:
+                chunks.append((r0, r, width))
+                r0, width = r, 0
+            width = max(width, n)
+        chunks.append((r0, len(lens), width))
+        return chunks
 
     def _prefill(self, prompts: torch.Tensor, pos: torch.Tensor, real: torch.Tensor, caches) -> torch.Tensor:
         """Run the prompts' real tokens (``real``: (B, P) mask) through the model packed into one (N, C) matrix, so
