@@ -16,7 +16,7 @@ from selftaught.config import preset_description, preset_names
 from selftaught.errors import SelftaughtError
 from selftaught.report.schedule_plot import plot_schedules
 from selftaught.tasks import BUILTIN_TASKS
-from selftaught.teachers import BUILTIN_TEACHERS
+from selftaught.teachers import BUILTIN_TEACHERS, EXTRA_TEACHERS
 from selftaught.training.schedules import SCHEDULES, Refined, Schedule
 
 
@@ -41,7 +41,7 @@ def tasks() -> None:
 def teachers() -> None:
     """List the built-in teachers."""
     table = _listing("teacher")
-    for name, cls in BUILTIN_TEACHERS.items():
+    for name, cls in {**BUILTIN_TEACHERS, **EXTRA_TEACHERS}.items():
         table.add_row(name, (cls.__doc__ or "").strip().splitlines()[0])
     out.print(table)
 

@@ -68,7 +68,9 @@ class StudentConfig(Strict):
 
 class TeacherConfig(Strict):
     kind: str = Field(
-        "ladder", description="uniform, ladder, progress, ucb, alp-gmm, skill-it, or 'module:Class' of a Teacher"
+        "ladder",
+        description="uniform, ladder, progress, ucb, alp-gmm, skill-it, syllabus-lp (selftaught[syllabus]), "
+        "or 'module:Class' of a Teacher",
     )
     labelled: bool = Field(False, description="also choose the labelled batches of round 0")
     every: int = Field(

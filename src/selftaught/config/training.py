@@ -158,6 +158,13 @@ class TrainConfig(Strict):
     perturb: float = Field(0.01, ge=0.0, description="shrink-perturb: sigma, the fresh initialisation's scale")
     labelled_steps: int = Field(2000, ge=1, le=MAX_STEPS, description="steps in round 0")
     round_steps: int = Field(600, ge=1, le=MAX_STEPS, description="steps in each self-labelled round")
+    round_tokens: int = Field(
+        0,
+        ge=0,
+        description="when > 0, a self-labelled round trains fewer than round_steps steps once its examples are long: "
+        "steps = round_tokens / (batch_size x its longest example's characters, prompt + answer + 1, the width a batch "
+        "pads to), at least 1, so a round's cost stays flat as the difficulty grows; 0 = round_steps at any length",
+    )
     round_lr: float | None = Field(
         None,
         gt=0.0,

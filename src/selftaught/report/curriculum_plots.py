@@ -52,6 +52,7 @@ TEACHER_VALUES = {
     "ucb": "UCB score per cell",
     "alp-gmm": "absolute learning progress per skill",
     "skill-it": "mixture weight per cell",
+    "syllabus-lp": "Syllabus's sampling probability per cell",
 }
 
 

@@ -13,20 +13,31 @@ from selftaught.training.schedules import Scaled, Schedule
 from selftaught.training.warmstart import warmup_applies
 
 
-def round_steps(exp: Experiment, r: int) -> int:
-    """Training steps in round ``r``."""
-    return exp.train.labelled_steps if r == 0 else exp.train.round_steps
+def round_steps(exp: Experiment, store: Store, r: int) -> int:
+    """Training steps in round ``r``: ``train.labelled_steps`` in round 0, ``train.round_steps`` after it, or fewer
+    with ``train.round_tokens`` when the round's longest example is long (a flat budget of padded tokens)."""
+    t = exp.train
+    if r == 0:
+        return t.labelled_steps
+    if not t.round_tokens:
+        return t.round_steps
+    examples = store.examples(r)
+    if not examples:
+        return t.round_steps
+    width = max(len(e.prompt) + len(e.answer) + 1 for e in examples)  # a batch pads to about its longest example
+    return max(1, min(t.round_steps, round(t.round_tokens / (t.batch_size * width))))
 
 
 def budget(exp: Experiment, store: Store, r: int) -> int:
     """Round ``r``'s training steps: its own, plus (with the stopping rule on) up to ``stop.carry`` times as many
     from the steps earlier rounds left unused."""
-    own = round_steps(exp, r)
+    own = round_steps(exp, store, r)
     st = exp.stop
     if not st.every or not st.carry or r == 0:
         return own
     used = store.round_steps()
-    saved = sum(round_steps(exp, q) - used.get(q, round_steps(exp, q)) for q in range(r))
+    planned = {q: round_steps(exp, store, q) for q in range(r)}
+    saved = sum(planned[q] - used.get(q, planned[q]) for q in range(r))
     return own + min(max(saved, 0), int(st.carry * own))
 
 

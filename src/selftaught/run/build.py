@@ -18,7 +18,7 @@ from selftaught.students.builtin import GPTStudent
 from selftaught.students.gpt import GPTConfig
 from selftaught.tasks import BUILTIN_TASKS, Task
 from selftaught.tasks.base import provides
-from selftaught.teachers import BUILTIN_TEACHERS, Skill, Teacher
+from selftaught.teachers import BUILTIN_TEACHERS, EXTRA_TEACHERS, Skill, Teacher
 from selftaught.training.curation import Curator, ReplayCurator
 from selftaught.training.schedules import SCHEDULES, LinearDecay, Schedule
 from selftaught.training.trainer import OptimConfig
@@ -212,7 +212,7 @@ def build_teacher(exp: Experiment, skills: SkillSet) -> Teacher:
     rounds begin above it), or nothing when the teacher also chooses the labelled batches and so starts at the bottom.
     """
     t = exp.teacher
-    cls = resolve(t.kind, BUILTIN_TEACHERS, "teacher", Teacher)
+    cls = resolve(t.kind, {**BUILTIN_TEACHERS, **EXTRA_TEACHERS}, "teacher", Teacher)
     start = None if t.labelled else dict(skills.labelled_max)
     offered = {"skills": list(skills.skills), "step": exp.loop.step, "start": start}
     return _construct(cls, "teacher", **{**_accepted(cls, offered), **t.params})
