@@ -64,30 +64,14 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
         self.dropout = cfg.dropout
 
-    def forward(self, x, rope=None, mask=None, cache=None, cache_at: int = 0):
-        """``mask`` is a boolean (B, 1, Tq, Tk) keep-mask or None for plain causal attention.
-
-        With ``cache = (k_buf, v_buf)`` the new keys/values are written at columns ``cache_at:cache_at+T`` and
-        attention runs over columns ``0:cache_at+T`` of the buffers.
-        """
+    def forward(self, x, rope=None):
+        """Causal self-attention over ``x`` (B, T, C), as in training (decoding has its own path in GPT)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
         if rope is not None:  # rotating contiguous copies is ~3x faster than rotating the permuted views
             q, k = _rope(q.contiguous(), *rope), _rope(k.contiguous(), *rope)
-        if cache is not None:
-            k_buf, v_buf = cache
-            k_buf[:, :, cache_at : cache_at + T] = k
-            v_buf[:, :, cache_at : cache_at + T] = v
-            k, v = k_buf[:, :, : cache_at + T], v_buf[:, :, : cache_at + T]
         drop = self.dropout if self.training else 0.0
-        if T == 1 and mask is not None and not self.training:
-            # One query per row (a decoding step): plain matmuls beat the fused kernel's per-call cost at this shape.
-            att = (q @ k.transpose(-1, -2)) * (q.size(-1) ** -0.5)
-            y = att.masked_fill(~mask, float("-inf")).softmax(-1) @ v
-        elif mask is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=drop)
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=drop)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -110,8 +94,8 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.n_embd)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, rope=None, mask=None, cache=None, cache_at: int = 0):
-        x = x + self.attn(self.ln1(x), rope, mask, cache, cache_at)
+    def forward(self, x, rope=None):
+        x = x + self.attn(self.ln1(x), rope)
         return x + self.mlp(self.ln2(x))
 
 
