@@ -9,13 +9,14 @@ own held-out set (200 problems per cell); the metric is the first measured step 
 within 12,000 steps (a run that does not get there counts as 12,000, and the JSON says the figure is censored). Each
 teacher runs with 3 seeds; medians, spreads, and the ratio of the best adaptive teacher's median to uniform's are
 printed. The metric counts steps, not seconds, so the (teacher, seed) runs go to two single-threaded worker
-processes side by side.
+processes side by side. A teacher that wraps another project (syllabus-lp: Syllabus's learning-progress curriculum,
+with its defaults) runs only where its optional package imports; elsewhere the JSON lists it under ``unavailable``.
 
 Self-labelled setting: the full loop from labels at lengths 1..4, then rounds where the model labels its own answers
 (vote + length filter). With a fixed budget of rounds, how far each skill's frontier (the highest difficulty mastered
 at >= 90 %, every lower one too) moves, with the learning-progress teacher vs the fixed ladder.
 
-    python benchmarks/curriculum.py [--quick] [--teachers uniform,progress] [--seeds 3]
+    python benchmarks/curriculum.py [--quick] [--teachers uniform,progress,syllabus-lp] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -31,17 +32,18 @@ import torch
 from _common import Bench, log, parser
 
 from selftaught.config import Experiment
+from selftaught.errors import SelftaughtError
 from selftaught.run.build import build_parts
 from selftaught.run.loop import Loop
 from selftaught.run.picking import TeacherBatches
 from selftaught.seeding import derive_seed, rng_for
 from selftaught.store import Store
-from selftaught.teachers import Outcome
+from selftaught.teachers import EXTRA_TEACHERS, Outcome, Skill
 from selftaught.training.schedules import Schedule
 from selftaught.types import Example, Problem
 
 TASKS = ["reversed-addition", "multiplication", "copy", "reversal", "sorting"]
-TEACHERS = ["uniform", "ladder", "progress", "ucb", "alp-gmm", "skill-it"]
+TEACHERS = ["uniform", "ladder", "progress", "ucb", "alp-gmm", "skill-it", "syllabus-lp"]
 MASTERED = 0.95
 MOST = 0.9  # a second, always measurable mark: the step at which 90 % of the cells are mastered
 LR, BATCH = 3e-3, 128
@@ -49,6 +51,17 @@ HALF = 1000  # the learning rate is LR until step HALF, then LR * sqrt(HALF / st
 SKILL_IT = {"eta": 2.0}  # sharper than the default 0.5, which barely favours a cell at 75 % over a mastered one
 FRONTIER = 0.9
 PARTIAL_MARKS = (10, 15, 20, 25)  # cells mastered (of 30; --quick has 12, so only 10 can be reached)
+
+
+def unavailable(teacher: str) -> str | None:
+    """Why ``teacher`` cannot run here (a wrapped project's package does not import), or None."""
+    if teacher not in EXTRA_TEACHERS:
+        return None
+    try:
+        EXTRA_TEACHERS[teacher](skills=[Skill("probe", 1, 1)])
+    except SelftaughtError as e:
+        return str(e)
+    return None
 
 
 def mix(quick: bool) -> list[str]:
@@ -293,6 +306,10 @@ def main() -> None:
     bench = Bench("curriculum", ap.parse_args())
     args, q = bench.args, bench.quick
     teachers = args.teachers.split(",") if args.teachers else (["uniform", "progress"] if q else TEACHERS)
+    missing = {t: why for t in teachers if (why := unavailable(t))}
+    for t, why in missing.items():
+        log(f"skipping {t}: {why}")
+    teachers = [t for t in teachers if t not in missing]
     seeds = args.seeds or (1 if q else 3)
     args.top, args.every, args.per_cell, args.measure_every = (4, 100, 40, 100) if q else (6, 100, 200, 100)
     args.pool, args.max_steps, args.rounds = (300, 800, 1) if q else (args.pool, args.budget, 4)
@@ -374,6 +391,7 @@ def main() -> None:
         seeds=seeds,
         every=args.every,
         teachers=summary,
+        unavailable=missing,
         frontier_moved_total=moved,
         frontier={t: {s: v["moved"] for s, v in f["skills"].items()} for t, f in frontier.items()},
         frontier_detail=frontier,

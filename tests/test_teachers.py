@@ -76,6 +76,55 @@ def test_ladder_review_mixes_lower_difficulties():
     assert {a.difficulty for a in t.propose(50, random.Random(1))} == {0}
 
 
+def test_ladder_spread_asks_every_length_up_to_the_target():
+    t = LadderTeacher(skills=[Skill("a", 1, 20)], start=4, step=3, spread=True)
+    counts = Counter(a.difficulty for a in t.propose(30, random.Random(0)))
+    assert counts == {5: 10, 6: 10, 7: 10}
+    # near the top the spread is clipped to high
+    t = LadderTeacher(skills=[Skill("a", 1, 6)], start=4, step=3, spread=True)
+    assert {a.difficulty for a in t.propose(10, random.Random(0))} == {5, 6}
+    t.observe([Outcome("a", 5, 10, 10), Outcome("a", 6, 10, 10)])  # without jump: to the target, the top
+    assert t.frontier_ == {"a": 6} and {a.difficulty for a in t.propose(10, random.Random(0))} == {6}
+
+
+def test_ladder_jump_moves_over_every_measured_length_at_advance_at():
+    t = LadderTeacher(skills=[Skill("a", 1, 30)], start=4, advance_at=0.9, jump=True)
+    t.observe([Outcome("a", d, k, 10) for d, k in [(5, 10), (6, 9), (7, 10), (8, 8), (9, 10)]])
+    assert t.frontier_ == {"a": 7}  # 8 is under 0.9, so 9 does not count
+    t.observe([Outcome("a", 9, 10, 10)])  # 8 is not measured: no jump over it
+    assert t.frontier_ == {"a": 7}
+    t.observe([Outcome("a", 3, 0, 10)])  # a measured drop below never moves the frontier back
+    assert t.frontier_ == {"a": 7}
+    # without jump the same outcomes move it to the target only
+    t = LadderTeacher(skills=[Skill("a", 1, 30)], start=4, advance_at=0.9)
+    t.observe([Outcome("a", d, 10, 10) for d in range(5, 10)])
+    assert t.frontier_ == {"a": 5}
+
+
+def test_ladder_step_grows_with_the_margin_and_falls_back():
+    t = LadderTeacher(skills=[Skill("a", 1, 30)], start=4, advance_at=0.9, jump=True, grow_at=0.5, max_step=4)
+    t.observe([Outcome("a", d, k, 10) for d, k in [(5, 10), (6, 7), (7, 5), (8, 1)]])
+    assert t.frontier_ == {"a": 5} and t.step_ == {"a": 3}  # 6 and 7 at >= 0.5: step 2 + 1
+    assert {a.difficulty for a in t.propose(4, random.Random(0))} == {8}
+    t.observe([Outcome("a", d, 10, 10) for d in range(6, 16)])
+    assert t.frontier_ == {"a": 15} and t.step_ == {"a": 1}  # nothing measured past 15
+    t.observe([Outcome("a", 16, 9, 10)] + [Outcome("a", d, 6, 10) for d in range(17, 25)])
+    assert t.frontier_ == {"a": 16} and t.step_ == {"a": 4}  # capped at max_step
+    state = t.state_dict()
+    u = LadderTeacher(skills=[Skill("a", 1, 30)], start=4, grow_at=0.5, max_step=4)
+    u.load_state_dict(state)
+    assert u.step_ == {"a": 4} and u.frontier_ == {"a": 16}
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"grow_at": 0.0}, "grow_at"), ({"grow_at": 0.5, "max_step": 0}, "max_step"), ({"max_step": 3}, "grow_at")],
+)
+def test_ladder_bad_growth_settings_are_one_line(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LadderTeacher(skills=[Skill("a", 1, 30)], **kwargs)
+
+
 # ------------------------------------------------------------------------------------------------------ progress
 def test_progress_prefers_the_changing_skill_over_mastered_and_impossible():
     t = ProgressTeacher(skills=[Skill("A", 1, 1), Skill("B", 1, 1), Skill("C", 1, 1)])

@@ -74,8 +74,8 @@ class LadderTeacher(Teacher):
             target = self._target(s)
             if self.review > 0 and target > s.low and rng.random() < self.review:
                 asks.append(Ask(s.name, rng.randint(s.low, target - 1)))
-            elif self.spread:
-                first = max(self.frontier_[s.name] + 1, s.low)
+            elif self.spread:  # every difficulty above the frontier up to the target (the target alone at the top)
+                first = min(max(self.frontier_[s.name] + 1, s.low), target)
                 asks.append(Ask(s.name, first + (i // len(self.skills)) % (target - first + 1)))
             else:
                 asks.append(Ask(s.name, target))
