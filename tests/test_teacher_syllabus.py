@@ -26,7 +26,13 @@ CELLS = {(s.name, d) for s in SKILLS for d in s.difficulties}
 
 @pytest.fixture
 def syllabus():
-    return pytest.importorskip("syllabus.curricula")
+    import numpy as np
+
+    settings = np.geterr()  # importing syllabus.curricula sets np.seterr(all="raise"); the other tests must not see it
+    try:
+        return pytest.importorskip("syllabus.curricula")
+    finally:
+        np.seterr(**settings)
 
 
 def slice_of(rates: dict[tuple[str, int], float], trials: int = 20) -> list[Outcome]:
@@ -211,3 +217,17 @@ def test_missing_package_is_one_line(tmp_path, capsys, monkeypatch):
     assert code == 2
     assert "teacher.kind = 'syllabus-lp' needs Syllabus: pip install 'selftaught[syllabus]'" in one_error_line(err)
     assert not out_dir.exists()
+
+
+def test_building_it_leaves_numpys_error_settings_as_they_were():
+    import importlib.util
+
+    import numpy as np
+
+    if importlib.util.find_spec("syllabus") is None:
+        pytest.skip("syllabus is not installed")
+
+    before = np.geterr()
+    SyllabusTeacher([Skill("a", 1, 2)])
+    assert np.geterr() == before
+    np.exp(np.array([-1000.0]))  # an underflow is still no error

@@ -36,11 +36,16 @@ STATE = {"p_fast": "_p_fast", "p_slow": "_p_slow", "p_true": "_p_true", "baselin
 
 
 def _import_learning_progress() -> tuple[type, type]:
+    # Importing syllabus.curricula runs np.seterr(all="raise") (syllabus-rl 0.7): every later numpy underflow in
+    # this process, the curve fits' and scikit-learn's among them, would raise. Its settings are put back after.
+    settings = np.geterr()
     try:
         from syllabus.curricula import LearningProgress
         from syllabus.task_space import DiscreteTaskSpace
     except ImportError as e:
         raise SelftaughtError(f"{INSTALL} (import failed: {e})") from None
+    finally:
+        np.seterr(**settings)
     return LearningProgress, DiscreteTaskSpace
 
 
