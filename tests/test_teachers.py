@@ -15,6 +15,7 @@ from selftaught.teachers import (
     BUILTIN_TEACHERS,
     ALPGMMTeacher,
     LadderTeacher,
+    MasteryTeacher,
     Outcome,
     ProgressTeacher,
     Skill,
@@ -312,6 +313,65 @@ def test_skill_it_bad_graph(graph, message):
         SkillItTeacher(skills=[Skill("a", 0, 1), Skill("b", 0, 1)], graph=graph)
 
 
+# ------------------------------------------------------------------------------------------------------- mastery
+def test_mastery_is_uniform_before_any_outcome_and_then_follows_the_gap():
+    t = MasteryTeacher(skills=[Skill("a", 1, 2), Skill("b", 1, 2)], epsilon=0.0)
+    assert t.scores() == {"a:1": 0.25, "a:2": 0.25, "b:1": 0.25, "b:2": 0.25}
+    t.observe([Outcome("a", 1, 16, 16, "slice"), Outcome("a", 2, 8, 16, "slice"), Outcome("b", 1, 14, 16, "slice")])
+    # gaps to 1.0: a1 0, a2 0.5, b1 0.125, b2 1 (never observed)
+    assert t.scores() == pytest.approx({"a:1": 0.0, "a:2": 0.5 / 1.625, "b:1": 0.125 / 1.625, "b:2": 1 / 1.625})
+    asks = t.propose(4000, random.Random(0))
+    assert share(asks, lambda x: (x.skill, x.difficulty) == ("a", 1)) == 0.0
+    assert share(asks, lambda x: (x.skill, x.difficulty) == ("b", 2)) == pytest.approx(1 / 1.625, abs=0.03)
+
+
+def test_mastery_target_above_the_mark_keeps_a_cell_just_over_it_in_practice():
+    skills = [Skill("a", 1, 2)]
+    outcomes = [Outcome("a", 1, 24, 25), Outcome("a", 2, 20, 25)]  # 0.96 and 0.8
+    t = MasteryTeacher(skills=skills, target=0.99, epsilon=0.0)
+    t.observe(outcomes)
+    assert t.scores() == pytest.approx({"a:1": 0.03 / 0.22, "a:2": 0.19 / 0.22})
+    low = MasteryTeacher(skills=skills, target=0.95, epsilon=0.0)
+    low.observe(outcomes)
+    assert low.scores() == pytest.approx({"a:1": 0.0, "a:2": 1.0})
+    # power > 1 sharpens towards the larger gap
+    sharp = MasteryTeacher(skills=skills, target=0.99, power=2.0, epsilon=0.0)
+    sharp.observe(outcomes)
+    assert sharp.scores()["a:2"] == pytest.approx(0.19**2 / (0.19**2 + 0.03**2))
+
+
+def test_mastery_readiness_waits_for_the_difficulty_below():
+    t = MasteryTeacher(skills=[Skill("a", 1, 3)], readiness=1.0, epsilon=0.0)
+    assert t.scores() == {"a:1": 1.0, "a:2": 0.0, "a:3": 0.0}  # only the lowest difficulty is learnable at first
+    t.observe([Outcome("a", 1, 12, 16), Outcome("a", 2, 4, 16)])
+    # a1: gap 0.25; a2: gap 0.75 x rate(a1) 0.75; a3: gap 1 x rate(a2) 0.25
+    w = {"a:1": 0.25, "a:2": 0.75 * 0.75, "a:3": 0.25}
+    assert t.scores() == pytest.approx({k: v / sum(w.values()) for k, v in w.items()})
+
+
+def test_mastery_pools_the_last_updates_of_each_cell():
+    t = MasteryTeacher(skills=[Skill("a", 1, 2)], pool=2)
+    t.observe([Outcome("a", 1, 16, 16, "slice")])
+    t.observe([Outcome("a", 1, 12, 16, "slice"), Outcome("a", 2, 3, 4, "slice")])
+    assert t.rate("a:1") == pytest.approx(28 / 32) and t.rate("a:2") == 0.75
+    t.observe([Outcome("a", 1, 8, 16, "slice")])  # the first update of a1 drops out
+    assert t.rate("a:1") == pytest.approx(20 / 32) and t.rate("a:2") == 0.75
+    # outcomes of another kind, skill or difficulty, or without trials, change nothing
+    t.observe([Outcome("a", 1, 0, 16, "attempts"), Outcome("z", 1, 0, 4), Outcome("a", 7, 0, 4), Outcome("a", 2, 0, 0)])
+    assert t.rate("a:1") == pytest.approx(20 / 32) and t.rate("a:2") == 0.75 and t.rate("a:3") is None
+
+
+def test_mastery_epsilon_floor_and_all_mastered_is_uniform():
+    t = MasteryTeacher(skills=[Skill("a", 1, 4)], epsilon=0.2)
+    t.observe([Outcome("a", d, 16 if d < 4 else 0, 16) for d in range(1, 5)])
+    counts = Counter(a.difficulty for a in t.propose(8000, random.Random(3)))
+    assert abs(counts[4] / 8000 - (0.8 + 0.05)) < 0.02 and all(abs(counts[d] / 8000 - 0.05) < 0.01 for d in (1, 2, 3))
+    for _ in range(3):  # the last 3 updates of a4 all solved: every cell at 1.0
+        t.observe([Outcome("a", 4, 16, 16)])
+    counts = Counter(a.difficulty for a in t.propose(8000, random.Random(3)))
+    assert all(abs(counts[d] / 8000 - 0.25) < 0.02 for d in range(1, 5))
+
+
 # --------------------------------------------------------------------------------------------------- all of them
 SKILLS = [Skill("a", 0, 3), Skill("b", 2, 4, space=((2.0, 4.0), (0.0, 1.0)))]
 FACTORIES = {
@@ -321,6 +381,7 @@ FACTORIES = {
     "ucb": lambda: UCBTeacher(skills=SKILLS),
     "alp-gmm": lambda: ALPGMMTeacher(skills=SKILLS, fit_every=6),
     "skill-it": lambda: SkillItTeacher(skills=SKILLS, graph={"b": ["a"]}),
+    "mastery": lambda: MasteryTeacher(skills=SKILLS, target=0.99, readiness=1.0, pool=2),
 }
 
 
@@ -412,6 +473,12 @@ def test_alp_gmm_ignores_unusable_outcomes():
         (lambda s: SkillItTeacher(skills=s, eta=0), "eta=0"),
         (lambda s: SkillItTeacher(skills=s, chain=-1), "chain=-1"),
         (lambda s: SkillItTeacher(skills=s, epsilon=2), "epsilon=2"),
+        (lambda s: MasteryTeacher(skills=s, target=1.5), "target=1.5 must be in"),
+        (lambda s: MasteryTeacher(skills=s, power=0), "power=0"),
+        (lambda s: MasteryTeacher(skills=s, readiness=-1), "readiness=-1"),
+        (lambda s: MasteryTeacher(skills=s, pool=0), "pool=0"),
+        (lambda s: MasteryTeacher(skills=s, pool=1.5), "pool=1.5"),
+        (lambda s: MasteryTeacher(skills=s, epsilon=1.5), "epsilon=1.5"),
         (lambda s: LadderTeacher(skills=s, step=0), "step=0"),
         (lambda s: LadderTeacher(skills=s, advance_at=1.5), "advance_at=1.5"),
         (lambda s: LadderTeacher(skills=s, review=1.0), "review=1.0"),

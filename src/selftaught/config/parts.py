@@ -69,7 +69,7 @@ class StudentConfig(Strict):
 class TeacherConfig(Strict):
     kind: str = Field(
         "ladder",
-        description="uniform, ladder, progress, ucb, alp-gmm, skill-it, syllabus-lp (selftaught[syllabus]), "
+        description="uniform, ladder, progress, ucb, alp-gmm, skill-it, mastery, syllabus-lp (selftaught[syllabus]), "
         "or 'module:Class' of a Teacher",
     )
     labelled: bool = Field(False, description="also choose the labelled batches of round 0")

@@ -52,6 +52,7 @@ TEACHER_VALUES = {
     "ucb": "UCB score per cell",
     "alp-gmm": "absolute learning progress per skill",
     "skill-it": "mixture weight per cell",
+    "mastery": "share of the gap-weighted practice per cell",
     "syllabus-lp": "Syllabus's sampling probability per cell",
 }
 
@@ -328,5 +329,6 @@ TEACHER = Plot(
     heading="What the teacher tracks",
     alt="the values the teacher recorded per skill or cell over the global training step",
     caption="<p>The values the teacher keeps per skill or cell, as it recorded them: the ladder's frontier "
-    "difficulty, learning progress (progress, alp-gmm), the UCB score (ucb) or the mixture weight (skill-it).</p>",
+    "difficulty, learning progress (progress, alp-gmm), the UCB score (ucb) the mixture weight (skill-it) or "
+    "the share of the gap-weighted practice (mastery).</p>",
 )

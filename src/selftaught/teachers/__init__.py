@@ -3,6 +3,7 @@
 from selftaught.teachers.alp_gmm import ALPGMMTeacher
 from selftaught.teachers.base import Outcome, Skill, Teacher, cell_key
 from selftaught.teachers.ladder import LadderTeacher
+from selftaught.teachers.mastery import MasteryTeacher
 from selftaught.teachers.progress import ProgressTeacher
 from selftaught.teachers.skill_it import SkillItTeacher
 from selftaught.teachers.syllabus import SyllabusTeacher
@@ -16,6 +17,7 @@ BUILTIN_TEACHERS: dict[str, type[Teacher]] = {
     "ucb": UCBTeacher,
     "alp-gmm": ALPGMMTeacher,
     "skill-it": SkillItTeacher,
+    "mastery": MasteryTeacher,
 }
 
 # Teachers that wrap another project's curriculum, which comes with an optional extra; the class imports that
@@ -29,6 +31,7 @@ __all__ = [
     "BUILTIN_TEACHERS",
     "EXTRA_TEACHERS",
     "LadderTeacher",
+    "MasteryTeacher",
     "Outcome",
     "ProgressTeacher",
     "Skill",
