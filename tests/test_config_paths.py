@@ -37,6 +37,9 @@ params = { model = "../models/tiny", positions = "index" }
 [train]
 refined_from = "runs/earlier"
 
+[stop]
+prior_from = ["runs/seed0", "/abs/seed1"]
+
 [track]
 tensorboard = "tb"
 mlflow = "mlruns"
@@ -47,6 +50,7 @@ mlflow = "mlruns"
     assert exp.task.params == {"path": str(folder / "data" / "problems.jsonl"), "held_out": 0.25}
     assert exp.student.params == {"model": str(tmp_path / "models" / "tiny"), "positions": "index"}
     assert exp.train.refined_from == str(folder / "runs" / "earlier")
+    assert exp.stop.prior_from == [str(folder / "runs" / "seed0"), "/abs/seed1"]
     assert exp.track.tensorboard == str(folder / "tb") and exp.track.mlflow == str(folder / "mlruns")
 
 

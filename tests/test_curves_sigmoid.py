@@ -18,8 +18,10 @@ from selftaught.curves import (
     Weibull,
     prior_curves,
 )
-from selftaught.run.build import build_stop_rule
+from selftaught.errors import SelftaughtError
+from selftaught.run.build import build_parts, build_stop_rule
 from selftaught.run.updates.steering import earlier_curves
+from selftaught.store import Store
 
 SIGMOIDS = ("logistic", "janoschek", "weibull", "mmf")
 T = np.linspace(10, 1000, 40)
@@ -115,12 +117,28 @@ def test_the_template_follows_an_earlier_curve():
     assert not Template(prior=[flat]).fit(STEPS[early], now[early]).ok  # an earlier curve that did not rise
     assert Template(prior=[earlier, flat]).fit(STEPS[early], now[early]).ok  # the most recent one that rose
     # In the ensemble, the prior moves the prediction from the flat level to the earlier curve's rise.
-    ens = CurveEnsemble(SATURATING + ("template",), bootstrap=0, prior_share=0.75)
+    ens = CurveEnsemble(SATURATING + ("template",), bootstrap=0, prior_share=1.0)
     without = ens.fit(STEPS[early], now[early]).predict(400)[0]
     with_prior = ens.fit(STEPS[early], now[early], prior=[earlier]).predict(400)[0]
     truth = round_curve(400.0, 0.85, 170)
-    assert abs(with_prior - truth) < 0.03 < abs(without - truth)
-    assert ens.weights["template"] > 0.5  # prior_share 0.75: three quarters, were its fit as good as the others'
+    assert abs(with_prior - truth) < 0.01 and abs(without - truth) > 0.1
+    assert ens.weights["template"] == 1.0  # prior_share 1: the template alone whenever it fits
+
+
+def test_the_template_holds_the_earlier_end_level_against_noise():
+    # This round starts lower and its first quarter is noisy (as at a high learning rate); like the earlier round,
+    # it ends at 0.97. The level's prior keeps the prediction there; without it the noisy points pull it down.
+    earlier = as_points(STEPS, noisy(round_curve(STEPS, 0.5, 170), 0.02, 1))
+    now = noisy(round_curve(STEPS, 0.4, 170), 0.15, 4)
+    early = STEPS <= 100
+    truth = round_curve(400.0, 0.4, 170)
+    held = Template(prior=[earlier]).fit(STEPS[early], now[early])
+    assert float(held.predict(400)) == pytest.approx(truth, abs=0.02)
+    assert held.params[0] == pytest.approx(0.97, abs=0.02)
+    # Measurements that keep disagreeing move it: a whole round that levels off at 0.7 is not held at 0.97.
+    lower = noisy(round_curve(STEPS, 0.4, 100) * 0.7 / 0.97, 0.01, 5)
+    moved = Template(prior=[earlier]).fit(STEPS, lower)
+    assert float(moved.predict(400)) == pytest.approx(0.7, abs=0.03)
 
 
 def test_prior_share_favours_the_template_by_its_fit():
@@ -153,7 +171,7 @@ def test_the_loop_gives_the_rule_its_earlier_rounds_curves():
     ]
 
     def ctx(prior):
-        stop = types.SimpleNamespace(prior=prior)
+        stop = types.SimpleNamespace(prior=prior, prior_from=[])
         return types.SimpleNamespace(
             exp=types.SimpleNamespace(stop=stop), store=types.SimpleNamespace(stop_decisions=lambda: rows)
         )
@@ -163,7 +181,50 @@ def test_the_loop_gives_the_rule_its_earlier_rounds_curves():
     assert earlier_curves(ctx(0), 2, 400) is None and earlier_curves(ctx(4), 0, 400) is None
     rule = build_stop_rule(Experiment(), seed=0, prior=earlier_curves(ctx(4), 2, 400))
     assert rule.prior == [[(200.0, 0.4), (400.0, 0.9)], [(200.0, 0.8), (400.0, 0.85)]]
-    assert (rule.prior_share, rule.rise_weight) == (0.75, 0.25) and "template" in [m.name for m in rule.models]
+    assert (rule.prior_share, rule.rise_weight) == (1.0, 0.25) and "template" in [m.name for m in rule.models]
+
+
+def test_earlier_runs_give_the_same_round_curve_first(tmp_path):
+    def decision(step, value):
+        return {"step": step, "value": value, "current": value, "mean": None, "low": None, "high": None}
+
+    other = tmp_path / "earlier-run"
+    other.mkdir()
+    store = Store.create(other / "run.db", "earlier", {}, "")
+    rows = [decision(1000, 0.3), decision(2000, 1.0)]
+    store.add_stop_decisions(0, 2000, [dict(r, stop=False, reason="too early") for r in rows])
+    store.add_stop_decisions(1, 400, [dict(decision(400, 0.7), stop=False, reason="too early")])  # one point: left out
+    store.close()
+    own = [
+        {"round": 0, "budget": 1000, "step": 500, "value": 0.5},
+        {"round": 0, "budget": 1000, "step": 1000, "value": 0.9},
+    ]
+
+    def ctx(prior, prior_from):
+        stop = types.SimpleNamespace(prior=prior, prior_from=prior_from)
+        return types.SimpleNamespace(
+            exp=types.SimpleNamespace(stop=stop), store=types.SimpleNamespace(stop_decisions=lambda: own)
+        )
+
+    before = (other / "run.db").read_bytes()
+    # Round 0 has no earlier round of its own; the earlier run's round 0 stands in, on this round's axis.
+    assert earlier_curves(ctx(4, [str(other)]), 0, 1000) == [[(500.0, 0.3), (1000.0, 1.0)]]
+    # Round 1: the earlier run's round 1 has one point (left out); this run's round 0 is the prior.
+    assert earlier_curves(ctx(4, [str(other)]), 1, 400) == [[(200.0, 0.5), (400.0, 0.9)]]
+    # With stop.prior = 0 only the earlier run's curve is given.
+    assert earlier_curves(ctx(0, [str(other)]), 0, 2000) == [[(1000.0, 0.3), (2000.0, 1.0)]]
+    assert earlier_curves(ctx(0, []), 0, 2000) is None
+    assert (other / "run.db").read_bytes() == before  # the other run's store is read, never written
+
+
+@pytest.mark.parametrize("where", ["missing", "empty"])
+def test_prior_from_must_name_a_run(tmp_path, where):
+    run_dir = tmp_path / "not-a-run"
+    if where == "empty":
+        run_dir.mkdir()
+    exp = Experiment.model_validate({"stop": {"every": 10, "prior_from": [str(run_dir)]}})
+    with pytest.raises(SelftaughtError, match=f"stop.prior_from: {run_dir} holds no run store"):
+        build_parts(exp)
 
 
 # -- the stopping rule --------------------------------------------------------------------------------------------

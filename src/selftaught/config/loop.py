@@ -125,12 +125,18 @@ class StopConfig(Strict):
         "rose; 0 = none",
     )
     prior_share: float = Field(
-        0.75,
+        1.0,
         ge=0.0,
         le=1.0,
         description="the template member's share of the ensemble's weight were its fit as good as the others' (its "
         "inverse residual variance is scaled up to that; a worse fit still counts against it); 1 = the template "
-        "alone whenever it fits",
+        "alone whenever it fits (measured best: a round's first quarter is too noisy to weigh members by)",
+    )
+    prior_from: list[str] = Field(
+        default_factory=list,
+        description="finished run directories of this experiment (earlier runs, other seeds): each one's slice "
+        "curve of the same round joins the prior, before this run's own earlier rounds; so round 0, which has none, "
+        "follows how round 0 went before",
     )
     rise_weight: float = Field(
         0.25,

@@ -4,9 +4,9 @@
 
 Two kinds of value are paths: a plug-in's ``file.py:Name``, anywhere in the config; and the settings that name a
 file or a directory (``PATH_SETTINGS``): a Hugging Face student's ``student.params.model``, a jsonl task's
-``params.path`` (in ``[task]`` or a skill), ``train.refined_from``, ``track.tensorboard``, and ``track.mlflow`` when
-it is a directory rather than a URI. Which of them applies is read from the whole config (``student.kind``, the
-task's name), whichever layer set it.
+``params.path`` (in ``[task]`` or a skill), ``train.refined_from``, each run directory of ``stop.prior_from``,
+``track.tensorboard``, and ``track.mlflow`` when it is a directory rather than a URI. Which of them applies is read
+from the whole config (``student.kind``, the task's name), whichever layer set it.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ PATH_SETTINGS: dict[tuple[str, ...], Callable[[dict[str, Any], Any], bool]] = {
     ("train", "refined_from"): _always,
     ("track", "tensorboard"): _always,
     ("track", "mlflow"): _a_directory,
+    ("stop", "prior_from"): _always,  # a list of run directories
 }
 SKILL_PATH = ("params", "path")  # in a skill whose task is jsonl
 
@@ -95,6 +96,8 @@ def anchor_paths(layer: dict[str, Any], folder: Path, config: dict[str, Any] | N
         value = _at(out, *keys)
         if isinstance(value, str) and is_path(whole, value):
             out = _replaced(out, keys, lambda v: _absolute(v, folder))
+        elif isinstance(value, list) and is_path(whole, value):
+            out = _replaced(out, keys, lambda v: [_absolute(x, folder) for x in v])
     if isinstance(out.get("skills"), list):
         out["skills"] = [
             _replaced(s, SKILL_PATH, lambda v: _absolute(v, folder)) if isinstance(s, dict) and s.get("task") == "jsonl"

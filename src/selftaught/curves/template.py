@@ -9,11 +9,15 @@ see a rise that has not begun; the earlier curve can. ``Template`` fits
 where g is the most recent earlier curve that rose (``prior``; the last one given, or before it), made
 non-decreasing by isotonic regression and scaled to go from 0 at its first measurement to 1 at its last, and linear
 between its measurements (0 before the first, 1 after the last). a is the level it heads for, b the height of its
-rise, c stretches time. Where this round's points cannot tell (all before the earlier rise), a weak prior holds b
-near the earlier rise's height and c near 1: the fit minimises the squared residuals plus
-sigma^2 * ((b - b0) / (HEIGHT_SD * b0))^2 + sigma^2 * (ln c / TIME_SD)^2, sigma the noise (the larger of the
-earlier curve's and this one's residual sd around their isotonic fits). ``sse`` and the ensemble's weights count
-the residuals alone.
+rise, c stretches time. Where this round's points cannot tell (all before the earlier rise, or too noisy to place
+a level: a round's first quarter at a high learning rate often is), a prior holds a near the level the earlier
+curve ended at (a0), b near the earlier rise's height (b0) and c near 1: the fit minimises the squared residuals
+plus sigma^2 * ((a - a0) / (LEVEL_SD * b0))^2 + sigma^2 * ((b - b0) / (HEIGHT_SD * b0))^2
++ sigma^2 * (ln c / TIME_SD)^2, sigma the noise (the larger of the earlier curve's and this one's residual sd
+around their isotonic fits). The level's prior is the tightest: rounds of one run (and the same round of earlier
+runs) trained to the end of their schedule end near one level, while the noisy points before the decay scatter
+well below it; measurements that keep disagreeing with a0 still move a, since each residual counts once and the
+prior once. ``sse`` and the ensemble's weights count the residuals alone.
 
 The earlier curves must be on this curve's step axis: a caller whose rounds have different budgets rescales their
 steps first (``selftaught.curves.prior_curves`` does). Without a prior that rose, the fit fails (``ok`` False).
@@ -27,19 +31,21 @@ from selftaught.curves.fitting import TINY, as_prior, monotone, solve
 from selftaught.curves.models import CurveModel, _level
 
 MIN_RISE = 4.0  # an earlier curve counts as rising when its rise is this many times its noise
+LEVEL_SD = 0.05  # the prior on a: within about a twentieth of the earlier rise's height of where it ended
 HEIGHT_SD = 0.3  # the prior on b: within about a third of the earlier height
 TIME_SD = float(np.log(1.5))  # the prior on c: within about a factor 1.5
 C_RANGE = (0.25, 4.0)
 
 
-def shape_of(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float] | None:
-    """(steps, shape from 0 to 1, height of the rise, noise sd) of a rising curve; None when it does not rise."""
+def shape_of(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, float] | None:
+    """(steps, shape from 0 to 1, height of the rise, noise sd, level at its end) of a rising curve; None when it
+    does not rise."""
     m = monotone(y)
     rise = float(m[-1] - m[0])
     noise = float(np.sqrt(np.mean((y - m) ** 2)))
     if not rise > max(MIN_RISE * noise, TINY):
         return None
-    return t, (m - m[0]) / rise, rise, max(noise, 1e-3 * rise)
+    return t, (m - m[0]) / rise, rise, max(noise, 1e-3 * rise), float(m[-1])
 
 
 class Template(CurveModel):
@@ -51,7 +57,7 @@ class Template(CurveModel):
     follows_prior = True
     delayed_rise = True
 
-    def _shape(self) -> tuple[np.ndarray, np.ndarray, float, float]:
+    def _shape(self) -> tuple[np.ndarray, np.ndarray, float, float, float]:
         for t, y in reversed(as_prior(self.prior or [])):
             found = shape_of(t, self._sign() * y)
             if found is not None:
@@ -78,11 +84,12 @@ class Template(CurveModel):
         return np.column_stack([np.ones_like(x), g - 1.0, b * dg * x * self._scale])
 
     def _setup(self, x, y):
-        ts, gs, height, noise = self._shape()
+        ts, gs, height, noise, level = self._shape()
         self._knots = (ts, gs)
         # The prior's weight is in units of the noise: this curve's or the earlier one's, whichever is larger (an
         # isotonic fit takes up part of the noise, so each alone is an underestimate).
-        self._b0, self._sigma = height, max(noise, float(np.sqrt(np.mean((y - monotone(y)) ** 2))))
+        self._a0, self._b0 = level, height
+        self._sigma = max(noise, float(np.sqrt(np.mean((y - monotone(y)) ** 2))))
         top, span = _level(y)
         # Without a ceiling the top may be the earlier rise's height (twice over) or three ranges above the values.
         ceiling = self.ceiling if self.ceiling is not None else float(y.max()) + max(3.0 * span, 2.0 * height)
@@ -97,14 +104,16 @@ class Template(CurveModel):
             b = height
             a = float(np.mean(y - b * (g - 1.0)))
             starts.append(np.array([a, b, c]))
+        starts.append(np.clip([level, height, 1.0], lb, ub))  # where the prior would put it
         return (lb, ub), starts
 
     def _penalty(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        b, c = theta[1], theta[2]
+        a, b, c = theta
+        wa = self._sigma / (LEVEL_SD * self._b0)
         wb = self._sigma / (HEIGHT_SD * self._b0)
         wc = self._sigma / TIME_SD
-        rows = np.array([wb * (b - self._b0), wc * np.log(max(c, TINY))])
-        jac = np.array([[0.0, wb, 0.0], [0.0, 0.0, wc / max(c, TINY)]])
+        rows = np.array([wa * (a - self._a0), wb * (b - self._b0), wc * np.log(max(c, TINY))])
+        jac = np.array([[wa, 0.0, 0.0], [0.0, wb, 0.0], [0.0, 0.0, wc / max(c, TINY)]])
         return rows, jac
 
     def _solve(self, y, theta0, max_nfev=None, quick=False):

@@ -294,6 +294,11 @@ def build_parts(exp: Experiment) -> Parts:
         if not db.is_file():
             raise SelftaughtError(f"train.refined_from: {exp.train.refined_from} holds no run store (run.db)")
         Reader.open(db).close()
+    for run_dir in exp.stop.prior_from:  # the same: a bad path or store fails before the run begins
+        db = Path(run_dir) / "run.db"
+        if not db.is_file():
+            raise SelftaughtError(f"stop.prior_from: {run_dir} holds no run store (run.db)")
+        Reader.open(db).close()
     for s in students:
         if exp.stop.every and "stop" not in inspect.signature(s.fit).parameters:
             raise SelftaughtError(

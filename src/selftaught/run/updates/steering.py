@@ -5,12 +5,14 @@ other ensemble members follow model 0."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from selftaught.curves import StopRule, prior_curves
-from selftaught.run.context import Context, tally
+from selftaught.run.context import DB_NAME, Context, tally
 from selftaught.run.picking import TeacherBatches
 from selftaught.seeding import rng_for
+from selftaught.store.reader import Reader
 from selftaught.teachers import Outcome
 from selftaught.training.schedules import Cooldown
 from selftaught.types import Example
@@ -34,16 +36,27 @@ def measure_slice(ctx: Context, cells: set[tuple[str, int]]) -> list[Outcome]:
 
 
 def earlier_curves(ctx: Context, r: int, budget: int) -> list[list[tuple[float, float]]] | None:
-    """The slice curves the stopping rule measured in the ``stop.prior`` rounds before ``r``, with steps rescaled to
-    this round's ``budget`` (the rule's prior); None when ``stop.prior`` is 0 or no earlier round measured one."""
-    keep = ctx.exp.stop.prior
-    if not keep:
-        return None
-    rounds: dict[int, tuple[int, list[tuple[float, float]]]] = {}
-    for d in ctx.store.stop_decisions():
-        if d["round"] < r:
-            rounds.setdefault(d["round"], (d["budget"], []))[1].append((d["step"], d["value"]))
-    return prior_curves([rounds[q] for q in sorted(rounds)], budget, keep) or None
+    """The stopping rule's prior: the slice curves of round ``r`` in the runs of ``stop.prior_from`` (in the order
+    given), then those this run measured in the ``stop.prior`` rounds before ``r`` (oldest first, so that members
+    which follow the latest curve follow this run's own), each with steps rescaled to this round's ``budget``;
+    None when there are none."""
+    st = ctx.exp.stop
+    curves = [c for c in (other_run_curve(Path(d), r) for d in st.prior_from) if c is not None]
+    if st.prior:
+        rounds: dict[int, tuple[int, list[tuple[float, float]]]] = {}
+        for d in ctx.store.stop_decisions():
+            if d["round"] < r:
+                rounds.setdefault(d["round"], (d["budget"], []))[1].append((d["step"], d["value"]))
+        curves += [rounds[q] for q in sorted(rounds)][-st.prior :]
+    return prior_curves(curves, budget, len(curves)) if curves else None
+
+
+def other_run_curve(run_dir: Path, r: int) -> tuple[int, list[tuple[float, float]]] | None:
+    """(budget, slice curve) of round ``r`` in the run in ``run_dir`` (read through a Reader: another run's store
+    is never written); None when that run measured none there."""
+    with Reader.open(run_dir / DB_NAME) as source:
+        decisions = source.stop_decisions(r)
+    return (decisions[0]["budget"], [(d["step"], d["value"]) for d in decisions]) if decisions else None
 
 
 class SliceCache:
