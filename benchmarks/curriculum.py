@@ -43,7 +43,7 @@ from selftaught.training.schedules import Schedule
 from selftaught.types import Example, Problem
 
 TASKS = ["reversed-addition", "multiplication", "copy", "reversal", "sorting"]
-TEACHERS = ["uniform", "ladder", "progress", "ucb", "alp-gmm", "skill-it", "syllabus-lp"]
+TEACHERS = ["uniform", "ladder", "progress", "ucb", "alp-gmm", "skill-it", "mastery", "syllabus-lp"]
 MASTERED = 0.95
 MOST = 0.9  # a second, always measurable mark: the step at which 90 % of the cells are mastered
 LR, BATCH = 3e-3, 128
@@ -99,7 +99,7 @@ def labelled_experiment(teacher: str, seed: int, top: int, every: int, quick: bo
             # The ladder climbs a skill once its slice reaches 90 % at the current difficulty and keeps half of each
             # batch on the difficulties below (its defaults, made for self-labelled rounds, would climb every update
             # and train on the newest difficulty alone); skill-it runs with a larger step size (SKILL_IT); the other
-            # teachers run with their defaults.
+            # teachers (mastery among them) run with their defaults.
             "teacher": {
                 "kind": teacher,
                 "labelled": True,

@@ -315,7 +315,7 @@ def test_skill_it_bad_graph(graph, message):
 
 # ------------------------------------------------------------------------------------------------------- mastery
 def test_mastery_is_uniform_before_any_outcome_and_then_follows_the_gap():
-    t = MasteryTeacher(skills=[Skill("a", 1, 2), Skill("b", 1, 2)], epsilon=0.0)
+    t = MasteryTeacher(skills=[Skill("a", 1, 2), Skill("b", 1, 2)], readiness=0.0, epsilon=0.0)
     assert t.scores() == {"a:1": 0.25, "a:2": 0.25, "b:1": 0.25, "b:2": 0.25}
     t.observe([Outcome("a", 1, 16, 16, "slice"), Outcome("a", 2, 8, 16, "slice"), Outcome("b", 1, 14, 16, "slice")])
     # gaps to 1.0: a1 0, a2 0.5, b1 0.125, b2 1 (never observed)
@@ -328,20 +328,20 @@ def test_mastery_is_uniform_before_any_outcome_and_then_follows_the_gap():
 def test_mastery_target_above_the_mark_keeps_a_cell_just_over_it_in_practice():
     skills = [Skill("a", 1, 2)]
     outcomes = [Outcome("a", 1, 24, 25), Outcome("a", 2, 20, 25)]  # 0.96 and 0.8
-    t = MasteryTeacher(skills=skills, target=0.99, epsilon=0.0)
+    t = MasteryTeacher(skills=skills, target=0.99, readiness=0.0, epsilon=0.0)
     t.observe(outcomes)
     assert t.scores() == pytest.approx({"a:1": 0.03 / 0.22, "a:2": 0.19 / 0.22})
-    low = MasteryTeacher(skills=skills, target=0.95, epsilon=0.0)
+    low = MasteryTeacher(skills=skills, target=0.95, readiness=0.0, epsilon=0.0)
     low.observe(outcomes)
     assert low.scores() == pytest.approx({"a:1": 0.0, "a:2": 1.0})
     # power > 1 sharpens towards the larger gap
-    sharp = MasteryTeacher(skills=skills, target=0.99, power=2.0, epsilon=0.0)
+    sharp = MasteryTeacher(skills=skills, target=0.99, power=2.0, readiness=0.0, epsilon=0.0)
     sharp.observe(outcomes)
     assert sharp.scores()["a:2"] == pytest.approx(0.19**2 / (0.19**2 + 0.03**2))
 
 
 def test_mastery_readiness_waits_for_the_difficulty_below():
-    t = MasteryTeacher(skills=[Skill("a", 1, 3)], readiness=1.0, epsilon=0.0)
+    t = MasteryTeacher(skills=[Skill("a", 1, 3)], epsilon=0.0)  # readiness 1 by default
     assert t.scores() == {"a:1": 1.0, "a:2": 0.0, "a:3": 0.0}  # only the lowest difficulty is learnable at first
     t.observe([Outcome("a", 1, 12, 16), Outcome("a", 2, 4, 16)])
     # a1: gap 0.25; a2: gap 0.75 x rate(a1) 0.75; a3: gap 1 x rate(a2) 0.25
@@ -362,7 +362,7 @@ def test_mastery_pools_the_last_updates_of_each_cell():
 
 
 def test_mastery_epsilon_floor_and_all_mastered_is_uniform():
-    t = MasteryTeacher(skills=[Skill("a", 1, 4)], epsilon=0.2)
+    t = MasteryTeacher(skills=[Skill("a", 1, 4)], readiness=0.0, epsilon=0.2)
     t.observe([Outcome("a", d, 16 if d < 4 else 0, 16) for d in range(1, 5)])
     counts = Counter(a.difficulty for a in t.propose(8000, random.Random(3)))
     assert abs(counts[4] / 8000 - (0.8 + 0.05)) < 0.02 and all(abs(counts[d] / 8000 - 0.05) < 0.01 for d in (1, 2, 3))

@@ -39,7 +39,7 @@ class MasteryTeacher(Teacher):
         skills: list[Skill],
         target: float = 1.0,
         power: float = 1.0,
-        readiness: float = 0.0,
+        readiness: float = 1.0,
         pool: int = 3,
         epsilon: float = 0.1,
         kinds: list[str] | None = None,
