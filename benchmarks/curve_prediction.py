@@ -4,27 +4,31 @@ Part 1 (prediction): the quickstart loop (labelled round, then self-labelled rou
 the stopping rule in shadow mode, so every round trains its whole budget while the held-out slice is measured every
 ``every`` steps. Each round of each seed is one curve. From the measurements in the first 25 % of a round the curve
 ensemble predicts the accuracy at the round's end; the metric is the mean absolute error against the accuracy
-measured there. Target <= 0.03. Three predictors side by side (``by_variant``): "old", the saturating ensemble
+measured there. Target <= 0.03. Four predictors side by side (``by_variant``): "old", the saturating ensemble
 (pow3, exp3, log-power); "new", the ``stop.curves`` defaults (with the S-shaped models) and no earlier rounds;
 "new+prior", the same given the run's earlier rounds' curves (``stop.prior`` of them, steps rescaled to the round's
-budget; the template member's share ``stop.prior_share``), as the loop's rule has them; it is the headline. Each has
-its error by kind of round: round 0 or self-labelled, and S-shaped or not. A curve is S-shaped when every
-measurement in its first 25 % is less than 0.05 above its first measurement and its end is at least 0.1 above it
-(it sits, then rises).
+budget; the template member's share ``stop.prior_share``), as the loop's rule has them; "new+prior+runs", the same
+with the other seeds' runs as ``stop.prior_from`` (their same round's curve first: round 0 has a prior too), the
+headline. Leaving the seed out is how a user's earlier runs of the preset stand to a new one. Beside them a
+reference that fits nothing, "last end": the previous round's last measurement (round 0: the mean of the other
+seeds' round 0 ends). Each has its error by kind of round: round 0 or self-labelled, and S-shaped or not. A curve
+is S-shaped when every measurement in its first 25 % is less than 0.05 above its first measurement and its end is
+at least 0.1 above it (it sits, then rises).
 
 Each variant's stopping rule (the ``[stop]`` defaults otherwise) is also replayed on every whole-budget curve
 (``replayed_stop``): the first step at which it would stop, plus the cooldown; the share of steps that saves, and
 the points of slice accuracy between the curve's end and its value there. A replay sees no later round trained from
 the earlier stop, so the points lost are a lower bound on what a stopping run loses.
 
-Part 2 (stopping): the same seeds with the stopping rule on (the planner off, so saved steps are not spent again)
-against the fixed-length runs of part 1: the share of training steps saved, and the change in final held-out
-accuracy (mean over difficulties 1..labelled_max + rounds at the last evaluation), in points. Target: >= 30 % saved
-for <= 1 point lost.
+Part 2 (stopping): the same seeds with the stopping rule on (the planner off, so saved steps are not spent again),
+each given the other seeds' fixed-length runs as ``stop.prior_from``, against the fixed-length runs of part 1: the
+share of training steps saved, and the change in final held-out accuracy (mean over difficulties
+1..labelled_max + rounds at the last evaluation), in points. Target: >= 30 % saved for <= 1 point lost.
 
-Runs go to two single-threaded worker processes side by side. ``--save-runs FILE`` keeps every run's record (its
-curves among them); ``--curves FILE`` scores such a file again without training (part 1 and the replays; part 2 too
-when the file holds stopping runs), in a few minutes.
+Runs go to two single-threaded worker processes side by side, the fixed-length runs first. ``--save-runs FILE``
+keeps every run's record (its curves among them); ``--curves FILE`` scores such a file again without training (part
+1 and the replays; part 2 too when the file holds stopping runs), in a few minutes. ``--runs-dir DIR`` keeps the run
+directories (default: a temporary folder).
 
     python benchmarks/curve_prediction.py [--quick] [--seeds 4] [--save-runs runs.json]
     python benchmarks/curve_prediction.py --curves runs.json
@@ -54,11 +58,12 @@ _ST = StopConfig()
 # "new+prior" is the loop's own ([stop]'s defaults); "new" the same models without earlier rounds; "old" the
 # saturating ensemble the loop used before.
 VARIANTS: dict[str, dict] = {
-    "old": {"models": SATURATING, "prior": 0, "share": None},
-    "new": {"models": tuple(_ST.curves), "prior": 0, "share": None},
-    "new+prior": {"models": tuple(_ST.curves), "prior": _ST.prior, "share": _ST.prior_share},
+    "old": {"models": SATURATING, "prior": 0, "share": None, "runs": False},
+    "new": {"models": tuple(_ST.curves), "prior": 0, "share": None, "runs": False},
+    "new+prior": {"models": tuple(_ST.curves), "prior": _ST.prior, "share": _ST.prior_share, "runs": False},
+    "new+prior+runs": {"models": tuple(_ST.curves), "prior": _ST.prior, "share": _ST.prior_share, "runs": True},
 }
-HEADLINE = "new+prior"
+HEADLINE = "new+prior+runs"
 
 
 def _sizes(quick: bool) -> dict[str, int]:
@@ -87,9 +92,12 @@ def _sizes(quick: bool) -> dict[str, int]:
     }
 
 
-def run(seed: int, stop: bool, quick: bool, stop_sets: tuple[str, ...] = ()) -> dict:
-    """One run: every round's slice curve, steps used and budgeted, final held-out accuracy. ``stop_sets`` are
-    further ``stop.*`` settings for the runs whose rule stops."""
+def run(
+    seed: int, stop: bool, quick: bool, run_dir: Path, stop_sets: tuple[str, ...] = (), prior_from: tuple[str, ...] = ()
+) -> dict:
+    """One run, into ``run_dir``: every round's slice curve, steps used and budgeted, final held-out accuracy.
+    ``stop_sets`` are further ``stop.*`` settings for the runs whose rule stops, ``prior_from`` their
+    ``stop.prior_from``."""
     torch.set_num_threads(1)
     size = _sizes(quick)
     sets = [
@@ -108,16 +116,16 @@ def run(seed: int, stop: bool, quick: bool, stop_sets: tuple[str, ...] = ()) -> 
         f"eval.slice={size['slice']}",
         f"eval.problems={size['eval']}",
         *(stop_sets if stop else ()),
+        *([f"stop.prior_from={json.dumps(list(prior_from))}"] if stop and prior_from else []),
     ]
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        store = run_experiment(Path(tmp) / "run", sets)
-        decisions = store.stop_decisions()
-        rounds = store.round_summaries()
-        last = rounds[-1]["round"]
-        top = size["labelled_max"] + size["rounds"]
-        final = [e["accuracy"] for e in store.evaluations(last) if e["difficulty"] <= top]
-        store.close()
+    store = run_experiment(run_dir, sets)
+    decisions = store.stop_decisions()
+    rounds = store.round_summaries()
+    last = rounds[-1]["round"]
+    top = size["labelled_max"] + size["rounds"]
+    final = [e["accuracy"] for e in store.evaluations(last) if e["difficulty"] <= top]
+    store.close()
     curves: dict[int, list[tuple[int, float]]] = {}
     for d in decisions:
         curves.setdefault(d["round"], []).append((d["step"], d["value"]))
@@ -130,6 +138,7 @@ def run(seed: int, stop: bool, quick: bool, stop_sets: tuple[str, ...] = ()) -> 
         "stopped_at": {s["round"]: s["stopped_at"] for s in rounds},
         "final_accuracy": statistics.fmean(final),
         "seconds": time.perf_counter() - t0,
+        "prior_from": list(prior_from) if stop else [],
     }
     log(
         f"  seed {seed} {'stop' if stop else 'fixed'}: steps {sum(out['steps'].values())}, "
@@ -160,10 +169,22 @@ def kind_of(points: list[tuple[int, float]], budget: int, r: int) -> tuple[str, 
     return ("round 0" if r == 0 else "self-labelled"), s_shaped
 
 
-def prior_for(rec: dict, r: int, keep: int) -> list | None:
-    """Round ``r``'s earlier rounds' curves from the same run, on its step axis (None for round 0)."""
-    earlier = [(rec["budgets"][q], rec["curves"][q]) for q in sorted(rec["curves"]) if q < r]
-    return prior_curves(earlier, rec["budgets"][r], keep) if earlier else None
+def prior_for(rec: dict, r: int, keep: int, others: list[dict] = ()) -> list | None:
+    """As the loop's ``earlier_curves`` gives them: round ``r``'s curve in each of ``others`` (earlier runs, as
+    ``stop.prior_from``), then the ``keep`` latest earlier rounds of this run, all on this round's step axis; None
+    when there are none."""
+    earlier = [(o["budgets"][r], o["curves"][r]) for o in others if r in o["curves"]]
+    own = [(rec["budgets"][q], rec["curves"][q]) for q in sorted(rec["curves"]) if q < r]
+    earlier += own[-keep:] if keep else []
+    return prior_curves(earlier, rec["budgets"][r], len(earlier)) if earlier else None
+
+
+def last_end(rec: dict, r: int, others: list[dict]) -> float:
+    """The reference that fits nothing: the previous round's last measurement; round 0, the mean of the others'
+    round 0 ends."""
+    if r > 0:
+        return rec["curves"][r - 1][-1][1]
+    return statistics.fmean(o["curves"][0][-1][1] for o in others)
 
 
 def predict_end(points, budget: int, spec: dict, prior) -> tuple[float, float, int]:
@@ -199,9 +220,10 @@ def score(results: dict, seeds: list[int], variants: dict[str, dict], stop: bool
         saved, budgets, lost = 0, 0, []
         for s in seeds:
             rec = results[(s, False)]
+            others = [results[(o, False)] for o in seeds if o != s] if spec["runs"] else []
             for r, points in sorted(rec["curves"].items()):
                 budget = rec["budgets"][r]
-                prior = prior_for(rec, r, spec["prior"]) if spec["prior"] else None
+                prior = prior_for(rec, r, spec["prior"], others)
                 predicted, actual, seen = predict_end(points, budget, spec, prior)
                 kind, s_shaped = kind_of(points, budget, r)
                 err = abs(predicted - actual)
@@ -236,7 +258,17 @@ def score(results: dict, seeds: list[int], variants: dict[str, dict], stop: bool
                 "worst_points_lost": round(100 * max(lost), 2),
             }
         log(f"  {name}: {out[name]}")
-    return {"variants": out, "per_curve": per_curve}
+    errors = {}
+    for s in seeds:
+        rec = results[(s, False)]
+        others = [results[(o, False)] for o in seeds if o != s]
+        for r, points in sorted(rec["curves"].items()):
+            err = abs(last_end(rec, r, others) - points[-1][1]) if others or r else None
+            for key in ("all", "round 0" if r == 0 else "self-labelled") if err is not None else ():
+                errors.setdefault(key, []).append(err)
+    reference = {k: round(statistics.fmean(v), 4) for k, v in errors.items()}
+    log(f"  last end (reference): {reference}")
+    return {"variants": out, "per_curve": per_curve, "last_end": reference}
 
 
 def stopping(results: dict, seeds: list[int], stop_sets: list[str]) -> dict:
@@ -271,6 +303,7 @@ def main() -> None:
     ap.add_argument("--fixed-from", type=Path, help="take the fixed-length runs from a file --save-runs wrote")
     ap.add_argument("--curves", type=Path, help="train nothing: score the curves of a file --save-runs wrote")
     ap.add_argument("--no-replay", action="store_true", help="do not replay the stopping rule on the curves")
+    ap.add_argument("--runs-dir", type=Path, help="keep the run directories here (default: a temporary folder)")
     args = ap.parse_args()
     bench = Bench("curve_prediction", args, threads=args.workers)  # one thread per worker process
     if args.curves:
@@ -280,10 +313,30 @@ def main() -> None:
         seeds = list(range(1 if args.quick else args.seeds))
         results = load_runs(args.fixed_from, seeds) if args.fixed_from else {}
         results = {k: v for k, v in results.items() if not k[1]}  # the fixed-length runs do not depend on stop.*
-        jobs = [(s, stop) for s in seeds for stop in (False, True) if (s, stop) not in results]
-        with ProcessPoolExecutor(args.workers) as pool:
-            futures = [(s, stop, pool.submit(run, s, stop, args.quick, tuple(args.stop_set))) for s, stop in jobs]
-            results |= {(s, stop): f.result() for s, stop, f in futures}
+        with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(args.workers) as pool:
+            where = args.runs_dir or Path(tmp)
+            where.mkdir(parents=True, exist_ok=True)
+
+            def run_dir(s: int, stop: bool) -> Path:
+                return where / f"seed{s}-{'stop' if stop else 'fixed'}"
+
+            # The fixed-length runs first: each stopping run is given the other seeds' as stop.prior_from (those
+            # whose directory is there: run now, or earlier into the same --runs-dir).
+            fixed = [
+                (s, pool.submit(run, s, False, args.quick, run_dir(s, False)))
+                for s in seeds
+                if (s, False) not in results
+            ]
+            results |= {(s, False): f.result() for s, f in fixed}
+            made = {s for s in seeds if (run_dir(s, False) / "run.db").is_file()}
+            stop_jobs = [
+                (s, pool.submit(
+                    run, s, True, args.quick, run_dir(s, True), tuple(args.stop_set),
+                    tuple(str(run_dir(o, False)) for o in seeds if o != s and o in made),
+                ))
+                for s in seeds
+            ]  # fmt: skip
+            results |= {(s, True): f.result() for s, f in stop_jobs}
         if args.save_runs:
             args.save_runs.write_text(json.dumps(list(results.values())))
 
@@ -302,6 +355,7 @@ def main() -> None:
         max_error=headline["max_error"],
         median_error=headline["median_error"],
         by_variant=scored["variants"],
+        last_end=scored["last_end"],
         s_shaped=f"every measurement in the first {EARLY:.0%} under {S_EARLY} above the first, the end {S_END} above",
         replay="each variant's models under the current rule ([stop] defaults: the gain's interval), on each "
         "whole-budget curve; later rounds as the fixed-length runs had them",
