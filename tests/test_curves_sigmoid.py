@@ -306,21 +306,3 @@ def test_bad_arguments_raise_one_line(call, match):
     with pytest.raises(ValueError, match=match) as err:
         call()
     assert "\n" not in str(err.value)
-
-
-def test_peak_stops_a_scattered_round_once_a_measurement_reaches_its_predicted_end():
-    # A round at a high learning rate: the measurements scatter between 0.4 and 0.95 below the level 1.0 the earlier
-    # round's decay reached; at step 200 one reaches 0.995.
-    earlier = as_points(STEPS, np.clip(round_curve(STEPS, 0.3, 150), 0, 1))
-    earlier[-1] = (400.0, 1.0)
-    rng = np.random.default_rng(7)
-    t = np.arange(25, 201, 25)
-    y = np.clip(0.75 + rng.uniform(-0.3, 0.2, t.size), 0, 1)
-    y[-1] = 0.995
-    kw = {"bootstrap": 50, "models": ALL, "prior": [earlier], "prior_share": 1.0}
-    d = StopRule(peak=True, **kw).decide(t, y, 400)
-    assert d.stop and d.reason == "reached the predicted end" and d.high >= 0.99
-    assert not StopRule(**kw).decide(t, y, 400).stop  # without it the scatter keeps the round going
-    # Without the high measurement, the best recent one (0.95) is short of the predicted end: no stop.
-    assert not StopRule(peak=True, **kw).decide(t[:-1], y[:-1], 400).stop
-    assert not StopRule(peak=True, **kw).decide(t, np.minimum(y, 0.95), 400).stop

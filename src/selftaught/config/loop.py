@@ -146,12 +146,6 @@ class StopConfig(Strict):
         "a gain of epsilon by the budget's end ('rise predicted')",
     )
     target: float = Field(1.0, gt=0.0, le=1.0, description="stop once the slice accuracy reaches this")
-    peak: bool = Field(
-        False,
-        description="also stop once the best of the last min_points measurements is within epsilon of the top of the "
-        "interval of the level predicted at the budget, before the checks that keep a rising round going: for "
-        "curves a high learning rate scatters below the level its decay would reach",
-    )
     epsilon: float = Field(
         0.01, ge=0.0, description="stop when the top of the predicted gain's interval to the budget's end is below this"
     )

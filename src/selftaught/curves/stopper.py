@@ -17,8 +17,8 @@ from selftaught.curves.registry import SATURATING
 class StopDecision:
     step: int  # last measured step
     stop: bool
-    reason: str  # "target reached", "too early", "nothing learned yet", "reached the predicted end", "still rising",
-    # "rise predicted", "still gaining", or "predicted gain below epsilon"
+    reason: str  # "target reached", "too early", "nothing learned yet", "still rising", "rise predicted",
+    # "still gaining", or "predicted gain below epsilon"
     current: float  # the value at `step` (the ensemble's fitted value there once fitted, else the last value)
     mean: float | None  # predicted value at the budget's end (None when not fitted)
     low: float | None
@@ -45,15 +45,7 @@ class StopRule:
     ``epsilon`` or more by the budget's end over its own fitted value now ("rise predicted"): an S-shaped member that
     sees a rise beginning, or the template of an earlier round that rose later on (``prior``: earlier rounds' curves,
     each a list of (step, value) pairs on this round's step axis), outvotes an interval that the saturating members
-    make narrow. Saturating members alone never say "rise predicted".
-
-    With ``peak``, the rule also stops once the highest of the last ``min_points`` measurements comes within
-    ``epsilon`` of the top of the interval of the level predicted at the budget ("reached the predicted end"), before
-    the checks above that keep a round going. At a high learning rate the measurements scatter below the level a
-    decay would settle at (the iterate bounces across a valley while it moves along it; decaying the rate takes it
-    to the floor: Wen et al. 2024, the river-valley view of warmup-stable-decay), so the fitted curve, pulled down
-    by the scatter, keeps "rising" to the end while the best recent measurement already shows the level a cooldown
-    from here would keep."""
+    make narrow. Saturating members alone never say "rise predicted"."""
 
     def __init__(
         self,
@@ -69,7 +61,6 @@ class StopRule:
         prior: Sequence[Sequence[tuple[float, float]]] | None = None,
         rise_weight: float = 0.25,
         prior_share: float | None = None,
-        peak: bool = False,
     ) -> None:
         if target is not None and not 0.0 <= target <= 1.0:
             raise ValueError(f"target={target}: must be in [0, 1]")
@@ -101,7 +92,6 @@ class StopRule:
         self.prior = prior
         self.rise_weight = rise_weight
         self.prior_share = prior_share
-        self.peak = peak
         CurveEnsemble(self.models, prior_share=prior_share)  # checks the names and the share
 
     def decide(self, steps: Sequence[int], values: Sequence[float], budget: int) -> StopDecision:
@@ -120,8 +110,6 @@ class StopRule:
         fitted = ens.predict_many([t[-self.min_points], t[-1]])[0]
         current = float(fitted[1])
         mean, low, high = ens.predict(budget)
-        if self.peak and float(y[-self.min_points :].max()) >= high - self.epsilon:
-            return StopDecision(step, True, "reached the predicted end", current, mean, low, high)
         if current - float(fitted[0]) >= self.epsilon:
             return StopDecision(step, False, "still rising", current, mean, low, high)
         if current < self.min_accuracy:  # a measurement or two over it, but the fitted curve is not: noise
