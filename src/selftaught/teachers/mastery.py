@@ -29,9 +29,10 @@ class MasteryTeacher(Teacher):
     ignores it). Cells are sampled with ``(1 - epsilon) * weights + epsilon * uniform``; when every weight is 0
     (all at ``target``), uniformly.
 
-    Unlike an exponentiated mixture (skill-it), the weights are proportional to the gap: before anything is measured
-    every cell weighs the same, so the easy cells are not starved early, and once most cells are mastered nearly
-    all the practice goes to the few still short of the mark, in proportion to how short they are.
+    Unlike an exponentiated mixture (skill-it), the weights are proportional to the gap, so the easy cells are not
+    starved early: before anything is measured every skill's lowest difficulty weighs the same (every cell, with
+    ``readiness = 0``), and each next difficulty opens as the one below is learned. Once most cells are mastered
+    nearly all the practice goes to the few still short of the mark, in proportion to how short they are.
     """
 
     def __init__(
