@@ -289,15 +289,12 @@ def build_parts(exp: Experiment) -> Parts:
                     f"teacher.every / teacher.labelled: student {type(s).__name__}.fit takes no 'pick' argument, "
                     "so the teacher cannot choose its batches"
                 )
-    if exp.train.refined_from:  # checked now, so a bad path or store fails before the run begins
-        db = Path(exp.train.refined_from) / "run.db"
-        if not db.is_file():
-            raise SelftaughtError(f"train.refined_from: {exp.train.refined_from} holds no run store (run.db)")
-        Reader.open(db).close()
-    for run_dir in exp.stop.prior_from:  # the same: a bad path or store fails before the run begins
+    # Other runs a setting reads, checked now, so a bad path or store fails before the run begins.
+    other_runs = [("train.refined_from", exp.train.refined_from)] if exp.train.refined_from else []
+    for setting, run_dir in [*other_runs, *(("stop.prior_from", d) for d in exp.stop.prior_from)]:
         db = Path(run_dir) / "run.db"
         if not db.is_file():
-            raise SelftaughtError(f"stop.prior_from: {run_dir} holds no run store (run.db)")
+            raise SelftaughtError(f"{setting}: {run_dir} holds no run store (run.db)")
         Reader.open(db).close()
     for s in students:
         if exp.stop.every and "stop" not in inspect.signature(s.fit).parameters:
