@@ -214,6 +214,7 @@ def test_earlier_runs_give_the_same_round_curve_first(tmp_path):
     # With stop.prior = 0 only the earlier run's curve is given.
     assert earlier_curves(ctx(0, [str(other)]), 0, 2000) == [[(1000.0, 0.3), (2000.0, 1.0)]]
     assert earlier_curves(ctx(0, []), 0, 2000) is None
+    assert earlier_curves(ctx(0, [str(other)]), 1, 400) is None  # its one point is no curve
     assert (other / "run.db").read_bytes() == before  # the other run's store is read, never written
 
 

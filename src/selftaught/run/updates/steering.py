@@ -48,7 +48,7 @@ def earlier_curves(ctx: Context, r: int, budget: int) -> list[list[tuple[float, 
             if d["round"] < r:
                 rounds.setdefault(d["round"], (d["budget"], []))[1].append((d["step"], d["value"]))
         curves += [rounds[q] for q in sorted(rounds)][-st.prior :]
-    return prior_curves(curves, budget, len(curves)) if curves else None
+    return (prior_curves(curves, budget, len(curves)) if curves else []) or None  # curves of one point are left out
 
 
 def other_run_curve(run_dir: Path, r: int) -> tuple[int, list[tuple[float, float]]] | None:
