@@ -329,6 +329,6 @@ TEACHER = Plot(
     heading="What the teacher tracks",
     alt="the values the teacher recorded per skill or cell over the global training step",
     caption="<p>The values the teacher keeps per skill or cell, as it recorded them: the ladder's frontier "
-    "difficulty, learning progress (progress, alp-gmm), the UCB score (ucb) the mixture weight (skill-it) or "
+    "difficulty, learning progress (progress, alp-gmm), the UCB score (ucb), the mixture weight (skill-it) or "
     "the share of the gap-weighted practice (mastery).</p>",
 )
