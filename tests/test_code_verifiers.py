@@ -4,6 +4,7 @@ properties checked on the sandbox's outputs, a shrunk counterexample as feedback
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from hypothesis import strategies as st
@@ -186,7 +187,8 @@ def test_property_verifier_timeout_is_feedback_not_a_hang(box) -> None:
     slow = "def f(x):\n    while len(x) > 3:\n        pass\n    return sorted(x)\n"
     (s,) = PropertyVerifier(SortTask(), examples=30, sandbox=box).score(SORT, [slow])
     assert not s.accepted and 0.0 < s.reward < 1.0
-    assert "timeout: wall-clock limit of 1 s reached" in s.feedback
+    # Wall-clock and CPU time are both limited to 1 s: which is reached first depends on the machine's load.
+    assert re.search(r"timeout: (wall-clock|CPU time) limit of 1 s reached", s.feedback), s.feedback
 
 
 def test_property_verifier_batches_equal_single_scores(box) -> None:
