@@ -44,14 +44,19 @@ def usable(outcomes: Iterable[Outcome], skills: Sequence[Skill], kinds: Sequence
     ]
 
 
-def pooled_rates(outcomes: Iterable[Outcome], skills: Sequence[Skill], kinds: Sequence[str]) -> dict[str, float]:
-    """Cell key -> successes / trials pooled over the usable outcomes of that cell."""
+def pooled_counts(outcomes: Iterable[Outcome], skills: Sequence[Skill], kinds: Sequence[str]) -> dict[str, list[int]]:
+    """Cell key -> [successes, trials] summed over the usable outcomes of that cell."""
     totals: dict[str, list[int]] = {}
     for o in usable(outcomes, skills, kinds):
         t = totals.setdefault(cell_key(o.skill, o.difficulty), [0, 0])
         t[0] += o.successes
         t[1] += o.trials
-    return {k: s / n for k, (s, n) in totals.items()}
+    return totals
+
+
+def pooled_rates(outcomes: Iterable[Outcome], skills: Sequence[Skill], kinds: Sequence[str]) -> dict[str, float]:
+    """Cell key -> successes / trials pooled over the usable outcomes of that cell."""
+    return {k: s / n for k, (s, n) in pooled_counts(outcomes, skills, kinds).items()}
 
 
 def cells_of(skills: Sequence[Skill]) -> list[tuple[str, int]]:

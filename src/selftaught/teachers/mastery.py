@@ -10,7 +10,7 @@ from selftaught.teachers._sampling import (
     check_kinds,
     check_skills,
     draw_cells,
-    usable,
+    pooled_counts,
     with_floor,
 )
 from selftaught.teachers.base import Outcome, Skill, Teacher, cell_key
@@ -84,12 +84,7 @@ class MasteryTeacher(Teacher):
         return draw_cells(self.cells, with_floor(weights, self.epsilon), n, rng)
 
     def observe(self, outcomes: list[Outcome]) -> None:
-        totals: dict[str, list[int]] = {}
-        for o in usable(outcomes, self.skills, self.kinds):
-            t = totals.setdefault(cell_key(o.skill, o.difficulty), [0, 0])
-            t[0] += o.successes
-            t[1] += o.trials
-        for key, t in totals.items():
+        for key, t in pooled_counts(outcomes, self.skills, self.kinds).items():
             self.recent_[key] = [*self.recent_.get(key, []), t][-self.pool :]
 
     def scores(self) -> dict[str, float]:
