@@ -125,6 +125,15 @@ class TrainConfig(Strict):
     lr: float = Field(1e-2, gt=0.0, le=10.0)
     weight_decay: float = Field(0.1, ge=0.0)
     grad_clip: float = Field(1.0, ge=0.0)
+    average: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="supervised training (the labelled round, sft rounds) keeps a moving average of the weights "
+        "with this decay per step (0.99: about the last 100 steps); measurements in the middle of a round (the "
+        "stopping rule's, the teacher's) read the average, and the round ends with it; 0 = off (GRPO rounds keep "
+        "their best measured weights instead)",
+    )
     schedule: str = Field(
         "wsd",
         description="the learning-rate factor over a round: constant, linear, cosine, wsd, rex, step, refined "

@@ -155,7 +155,7 @@ def build_student(exp: Experiment, member: int) -> Student:
     settings: dict[str, Any] = {
         "init_seed": derive_seed(exp.seed, "init", member),
         "batch_size": t.batch_size,
-        "optim": OptimConfig(lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip),
+        "optim": OptimConfig(lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip, average=t.average),
         "device": s.device,
         "gen_batch": s.gen_batch,
     }

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -16,6 +16,7 @@ import torch
 
 from selftaught.errors import SelftaughtError
 from selftaught.students.base import Completion, Pick, Student
+from selftaught.training.averaging import WeightAverage
 from selftaught.training.schedules import Schedule
 from selftaught.training.trainer import OptimConfig, StepCallback, StopCheck, train
 from selftaught.types import Example, TrainStats
@@ -74,6 +75,7 @@ class TorchStudent(Student):
     batch_size: int
     gen_batch: int
     device: torch.device
+    _average: WeightAverage | None = None  # while ``fit`` runs with ``optim.average``: what ``generate`` answers with
 
     # ------------------------------------------------------------------------------------------------ encoding
     @abstractmethod
@@ -141,12 +143,15 @@ class TorchStudent(Student):
         gen = torch.Generator(device=self.device).manual_seed(seed)
         training = self.model.training  # generate may be called in the middle of fit (a teacher's slice)
         self.model.eval()
+        # Mid-fit with a weight average, the average answers (it is what training will end with).
+        averaged = self._average.swapped() if self._average is not None else nullcontext()
         try:
-            for c in range(0, len(rows), self.gen_batch):
-                chunk = rows[c : c + self.gen_batch]
-                got = self._decode([encoded[i] for i, _ in chunk], max_new_tokens, temperature, gen)
-                for (i, s), completion in zip(chunk, got):
-                    out[i][s] = completion
+            with averaged:
+                for c in range(0, len(rows), self.gen_batch):
+                    chunk = rows[c : c + self.gen_batch]
+                    got = self._decode([encoded[i] for i, _ in chunk], max_new_tokens, temperature, gen)
+                    for (i, s), completion in zip(chunk, got):
+                        out[i][s] = completion
         finally:
             self.model.train(training)
         return out
@@ -187,8 +192,13 @@ class TorchStudent(Student):
             width = int(lengths[rows].max())  # trim the padding columns no row in this batch uses
             return inputs[rows, :width].to(self.device), targets[rows, :width].to(self.device)
 
-        with self._dropout_rng(seed):
-            return train(self._train_module(), next_batch, steps, schedule, self.optim, callbacks, stop)
+        module = self._train_module()
+        self._average = WeightAverage(module, self.optim.average) if self.optim.average else None
+        try:
+            with self._dropout_rng(seed):
+                return train(module, next_batch, steps, schedule, self.optim, callbacks, stop, self._average)
+        finally:
+            self._average = None
 
     # ------------------------------------------------------------------------------------------- persistence
     @abstractmethod

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from selftaught.training.averaging import WeightAverage
 from selftaught.training.schedules import Schedule
 from selftaught.types import TrainStats
 
@@ -26,6 +27,7 @@ class OptimConfig:
     beta1: float = 0.9
     beta2: float = 0.98
     grad_clip: float = 1.0
+    average: float = 0.0  # decay of the weights' moving average that training ends with (WeightAverage); 0 = off
 
 
 def make_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -44,11 +46,13 @@ def train(
     optim: OptimConfig,
     callbacks: Sequence[StepCallback] = (),
     stop: StopCheck | None = None,
+    average: WeightAverage | None = None,
 ) -> TrainStats:
     """Run up to ``steps`` optimiser steps; ``next_batch(step)`` gives the batch for that step.
 
     The schedule is laid over all ``steps``; ``stop(done)``, asked after each step, may end training early.
     Each step's gradient norms (l2 and l1, before clipping) are recorded for the refined schedule and the report.
+    ``average``, when given, is updated after every step and the model ends with it.
     """
     opt = make_optimizer(model, optim)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -72,6 +76,8 @@ def train(
         # With clipping off, an infinite threshold still returns the norm and changes nothing.
         norm = torch.nn.utils.clip_grad_norm_(params, optim.grad_clip if optim.grad_clip > 0 else float("inf"))
         opt.step()
+        if average is not None:
+            average.update()
         value = loss.item()
         losses.append(value)
         lrs.append(lr)
@@ -82,6 +88,8 @@ def train(
             cb(step + 1, steps, value)
         if stop is not None and stop(step + 1):
             break
+    if average is not None:
+        average.apply()
     model.eval()
     return TrainStats(
         steps=len(losses),
