@@ -89,7 +89,7 @@ class Mastered(Exception):
         self.step = step
 
 
-def labelled_experiment(teacher: str, seed: int, top: int, every: int, quick: bool) -> Experiment:
+def labelled_experiment(teacher: str, seed: int, top: int, every: int, quick: bool, average: float = 0.0) -> Experiment:
     tasks = mix(quick)
     return Experiment.model_validate(
         {
@@ -108,7 +108,7 @@ def labelled_experiment(teacher: str, seed: int, top: int, every: int, quick: bo
             },
             "student": {"n_layer": 2, "n_embd": 64},
             "eval": {"slice": 16},
-            "train": {"lr": LR, "batch_size": BATCH, "schedule": "constant", "warmup": 0.0},
+            "train": {"lr": LR, "batch_size": BATCH, "schedule": "constant", "warmup": 0.0, "average": average},
             "loop": {"labelled_max": top, "max_rounds": 0},
         }
     )
@@ -167,7 +167,7 @@ def labelled_pool(parts, seed: int, size: int, held: list[Problem]) -> list[Exam
 
 def steps_to_master(teacher: str, seed: int, args) -> dict:
     """Train one teacher from scratch; the first step (a multiple of K) at which every cell is >= MASTERED."""
-    exp = labelled_experiment(teacher, seed, args.top, args.every, args.quick)
+    exp = labelled_experiment(teacher, seed, args.top, args.every, args.quick, args.average)
     parts = build_parts(exp)
     tasks, student = parts.skills.tasks, parts.students[0]
     test = held_out(parts, derive_seed(seed, "bench"), args.per_cell, "test")
@@ -303,6 +303,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="worker processes (1 thread each)")
     ap.add_argument("--budget", type=int, default=12000, help="most training steps per labelled run")
     ap.add_argument("--pool", type=int, default=8000, help="labelled problems per cell (full run)")
+    ap.add_argument(
+        "--average",
+        type=float,
+        default=0.0,
+        help="train.average for every teacher: measure and keep an average of the weights (0 = off)",
+    )
     bench = Bench("curriculum", ap.parse_args())
     args, q = bench.args, bench.quick
     teachers = args.teachers.split(",") if args.teachers else (["uniform", "progress"] if q else TEACHERS)
@@ -382,6 +388,7 @@ def main() -> None:
         # the ratio printed is an upper bound.
         ratio_is_upper_bound=ratio is not None and summary["uniform"]["median_steps"] >= args.max_steps,
         budget_steps=args.max_steps,
+        average=args.average,
         ratio_steps_to_90pct_cells=round(ratio_most, 3) if ratio_most is not None else None,
         best_adaptive_90pct_cells=best_most,
         ratio_steps_to_cells=partial,

@@ -93,11 +93,17 @@ def _sizes(quick: bool) -> dict[str, int]:
 
 
 def run(
-    seed: int, stop: bool, quick: bool, run_dir: Path, stop_sets: tuple[str, ...] = (), prior_from: tuple[str, ...] = ()
+    seed: int,
+    stop: bool,
+    quick: bool,
+    run_dir: Path,
+    stop_sets: tuple[str, ...] = (),
+    prior_from: tuple[str, ...] = (),
+    common: tuple[str, ...] = (),
 ) -> dict:
     """One run, into ``run_dir``: every round's slice curve, steps used and budgeted, final held-out accuracy.
-    ``stop_sets`` are further ``stop.*`` settings for the runs whose rule stops, ``prior_from`` their
-    ``stop.prior_from``."""
+    ``common`` are further settings for every run, ``stop_sets`` for the runs whose rule stops, ``prior_from``
+    their ``stop.prior_from``."""
     torch.set_num_threads(1)
     size = _sizes(quick)
     sets = [
@@ -115,6 +121,7 @@ def run(
         "stop.carry=0",  # steps saved are counted, not spent again by later rounds
         f"eval.slice={size['slice']}",
         f"eval.problems={size['eval']}",
+        *common,
         *(stop_sets if stop else ()),
         *([f"stop.prior_from={json.dumps(list(prior_from))}"] if stop and prior_from else []),
     ]
@@ -299,6 +306,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--stop-set", action="append", default=[], help="a stop.* setting for the stopping runs")
+    ap.add_argument("--set", action="append", default=[], help="a setting for every run (fixed and stopping)")
     ap.add_argument("--save-runs", type=Path, help="write every run's record (its curves among them) to this JSON file")
     ap.add_argument("--fixed-from", type=Path, help="take the fixed-length runs from a file --save-runs wrote")
     ap.add_argument("--curves", type=Path, help="train nothing: score the curves of a file --save-runs wrote")
@@ -323,7 +331,7 @@ def main() -> None:
             # The fixed-length runs first: each stopping run is given the other seeds' as stop.prior_from (those
             # whose directory is there: run now, or earlier into the same --runs-dir).
             fixed = [
-                (s, pool.submit(run, s, False, args.quick, run_dir(s, False)))
+                (s, pool.submit(run, s, False, args.quick, run_dir(s, False), common=tuple(args.set)))
                 for s in seeds
                 if (s, False) not in results
             ]
@@ -332,7 +340,7 @@ def main() -> None:
             stop_jobs = [
                 (s, pool.submit(
                     run, s, True, args.quick, run_dir(s, True), tuple(args.stop_set),
-                    tuple(str(run_dir(o, False)) for o in seeds if o != s and o in made),
+                    tuple(str(run_dir(o, False)) for o in seeds if o != s and o in made), tuple(args.set),
                 ))
                 for s in seeds
             ]  # fmt: skip
@@ -360,6 +368,7 @@ def main() -> None:
         replay="each variant's models under the current rule ([stop] defaults: the gain's interval), on each "
         "whole-budget curve; later rounds as the fixed-length runs had them",
         stopping=stopping(results, seeds, args.stop_set) if ran_stop else None,
+        settings=args.set,
         curves_from=str(args.curves) if args.curves else None,
         per_curve=scored["per_curve"],
         seconds=bench.seconds(),
