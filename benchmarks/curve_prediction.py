@@ -49,7 +49,7 @@ from _common import Bench, log, parser
 from _runs import run_experiment
 
 from selftaught.config import StopConfig
-from selftaught.curves import SATURATING, CurveEnsemble, StopRule, prior_curves
+from selftaught.curves import SATURATING, CurveEnsemble, StopRule, run_prior
 
 EARLY = 0.25  # the share of a round the prediction may see
 S_EARLY, S_END = 0.05, 0.1  # S-shaped: the first EARLY share under S_EARLY above the start, the end S_END above it
@@ -180,10 +180,9 @@ def prior_for(rec: dict, r: int, keep: int, others: list[dict] = ()) -> list | N
     """As the loop's ``earlier_curves`` gives them: round ``r``'s curve in each of ``others`` (earlier runs, as
     ``stop.prior_from``), then the ``keep`` latest earlier rounds of this run, all on this round's step axis; None
     when there are none."""
-    earlier = [(o["budgets"][r], o["curves"][r]) for o in others if r in o["curves"]]
+    same_round = [(o["budgets"][r], o["curves"][r]) for o in others if r in o["curves"]]
     own = [(rec["budgets"][q], rec["curves"][q]) for q in sorted(rec["curves"]) if q < r]
-    earlier += own[-keep:] if keep else []
-    return prior_curves(earlier, rec["budgets"][r], len(earlier)) if earlier else None
+    return run_prior(same_round, own, keep, rec["budgets"][r])
 
 
 def last_end(rec: dict, r: int, others: list[dict]) -> float:

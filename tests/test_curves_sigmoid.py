@@ -17,6 +17,7 @@ from selftaught.curves import (
     Template,
     Weibull,
     prior_curves,
+    run_prior,
 )
 from selftaught.errors import SelftaughtError
 from selftaught.run.build import build_parts, build_stop_rule
@@ -159,6 +160,20 @@ def test_prior_curves_rescale_earlier_rounds_to_this_budget():
     assert prior_curves(earlier, 400, keep=5) == [[(100.0, 0.1), (400.0, 0.9)], [(200.0, 0.6), (400.0, 0.8)]]
     assert prior_curves(earlier, 400) == [[(200.0, 0.6), (400.0, 0.8)]]
     assert prior_curves([], 400) == []
+
+
+def test_run_prior_puts_other_runs_first_then_this_runs_latest_rounds():
+    others = [(2000, [(1000, 0.3), (2000, 0.7)]), (400, [(50, 0.2)])]  # the second has one point: left out
+    own = [(400, [(200, 0.1), (400, 0.2)]), (400, [(200, 0.5), (400, 0.6)]), (200, [(100, 0.8), (200, 0.9)])]
+    assert run_prior(others, own, 2, 400) == [
+        [(200.0, 0.3), (400.0, 0.7)],
+        [(200.0, 0.5), (400.0, 0.6)],
+        [(200.0, 0.8), (400.0, 0.9)],
+    ]
+    assert run_prior(others, own, 0, 400) == [[(200.0, 0.3), (400.0, 0.7)]]
+    assert run_prior([], own[:1], 3, 800) == [[(400.0, 0.1), (800.0, 0.2)]]
+    assert run_prior(others[1:], [], 4, 400) is None
+    assert run_prior([], [], 4, 400) is None
 
 
 def test_the_loop_gives_the_rule_its_earlier_rounds_curves():

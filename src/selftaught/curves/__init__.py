@@ -8,7 +8,8 @@ to the end of the round's budget:
   which follows the shape of an earlier round's curve;
 - ``CurveEnsemble``: the models weighted by inverse residual variance, with a residual-bootstrap interval;
 - ``StopRule``: stop once even the optimistic end of that interval gains less than ``epsilon``;
-- ``prior_curves``: a run's earlier rounds' curves on this round's step axis, for the template;
+- ``prior_curves``: a run's earlier rounds' curves on this round's step axis, for the template; ``run_prior``: the
+  other runs' same round first, then the run's own latest rounds;
 - ``AnnealingLaw``: the training loss as a function of the learning-rate schedule (forward area and annealing
   area, after Tissue et al., "Scaling Law with Learning Rate Annealing"), to predict the loss under another
   schedule.
@@ -20,7 +21,7 @@ by the largest fitted step internally, so curves over 1..10 000 steps are as wel
 from selftaught.curves.annealing import AnnealingLaw
 from selftaught.curves.ensemble import CurveEnsemble
 from selftaught.curves.models import CurveModel, Exp3, LogPower, Pow3
-from selftaught.curves.prior import prior_curves
+from selftaught.curves.prior import prior_curves, run_prior
 from selftaught.curves.registry import MODELS, SATURATING
 from selftaught.curves.sigmoid import MMF, Janoschek, Logistic, Weibull
 from selftaught.curves.stopper import StopDecision, StopRule
@@ -43,4 +44,5 @@ __all__ = [
     "Template",
     "Weibull",
     "prior_curves",
+    "run_prior",
 ]

@@ -22,3 +22,16 @@ def prior_curves(
         if len(points) >= 2:
             out.append([(float(s) * budget / their_budget, float(v)) for s, v in points])
     return out[-keep:]
+
+
+def run_prior(
+    others: Sequence[tuple[int, Sequence[tuple[float, float]]]],
+    own: Sequence[tuple[int, Sequence[tuple[float, float]]]],
+    keep: int,
+    budget: int,
+) -> list[list[tuple[float, float]]] | None:
+    """The stopping rule's prior for a round: the same round's curve in each other run (``others``, in the order
+    given), then the ``keep`` latest of this run's earlier rounds (``own``, oldest first; ``keep`` 0: none), each as
+    (its budget, its points), on this round's step axis (``prior_curves``); None when no curve has two points."""
+    curves = [*others, *(own[-keep:] if keep else [])]
+    return (prior_curves(curves, budget, len(curves)) if curves else []) or None

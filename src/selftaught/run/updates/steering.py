@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from selftaught.curves import StopRule, prior_curves
+from selftaught.curves import StopRule, run_prior
 from selftaught.run.context import DB_NAME, Context, tally
 from selftaught.run.picking import TeacherBatches
 from selftaught.seeding import rng_for
@@ -41,14 +41,12 @@ def earlier_curves(ctx: Context, r: int, budget: int) -> list[list[tuple[float, 
     which follow the latest curve follow this run's own), each with steps rescaled to this round's ``budget``;
     None when there are none."""
     st = ctx.exp.stop
-    curves = [c for c in (other_run_curve(Path(d), r) for d in st.prior_from) if c is not None]
-    if st.prior:
-        rounds: dict[int, tuple[int, list[tuple[float, float]]]] = {}
-        for d in ctx.store.stop_decisions():
-            if d["round"] < r:
-                rounds.setdefault(d["round"], (d["budget"], []))[1].append((d["step"], d["value"]))
-        curves += [rounds[q] for q in sorted(rounds)][-st.prior :]
-    return (prior_curves(curves, budget, len(curves)) if curves else []) or None  # curves of one point are left out
+    others = [c for c in (other_run_curve(Path(d), r) for d in st.prior_from) if c is not None]
+    rounds: dict[int, tuple[int, list[tuple[float, float]]]] = {}
+    for d in ctx.store.stop_decisions() if st.prior else []:
+        if d["round"] < r:
+            rounds.setdefault(d["round"], (d["budget"], []))[1].append((d["step"], d["value"]))
+    return run_prior(others, [rounds[q] for q in sorted(rounds)], st.prior, budget)
 
 
 def other_run_curve(run_dir: Path, r: int) -> tuple[int, list[tuple[float, float]]] | None:
