@@ -175,8 +175,9 @@ def _fit(line: str) -> str:
 
 def learning_lines(st: dict[str, Any]) -> list[str]:
     """One short line each for the newest round's control choice, refinement, rewards and hindsight relabels, and
-    one per round that kept its best held-out weights (the last ``KEPT_LINES``), when the run has them (the text view of ``status``'s
-    ``control``, ``refine``, ``rewards``, ``kept`` and ``hindsight``); each fits ``WIDTH`` columns."""
+    one per round that kept its best held-out weights (the last ``KEPT_LINES``), when the run has them (the text
+    view of ``status``'s ``control``, ``refine``, ``rewards``, ``kept`` and ``hindsight``); each fits ``WIDTH``
+    columns."""
     lines = []
     if st.get("control"):
         c = st["control"][-1]
