@@ -1,5 +1,6 @@
 """Training with a moving average of the weights (``train.average``): the average's arithmetic, the student
-answering with it in the middle of ``fit`` and ending with it, and training itself left unchanged by it."""
+answering with it in the middle of ``fit`` and ending with it when stopped early, and training itself left
+unchanged by it."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def test_weight_average_follows_the_formula_and_swaps_back() -> None:
         WeightAverage(layer, 1.0)
 
 
-def test_fit_answers_with_the_average_mid_fit_and_ends_with_it() -> None:
+def test_fit_answers_with_the_average_mid_fit_and_a_stopped_fit_ends_with_it() -> None:
     decay, steps, probe = 0.8, 30, 12
     # Without an average: every step's weights, read from the stop check (asked after each step).
     plain = student()
@@ -87,8 +88,12 @@ def test_fit_answers_with_the_average_mid_fit_and_ends_with_it() -> None:
 
     averaged.fit(EXAMPLES, Constant(warmup=0.0), steps, seed=1, stop=watch)
     assert all(torch.equal(a, b) for a, b in zip(raw, trajectory))  # generate mid-fit put the weights back
-    assert torch.allclose(flat(averaged), ema(trajectory, decay), atol=1e-6)
-    assert not torch.allclose(flat(averaged), trajectory[-1], atol=1e-4)
+    assert torch.equal(flat(averaged), trajectory[-1])  # the whole budget trained: its own weights
+    # Stopped early, training ends with the average of the steps it took.
+    stopped = student(decay)
+    stopped.fit(EXAMPLES, Constant(warmup=0.0), steps, seed=1, stop=lambda done: done == 20)
+    assert torch.allclose(flat(stopped), ema(trajectory[:21], decay), atol=1e-6)
+    assert not torch.allclose(flat(stopped), trajectory[20], atol=1e-4)
     # The answers mid-fit are those of a model holding the average of the first `probe` steps.
     reference = student()
     with torch.no_grad():

@@ -143,7 +143,7 @@ class TorchStudent(Student):
         gen = torch.Generator(device=self.device).manual_seed(seed)
         training = self.model.training  # generate may be called in the middle of fit (a teacher's slice)
         self.model.eval()
-        # Mid-fit with a weight average, the average answers (it is what training will end with).
+        # Mid-fit with a weight average, the average answers (what training ends with if it is stopped here).
         averaged = self._average.swapped() if self._average is not None else nullcontext()
         try:
             with averaged:

@@ -4,7 +4,9 @@ At a high learning rate the weights oscillate around the valley they are in: a g
 jumps between 0.24 and 0.80 from one measurement to the next. The average of the recent weights sits nearer the
 valley's floor, as annealing the learning rate would take them (Polyak & Juditsky 1992; Kaddour 2022 and Sanyal et al.
 2023 on averaging the latest checkpoints in place of a decay). A student training with an average answers with it
-mid-training (the stopping rule and the teacher read it) and ends training with it.
+mid-training (the stopping rule and the teacher read it), and training that is stopped early ends with it: the
+average is what a stop keeps, so the level the rule reads is the level kept. Training that runs its whole budget ends
+with its own weights, which the schedule's decay has annealed.
 """
 
 from __future__ import annotations

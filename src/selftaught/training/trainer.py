@@ -52,7 +52,9 @@ def train(
 
     The schedule is laid over all ``steps``; ``stop(done)``, asked after each step, may end training early.
     Each step's gradient norms (l2 and l1, before clipping) are recorded for the refined schedule and the report.
-    ``average``, when given, is updated after every step and the model ends with it.
+    ``average``, when given, is updated after every step; training that ``stop`` ends early ends with it (the
+    average stands in for the annealing the schedule did not get to), training that runs all ``steps`` with its own
+    weights, which the schedule has annealed.
     """
     opt = make_optimizer(model, optim)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -87,9 +89,9 @@ def train(
         for cb in callbacks:
             cb(step + 1, steps, value)
         if stop is not None and stop(step + 1):
+            if average is not None and step + 1 < steps:
+                average.apply()
             break
-    if average is not None:
-        average.apply()
     model.eval()
     return TrainStats(
         steps=len(losses),
