@@ -325,6 +325,15 @@ def test_stops_on_target():
     assert d == StopDecision(step=20, stop=True, reason="target reached", current=0.85, mean=None, low=None, high=None)
 
 
+def test_with_the_gain_stop_off_only_the_target_stops():
+    t = np.arange(10, 410, 10)
+    flat = 0.7 + np.random.default_rng(0).normal(0, 0.01, t.size)  # the curve that stops on its gain above
+    d = StopRule(bootstrap=50, gain=False).decide(t, flat, 1000)
+    assert d == StopDecision(400, False, "below target", float(flat[-1]), None, None, None)
+    d = StopRule(target=0.8, gain=False).decide([10, 20], [0.5, 0.85], 1000)
+    assert (d.stop, d.reason) == (True, "target reached")
+
+
 def test_too_early():
     rule = StopRule(target=0.9, min_points=4, min_fraction=0.25)
     assert rule.decide([50, 100, 150, 200], [0.1, 0.2, 0.3, 0.4], 1000).reason == "too early"  # 20 % of the budget

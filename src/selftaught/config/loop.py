@@ -146,6 +146,11 @@ class StopConfig(Strict):
         "a gain of epsilon by the budget's end ('rise predicted')",
     )
     target: float = Field(1.0, gt=0.0, le=1.0, description="stop once the slice accuracy reaches this")
+    gain: bool = Field(
+        True,
+        description="also stop when the predicted gain to the budget's end is below epsilon (the curve models); "
+        "false = stop at the target only, and fit nothing",
+    )
     epsilon: float = Field(
         0.01, ge=0.0, description="stop when the top of the predicted gain's interval to the budget's end is below this"
     )

@@ -18,7 +18,7 @@ class StopDecision:
     step: int  # last measured step
     stop: bool
     reason: str  # "target reached", "too early", "nothing learned yet", "still rising", "rise predicted",
-    # "still gaining", or "predicted gain below epsilon"
+    # "still gaining", "predicted gain below epsilon", or (``gain`` off) "below target"
     current: float  # the value at `step` (the ensemble's fitted value there once fitted, else the last value)
     mean: float | None  # predicted value at the budget's end (None when not fitted)
     low: float | None
@@ -45,7 +45,9 @@ class StopRule:
     ``epsilon`` or more by the budget's end over its own fitted value now ("rise predicted"): an S-shaped member that
     sees a rise beginning, or the template of an earlier round that rose later on (``prior``: earlier rounds' curves,
     each a list of (step, value) pairs on this round's step axis), outvotes an interval that the saturating members
-    make narrow. Saturating members alone never say "rise predicted"."""
+    make narrow. Saturating members alone never say "rise predicted".
+
+    With ``gain`` False the rule stops at the target only, and fits nothing ("below target" otherwise)."""
 
     def __init__(
         self,
@@ -61,6 +63,7 @@ class StopRule:
         prior: Sequence[Sequence[tuple[float, float]]] | None = None,
         rise_weight: float = 0.25,
         prior_share: float | None = None,
+        gain: bool = True,
     ) -> None:
         if target is not None and not 0.0 <= target <= 1.0:
             raise ValueError(f"target={target}: must be in [0, 1]")
@@ -92,6 +95,7 @@ class StopRule:
         self.prior = prior
         self.rise_weight = rise_weight
         self.prior_share = prior_share
+        self.gain = gain
         CurveEnsemble(self.models, prior_share=prior_share)  # checks the names and the share
 
     def decide(self, steps: Sequence[int], values: Sequence[float], budget: int) -> StopDecision:
@@ -101,6 +105,8 @@ class StopRule:
         step, last = int(t[-1]), float(y[-1])
         if self.target is not None and last >= self.target:
             return StopDecision(step, True, "target reached", last, None, None, None)
+        if not self.gain:
+            return StopDecision(step, False, "below target", last, None, None, None)
         if t.size < self.min_points or t[-1] < self.min_fraction * budget:
             return StopDecision(step, False, "too early", last, None, None, None)
         if float(y.max()) < self.min_accuracy:  # e.g. all zero: learning has not begun

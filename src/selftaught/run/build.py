@@ -256,6 +256,7 @@ def build_stop_rule(exp: Experiment, seed: int, prior: list[list[tuple[float, fl
         prior=prior or None,
         prior_share=st.prior_share,
         rise_weight=st.rise_weight,
+        gain=st.gain,
     )
 
 
