@@ -16,7 +16,11 @@ Self-labelled setting: the full loop from labels at lengths 1..4, then rounds wh
 (vote + length filter). With a fixed budget of rounds, how far each skill's frontier (the highest difficulty mastered
 at >= 90 %, every lower one too) moves, with the learning-progress teacher vs the fixed ladder.
 
-    python benchmarks/curriculum.py [--quick] [--teachers uniform,progress,syllabus-lp] [--seeds 3]
+``--average 0.99`` trains every teacher's run with ``train.average``: each measurement (the teacher's slice and
+the benchmark's held-out set) reads an average of about the last 100 steps' weights, the model a stop there would
+keep.
+
+    python benchmarks/curriculum.py [--quick] [--teachers uniform,progress,syllabus-lp] [--seeds 3] [--average 0.99]
 """
 
 from __future__ import annotations

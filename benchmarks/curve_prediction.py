@@ -30,7 +30,11 @@ keeps every run's record (its curves among them); ``--curves FILE`` scores such 
 1 and the replays; part 2 too when the file holds stopping runs), in a few minutes. ``--runs-dir DIR`` keeps the run
 directories (default: a temporary folder).
 
+``--set KEY=VALUE`` is a setting for every run, fixed and stopping (``--set train.average=0.99``: the slice is
+measured on an average of recent weights, and a stopped round keeps it); ``--stop-set`` one for the stopping runs only.
+
     python benchmarks/curve_prediction.py [--quick] [--seeds 4] [--save-runs runs.json]
+    python benchmarks/curve_prediction.py --set train.average=0.99 --stop-set stop.gain=false
     python benchmarks/curve_prediction.py --curves runs.json
 """
 
