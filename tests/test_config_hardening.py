@@ -248,6 +248,16 @@ def test_a_student_that_would_drop_settings_or_lacks_load_weights_is_refused(tmp
     assert not (tmp_path / "r").exists()
 
 
+def test_a_weight_average_for_a_student_that_keeps_none_is_refused(tmp_path, capsys):
+    plugin = _write(tmp_path / "students.py", RECORDING_STUDENT)
+    sets = ["--set", f"student.kind='{plugin}:NoLoadWeights'", "--set", "train.average=0.99"]
+    code, _, err = run_cli(capsys, "run", "--preset", "smoke", "--out", str(tmp_path / "r"), *sets)
+    assert code == 2 and "train.average: student" in one_error_line(err) and "keeps no weight average" in err
+    assert not (tmp_path / "r").exists()
+    exp, _ = load_experiment(None, "smoke", [f"student.kind='{plugin}:Recording'", "train.average=0.99"])
+    assert build_student(exp, 0).optim.average == 0.99  # a TorchStudent keeps one
+
+
 def test_building_a_student_leaves_torchs_global_stream_alone():
     exp, _ = load_experiment(None, "smoke")
     torch.manual_seed(123)

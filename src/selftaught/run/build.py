@@ -16,6 +16,7 @@ from selftaught.store import Reader
 from selftaught.students.base import Student
 from selftaught.students.builtin import GPTStudent
 from selftaught.students.gpt import GPTConfig
+from selftaught.students.torch_base import TorchStudent
 from selftaught.tasks import BUILTIN_TASKS, Task
 from selftaught.tasks.base import provides
 from selftaught.teachers import BUILTIN_TEACHERS, EXTRA_TEACHERS, Skill, Teacher
@@ -147,9 +148,10 @@ def _student_class(kind: str) -> type[Student]:
 def build_student(exp: Experiment, member: int) -> Student:
     """Ensemble member ``member``: same architecture, its own initialisation seed.
 
-    Every student gets the training settings (``optim`` from ``[train]``: lr, weight_decay, grad_clip), ``device``,
-    ``batch_size``, ``gen_batch`` and ``init_seed``, plus ``student.params``; a constructor that cannot take one of
-    them is refused, so no setting is dropped without a word.
+    Every student gets the training settings (``optim`` from ``[train]``: lr, weight_decay, grad_clip, average),
+    ``device``, ``batch_size``, ``gen_batch`` and ``init_seed``, plus ``student.params``; a constructor that cannot
+    take one of them is refused, so no setting is dropped without a word; nor is ``train.average`` for a student
+    that does not train through the shared trainer (only a ``TorchStudent`` keeps the average).
     """
     s, t = exp.student, exp.train
     settings: dict[str, Any] = {
@@ -160,6 +162,8 @@ def build_student(exp: Experiment, member: int) -> Student:
         "gen_batch": s.gen_batch,
     }
     cls = _student_class(s.kind)
+    if t.average and not issubclass(cls, TorchStudent):
+        raise SelftaughtError(f"train.average: student {_qualname(cls)} keeps no weight average (set it to 0)")
     if cls is GPTStudent:
         fields = {"n_layer", "n_head", "n_embd", "pos", "rope_scale", "dropout", "block_size"}
         unknown = sorted(set(s.params) - fields)

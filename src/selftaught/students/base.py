@@ -31,7 +31,8 @@ class Student(ABC):
     """A model that answers prompts and learns from (prompt, answer) examples.
 
     The loop builds a student with keyword arguments: ``init_seed`` (int), ``batch_size`` (int), ``optim``
-    (``OptimConfig``: lr, weight_decay, grad_clip from ``[train]``), ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``),
+    (``OptimConfig``: lr, weight_decay, grad_clip and ``average`` from ``[train]``; only a ``TorchStudent`` is given a
+    nonzero ``average``), ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``),
     ``gen_batch`` (rows decoded at once), plus every key of ``student.params``. It calls ``generate``, ``fit``,
     ``save`` (the checkpoint of a round), ``load_weights`` (back to a checkpoint, on resume and between rounds) and,
     for the ``shrink-perturb`` and ``fresh`` warm starts, ``restart``. Constructing or loading a student must not
