@@ -132,8 +132,9 @@ class TrainConfig(Strict):
         description="supervised training (the labelled round, sft rounds) keeps a moving average of the weights "
         "with this decay per step (0.99: about the last 100 steps); measurements in the middle of a round (the "
         "stopping rule's, the teacher's) read the average, and a round the stopping rule ends early ends with it "
-        "(one that trains its whole budget ends with its own weights, which the schedule annealed); 0 = off "
-        "(GRPO rounds keep their best measured weights instead)",
+        "(one that trains its whole budget ends with its own weights, which the schedule annealed); a second copy "
+        "of the trainable weights; pair it with stop.gain = false; 0 = off (GRPO rounds keep their best measured "
+        "weights instead)",
     )
     schedule: str = Field(
         "wsd",
