@@ -40,10 +40,8 @@ class WeightAverage:
     @contextmanager
     def swapped(self) -> Iterator[None]:
         """The model holds the average inside the block, its own weights again after it."""
-        with torch.no_grad():
-            own = [p.detach().clone() for p in self.params]
-            for p, a in zip(self.params, self.average):
-                p.copy_(a)
+        own = [p.detach().clone() for p in self.params]
+        self.apply()
         try:
             yield
         finally:
